@@ -1,0 +1,80 @@
+// A pose model: what its config says (ModelSpec) and something that runs it (Network).
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "posebatch/options.h"
+
+namespace posebatch {
+
+// DeepLabCut's HeatmapPredictor parameters for one head.
+struct HeatmapHeadSpec {
+  std::string name = "bodypart";    // key of the head in the model outputs
+  int num_keypoints = 0;            // heatmap channels
+  double stride = 8;                // input pixels per heatmap cell
+  double locref_std = 7.2801;       // location-refinement scale
+  bool location_refinement = true;  // use the locref output
+  bool apply_sigmoid = false;       // sigmoid on heatmaps before the argmax
+  bool clip_scores = true;          // clip scores to [0, 1]
+};
+
+// How frames become network input (DeepLabCut's data.inference block).
+struct InputSpec {
+  bool normalize = true;                              // (x/255 - mean) / std
+  std::array<float, 3> mean{0.485f, 0.456f, 0.406f};  // per RGB channel
+  std::array<float, 3> std{0.229f, 0.224f, 0.225f};   // per RGB channel
+  bool bgr = false;                                   // data.colormode == BGR
+  int pad_multiple = 0;  // auto_padding: pad bottom/right to a multiple of this; 0 = off
+};
+
+// What a pytorch_config.yaml says, independent of how weights are stored.
+struct ModelSpec {
+  std::string method = "bu";                  // bu, td or ctd
+  std::string net_type;                       // e.g. resnet_50
+  std::vector<std::string> bodyparts;         // metadata.bodyparts
+  std::vector<std::string> unique_bodyparts;  // metadata.unique_bodyparts
+  std::vector<std::string> individuals;       // metadata.individuals
+  bool with_identity = false;                 // metadata.with_identity
+  InputSpec input;                            // preprocessing
+  HeatmapHeadSpec pose_head;                  // the bodypart head's predictor
+  std::string config_path;                    // where the spec was read from
+  std::string torchscript_file;               // posebatch.torchscript, relative to the config
+};
+
+// Parses a DeepLabCut pytorch_config (YAML). Throws Error naming the file and the field.
+ModelSpec ParseModelConfig(const std::string& yaml_text, const std::string& origin);
+ModelSpec LoadModelConfig(const std::string& yaml_path);
+
+// Head outputs by head name, then output name: outputs["bodypart"]["heatmap"].
+using HeadOutputs = std::map<std::string, std::map<std::string, at::Tensor>>;
+
+// Runs a batch through the network. Not thread-safe: one inference thread owns it.
+class Network {
+ public:
+  virtual ~Network() = default;
+  // batch: float32 (B, 3, H, W), normalized. Returns head outputs on the CPU.
+  virtual HeadOutputs Forward(const at::Tensor& batch) = 0;
+  // One line for `posebatch info` and logs.
+  virtual std::string Describe() const = 0;
+};
+
+struct Model {
+  ModelSpec spec;
+  std::unique_ptr<Network> network;
+  std::string path;  // the model file or folder the user named
+};
+
+// Loads a model folder (pytorch_config.yaml + a TorchScript file), or a TorchScript file with
+// its config beside it or named in options. Throws Error naming the file and the problem.
+Model LoadModel(const std::string& path, const ModelLoadOptions& options);
+
+// DeepLabCut-style scorer for outputs, e.g. DLC_Resnet50_<model name>.
+std::string DefaultScorer(const Model& model);
+
+}  // namespace posebatch

@@ -1,0 +1,54 @@
+// Options for every posebatch component, with their defaults in place.
+// Plain structs: copy them freely; thread-safety is that of any value type.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace posebatch {
+
+// A rectangle of the frame to analyse, in DeepLabCut's order x1,x2,y1,y2 (pixels, x2/y2
+// exclusive). Coordinates in the output stay relative to the cropped image, as DeepLabCut's.
+struct Crop {
+  int x1 = 0;  // left edge, inclusive
+  int x2 = 0;  // right edge, exclusive
+  int y1 = 0;  // top edge, inclusive
+  int y2 = 0;  // bottom edge, exclusive
+  bool enabled() const { return x2 > x1 && y2 > y1; }
+};
+
+struct DecodeOptions {
+  int64_t start_frame = 0;  // first frame to deliver (inclusive)
+  int64_t stop_frame = -1;  // one past the last frame to deliver; -1 = to the end
+  int decoder_threads = 1;  // FFmpeg frame threads; small so that inference keeps the cores
+};
+
+struct PreprocessOptions {
+  Crop crop;  // region to analyse; disabled = the full frame
+};
+
+struct PipelineOptions {
+  int batch_size = 8;          // frames per inference batch (DeepLabCut's default is 8)
+  int num_slots = 3;           // preallocated batch tensors: bounds memory and run-ahead
+  int preprocess_workers = 1;  // threads that write frames into batch slots
+  int decoded_frames = 6;      // decoded frames buffered between decode and preprocessing
+  int result_batches = 4;      // finished batches buffered between inference and the writer
+  bool async = true;           // false: run every stage in the calling thread, in turn
+  int intra_op_threads = 0;    // LibTorch intra-op threads for inference; 0 = all cores
+};
+
+struct WriterOptions {
+  std::string dest_dir;      // where outputs go; empty = next to each input
+  std::string scorer;        // DeepLabCut scorer name; empty = derived from the model
+  bool write_h5 = true;      // <stem><scorer>.h5 (pandas table format, key df_with_missing)
+  bool write_csv = false;    // <stem><scorer>.csv, byte-identical to pandas' to_csv
+  bool overwrite = false;    // replace existing outputs instead of skipping the input
+  int64_t flush_rows = 512;  // rows buffered before they are appended to the .h5
+};
+
+struct ModelLoadOptions {
+  std::string config_path;     // pytorch_config.yaml; empty = found beside the model
+  std::string device = "cpu";  // "cpu" (or "cuda[:N]" where LibTorch has CUDA)
+};
+
+}  // namespace posebatch

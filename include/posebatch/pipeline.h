@@ -1,0 +1,63 @@
+// The analysis pipeline: decode -> preprocess -> batch -> infer -> postprocess -> write.
+//
+// Asynchronous mode runs one decode thread, N preprocess workers, one inference thread and
+// one postprocess+write thread, joined by bounded queues. Frames are written once, straight
+// into a row of a preallocated batch slot; a fixed pool of slots bounds memory whatever the
+// video length; rows are written in input order. The first failure in any stage cancels the
+// others and is the one Status returned.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "posebatch/frame_source.h"
+#include "posebatch/model.h"
+#include "posebatch/options.h"
+#include "posebatch/status.h"
+#include "posebatch/writer.h"
+
+namespace posebatch {
+
+// Seconds each stage spent working (summed over its threads).
+struct StageTimes {
+  double decode = 0;          // FrameSource::Next
+  double preprocess = 0;      // normalize into slot rows
+  double inference_wait = 0;  // inference thread idle, waiting for a full slot
+  double inference = 0;       // Network::Forward
+  double postprocess = 0;     // predictor + coordinate mapping
+  double write = 0;           // PoseWriter::Append
+};
+
+struct RunStats {
+  int64_t frames = 0;   // frames analysed and written
+  int64_t batches = 0;  // forward passes
+  double wall_seconds = 0;
+  StageTimes busy;
+};
+
+struct Progress {
+  int64_t frames_done = 0;
+  int64_t frames_total = -1;  // -1 when the source cannot tell
+  double elapsed_seconds = 0;
+};
+
+// Called from the writer thread after each batch is written; must be cheap.
+using ProgressCallback = std::function<void(const Progress&)>;
+
+struct RunContext {
+  ProgressCallback on_progress;                  // may be empty
+  const std::atomic<bool>* cancel = nullptr;     // set to stop early (e.g. Ctrl-C)
+};
+
+// Runs `model` over every frame of `source`, appending one row per frame to `writer` in input
+// order. Does not Commit or Abort the writer: the caller decides. Thread-safety: one call
+// at a time per Model (the network is not re-entrant).
+Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer,
+                   const PipelineOptions& pipeline, const PreprocessOptions& preprocess,
+                   const RunContext& context, RunStats* stats);
+
+// The layout of the rows RunPipeline writes for `model`.
+ColumnLayout LayoutFor(const Model& model, const std::string& scorer, bool with_individuals);
+
+}  // namespace posebatch

@@ -1,0 +1,62 @@
+// Result writers: DeepLabCut-compatible .h5 and .csv, written incrementally to a temporary
+// file and renamed to the final name only when complete.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace posebatch {
+
+// The columns of DeepLabCut's prediction DataFrame.
+struct ColumnLayout {
+  std::string scorer;                         // first column level
+  std::vector<std::string> individuals;       // empty: single-animal layout (no level)
+  std::vector<std::string> bodyparts;         // per individual
+  std::vector<std::string> unique_bodyparts;  // under individual "single" (multi-animal)
+
+  // Level names: scorer, [individuals,] bodyparts, coords.
+  std::vector<std::string> LevelNames() const;
+  // One tuple per column, coords x, y, likelihood innermost, in DeepLabCut's order.
+  std::vector<std::vector<std::string>> Columns() const;
+  size_t NumColumns() const { return Columns().size(); }
+};
+
+// Not thread-safe: one writer thread drives it.
+class PoseWriter {
+ public:
+  virtual ~PoseWriter() = default;
+  // Appends one row. `values` holds NumColumns() floats (NaN for missing). For image runs
+  // `label` is the row's index (the image path); for videos `index` is the frame number.
+  virtual void Append(int64_t index, const std::string& label, const float* values) = 0;
+  // Flushes and makes the file visible under its final name. Throws Error on failure.
+  virtual void Commit() = 0;
+  // Removes the temporary file; the final name is left as it was. Never throws.
+  virtual void Abort() noexcept = 0;
+  virtual const std::string& final_path() const = 0;
+};
+
+struct H5WriterOptions {
+  std::string key = "df_with_missing";  // HDF5 group (pandas key)
+  size_t string_index_width = 0;        // >0: index is a string column of this many bytes
+  int64_t flush_rows = 512;             // rows buffered before an append to the file
+};
+
+// pandas "table" format, as df.to_hdf(path, key, format="table") writes it, float32 values.
+std::unique_ptr<PoseWriter> CreateH5Writer(const std::string& final_path,
+                                           const ColumnLayout& layout,
+                                           const H5WriterOptions& options);
+
+// pandas' DataFrame.to_csv of the same DataFrame, byte for byte.
+std::unique_ptr<PoseWriter> CreateCsvWriter(const std::string& final_path,
+                                            const ColumnLayout& layout);
+
+// Forwards every call to several writers (commits all or aborts all).
+std::unique_ptr<PoseWriter> CreateFanOutWriter(std::vector<std::unique_ptr<PoseWriter>> writers);
+
+// numpy's repr of a float32 (what pandas writes for float32 columns): "219.7943", "1e-05",
+// "1.0"; NaN becomes "" (pandas' default na_rep).
+std::string FormatFloat32Like(float value);
+
+}  // namespace posebatch

@@ -1,0 +1,127 @@
+// Video and image-list frame sources on top of FfmpegDecoder.
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <memory>
+
+#include "io/ffmpeg_decoder.h"
+#include "posebatch/frame_source.h"
+#include "posebatch/status.h"
+
+namespace posebatch {
+namespace {
+
+class VideoSource : public FrameSource {
+ public:
+  VideoSource(const std::string& path, const DecodeOptions& options)
+      : decoder_(path, options.decoder_threads), options_(options) {
+    if (options.start_frame < 0) {
+      throw Error(Status::InvalidArgument(path + ": start frame must be >= 0"));
+    }
+    if (options.stop_frame >= 0 && options.stop_frame < options.start_frame) {
+      throw Error(Status::InvalidArgument(path + ": frame range stop is before start"));
+    }
+    info_.path = path;
+    info_.is_video = true;
+    info_.width = decoder_.width();
+    info_.height = decoder_.height();
+    info_.fps = decoder_.fps();
+    info_.frame_count = decoder_.declared_frames();
+    info_.codec = decoder_.codec_name();
+    int64_t end = info_.frame_count;
+    if (options.stop_frame >= 0 && (end < 0 || options.stop_frame < end)) end = options.stop_frame;
+    info_.to_deliver = end < 0 ? -1 : std::max<int64_t>(0, end - options.start_frame);
+  }
+
+  const SourceInfo& info() const override { return info_; }
+
+  bool Next(Frame* frame) override {
+    if (options_.stop_frame >= 0 && next_index_ >= options_.stop_frame) return false;
+    while (next_index_ < options_.start_frame) {  // decode-and-drop: exact frame numbers
+      if (!decoder_.Next(frame, /*convert=*/false)) return false;
+      ++next_index_;
+    }
+    if (!decoder_.Next(frame, /*convert=*/true)) return false;
+    frame->index = next_index_++;
+    frame->label.clear();
+    return true;
+  }
+
+ private:
+  FfmpegDecoder decoder_;
+  DecodeOptions options_;
+  SourceInfo info_;
+  int64_t next_index_ = 0;
+};
+
+class ImageSource : public FrameSource {
+ public:
+  explicit ImageSource(std::vector<std::string> paths) : paths_(std::move(paths)) {
+    if (paths_.empty()) throw Error(Status::InvalidArgument("no images to analyse"));
+    for (const auto& p : paths_) {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(p, ec)) {
+        throw Error(Status::NotFound(p + ": no such image"));
+      }
+    }
+    info_.path = std::filesystem::path(paths_[0]).parent_path().string();
+    info_.is_video = false;
+    info_.frame_count = static_cast<int64_t>(paths_.size());
+    info_.to_deliver = info_.frame_count;
+  }
+
+  const SourceInfo& info() const override { return info_; }
+
+  bool Next(Frame* frame) override {
+    if (next_ >= paths_.size()) return false;
+    const std::string& path = paths_[next_];
+    FfmpegDecoder decoder(path, 1);
+    if (!decoder.Next(frame, /*convert=*/true)) {
+      throw Error(Status::Corrupt(path + ": image holds no decodable picture"));
+    }
+    frame->index = static_cast<int64_t>(next_);
+    frame->label = path;
+    if (next_ == 0) {
+      info_.width = frame->width;
+      info_.height = frame->height;
+    }
+    ++next_;
+    return true;
+  }
+
+ private:
+  std::vector<std::string> paths_;
+  SourceInfo info_;
+  size_t next_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<FrameSource> OpenVideo(const std::string& path, const DecodeOptions& options) {
+  return std::make_unique<VideoSource>(path, options);
+}
+
+std::unique_ptr<FrameSource> OpenImages(std::vector<std::string> paths) {
+  return std::make_unique<ImageSource>(std::move(paths));
+}
+
+bool IsImagePath(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
+}
+
+std::vector<std::string> ListImages(const std::string& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.is_regular_file() && IsImagePath(entry.path().string())) {
+      out.push_back(entry.path().string());
+    }
+  }
+  if (ec) throw Error(Status::IOError(dir + ": cannot list folder (" + ec.message() + ")"));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace posebatch

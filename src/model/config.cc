@@ -1,0 +1,143 @@
+// DeepLabCut pytorch_config.yaml -> ModelSpec.
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "posebatch/model.h"
+#include "posebatch/status.h"
+
+namespace posebatch {
+namespace {
+
+[[noreturn]] void Bad(const std::string& origin, const std::string& what) {
+  throw Error(Status::ModelError(origin + ": " + what));
+}
+
+// A present, non-null value (absent keys and "~" both count as missing).
+bool Present(const YAML::Node& node) { return node.IsDefined() && !node.IsNull(); }
+
+YAML::Node Child(const YAML::Node& node, const char* key) {
+  return (Present(node) && node.IsMap()) ? node[key] : YAML::Node();
+}
+
+std::vector<std::string> StringList(const YAML::Node& node, const std::string& origin,
+                                    const std::string& field) {
+  std::vector<std::string> out;
+  if (!Present(node)) return out;
+  if (!node.IsSequence()) Bad(origin, "field " + field + " must be a list of names");
+  for (const auto& item : node) out.push_back(item.as<std::string>());
+  return out;
+}
+
+template <typename T>
+T ValueOr(const YAML::Node& node, T fallback) {
+  return Present(node) ? node.as<T>() : fallback;
+}
+
+// Total stride of the backbone: ResNets honour output_stride (default 32), HRNets are 4.
+double BackboneStride(const YAML::Node& model, const YAML::Node& posebatch_block,
+                      const std::string& origin) {
+  if (auto s = Child(posebatch_block, "backbone_stride"); Present(s)) return s.as<double>();
+  YAML::Node backbone = Child(model, "backbone");
+  if (!Present(backbone)) Bad(origin, "missing field model.backbone");
+  std::string type = ValueOr<std::string>(Child(backbone, "type"), "");
+  if (auto os = Child(backbone, "output_stride"); Present(os)) return os.as<double>();
+  if (type == "ResNet") return 32;
+  if (type == "HRNet") return 4;
+  Bad(origin, "cannot tell the stride of backbone '" + type +
+                  "': add model.backbone.output_stride (or posebatch.backbone_stride)");
+}
+
+double HeadUpsampling(const YAML::Node& head) {
+  double up = 1;
+  YAML::Node strides = Child(Child(head, "heatmap_config"), "strides");
+  if (Present(strides) && strides.IsSequence()) {
+    for (const auto& s : strides) up *= s.as<double>();
+  }
+  return up;
+}
+
+}  // namespace
+
+ModelSpec ParseModelConfig(const std::string& yaml_text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    Bad(origin, std::string("not valid YAML (") + e.what() + ")");
+  }
+  if (!root.IsMap()) Bad(origin, "not a DeepLabCut pytorch_config (top level is not a mapping)");
+  ModelSpec spec;
+  spec.config_path = origin;
+  try {
+    spec.method = ValueOr<std::string>(root["method"], "bu");
+    spec.net_type = ValueOr<std::string>(root["net_type"], "");
+    YAML::Node metadata = root["metadata"];
+    if (!Present(metadata)) Bad(origin, "missing field metadata");
+    spec.bodyparts = StringList(metadata["bodyparts"], origin, "metadata.bodyparts");
+    if (spec.bodyparts.empty()) Bad(origin, "missing field metadata.bodyparts");
+    spec.unique_bodyparts = StringList(metadata["unique_bodyparts"], origin, "metadata.unique_bodyparts");
+    spec.individuals = StringList(metadata["individuals"], origin, "metadata.individuals");
+    if (spec.individuals.empty()) spec.individuals = {"animal"};
+    spec.with_identity = ValueOr<bool>(metadata["with_identity"], false);
+
+    YAML::Node data = root["data"];
+    YAML::Node inference = Child(data, "inference");
+    spec.input.normalize = ValueOr<bool>(Child(inference, "normalize_images"), true);
+    spec.input.bgr = ValueOr<std::string>(Child(data, "colormode"), "RGB") == "BGR";
+    if (YAML::Node pad = Child(inference, "auto_padding"); Present(pad)) {
+      int w = ValueOr<int>(Child(pad, "pad_width_divisor"), 32);
+      int h = ValueOr<int>(Child(pad, "pad_height_divisor"), 32);
+      if (w != h || w <= 0) Bad(origin, "auto_padding with different width/height divisors is not supported");
+      spec.input.pad_multiple = w;
+    }
+    for (const char* unsupported : {"resize", "longest_max_size"}) {
+      if (Present(Child(inference, unsupported))) {
+        Bad(origin, std::string("data.inference.") + unsupported + " is not supported yet");
+      }
+    }
+
+    YAML::Node posebatch_block = root["posebatch"];
+    spec.torchscript_file = ValueOr<std::string>(Child(posebatch_block, "torchscript"), "");
+
+    YAML::Node model = root["model"];
+    if (!Present(model)) Bad(origin, "missing field model");
+    YAML::Node heads = model["heads"];
+    if (!Present(heads) || !heads.IsMap()) Bad(origin, "missing field model.heads");
+    YAML::Node head = heads["bodypart"];
+    if (!Present(head)) Bad(origin, "missing field model.heads.bodypart");
+    YAML::Node predictor = head["predictor"];
+    if (!Present(predictor)) Bad(origin, "missing field model.heads.bodypart.predictor");
+    std::string type = ValueOr<std::string>(predictor["type"], "");
+    if (type != "HeatmapPredictor") {
+      Bad(origin, "predictor '" + type + "' is not supported yet (this build runs HeatmapPredictor)");
+    }
+    HeatmapHeadSpec& h = spec.pose_head;
+    h.name = "bodypart";
+    h.num_keypoints = static_cast<int>(spec.bodyparts.size());
+    h.apply_sigmoid = ValueOr<bool>(predictor["apply_sigmoid"], true);  // DLC default
+    h.clip_scores = ValueOr<bool>(predictor["clip_scores"], false);
+    h.location_refinement = ValueOr<bool>(predictor["location_refinement"], true);
+    h.locref_std = ValueOr<double>(predictor["locref_std"], 7.2801);
+    if (auto s = Child(posebatch_block, "stride"); Present(s)) {
+      h.stride = s.as<double>();
+    } else {
+      h.stride = BackboneStride(model, posebatch_block, origin) / HeadUpsampling(head);
+    }
+    if (!(h.stride > 0)) Bad(origin, "head stride must be positive");
+  } catch (const YAML::Exception& e) {
+    Bad(origin, std::string("unexpected value (") + e.what() + ")");
+  }
+  return spec;
+}
+
+ModelSpec LoadModelConfig(const std::string& yaml_path) {
+  std::ifstream in(yaml_path, std::ios::binary);
+  if (!in) throw Error(Status::NotFound(yaml_path + ": cannot open model config"));
+  std::stringstream text;
+  text << in.rdbuf();
+  return ParseModelConfig(text.str(), yaml_path);
+}
+
+}  // namespace posebatch

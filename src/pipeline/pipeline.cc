@@ -1,0 +1,386 @@
+// RunPipeline: the stages, their threads, and the single place where failures meet.
+#include "posebatch/pipeline.h"
+
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+
+#include <cmath>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "common/stopwatch.h"
+#include "pipeline/bounded_queue.h"
+#include "pipeline/slot_pool.h"
+#include "posebatch/predictor.h"
+#include "preprocess/normalize.h"
+
+namespace posebatch {
+namespace {
+
+// The first failure of any stage, and the switch that stops all the others.
+class FailureLatch {
+ public:
+  template <typename CancelFn>
+  void Fail(Status status, CancelFn&& cancel_all) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (failed_) return;
+      failed_ = true;
+      first_ = std::move(status);
+    }
+    cancel_all();
+  }
+  bool failed() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return failed_;
+  }
+  Status status() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return first_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  bool failed_ = false;
+  Status first_;
+};
+
+struct PreprocessJob {
+  Frame* frame = nullptr;
+  BatchSlot* slot = nullptr;
+  int row = 0;
+};
+
+struct BatchResult {
+  int64_t batch_id = 0;
+  HeadOutputs outputs;
+  std::vector<RowRecord> records;
+};
+
+Status WithContext(const Status& s, const std::string& context) {
+  return Status(s.code(), context + ": " + s.message());
+}
+
+int DefaultThreads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+// One run over one source. Stages are member functions; the async and sequential drivers
+// call the same ones, so both modes compute identical results.
+class Run {
+ public:
+  Run(Model& model, FrameSource& source, PoseWriter& writer, const PipelineOptions& options,
+      const PreprocessOptions& preprocess, const RunContext& context)
+      : model_(model),
+        source_(source),
+        writer_(writer),
+        options_(options),
+        preprocess_(preprocess),
+        context_(context),
+        normalizer_(model.spec.input),
+        pool_(options.async ? options.num_slots : 1, options.batch_size),
+        name_(source.info().path) {
+    num_columns_ = static_cast<size_t>(model.spec.pose_head.num_keypoints) * 3;
+    row_values_.resize(num_columns_);
+  }
+
+  Status Execute(RunStats* stats) {
+    Stopwatch wall;
+    if (options_.async) {
+      RunAsync();
+    } else {
+      RunSequential();
+    }
+    if (stats != nullptr) {
+      stats->frames = frames_written_;
+      stats->batches = batches_run_;
+      stats->wall_seconds = wall.Seconds();
+      stats->busy = times_;
+    }
+    return latch_.failed() ? latch_.status() : Status::OK();
+  }
+
+ private:
+  // ---- stages -------------------------------------------------------------------------
+
+  // Decodes one frame and assigns it a row of the current batch. Returns the job, or a job
+  // with frame == nullptr at the end of the stream.
+  bool DecodeInto(Frame* frame, double* busy) {
+    ScopedTimer t(busy);
+    try {
+      return source_.Next(frame);
+    } catch (...) {
+      throw Error(WithContext(StatusFromCurrentException(StatusCode::kCorrupt),
+                              "decode after frame " + std::to_string(last_decoded_)));
+    }
+  }
+
+  // Closes the open batch (if any) and moves to the next batch number.
+  void CloseOpenBatch() {
+    if (open_slot_ == nullptr) return;
+    pool_.Close(open_slot_);
+    open_slot_ = nullptr;
+    ++next_batch_;
+  }
+
+  // Gives the frame a row in the open batch, opening a new one when needed. Returns false if
+  // cancelled.
+  bool Assign(Frame* frame, PreprocessJob* job) {
+    InputGeometry g = ComputeGeometry(frame->width, frame->height, preprocess_, model_.spec.input,
+                                      frame->label.empty() ? name_ : frame->label);
+    if (open_slot_ != nullptr && open_slot_->geometry != g) CloseOpenBatch();  // sizes differ
+    if (open_slot_ == nullptr) {
+      open_slot_ = pool_.Acquire(next_batch_, g);
+      if (open_slot_ == nullptr) return false;
+    }
+    job->frame = frame;
+    job->slot = open_slot_;
+    job->row = pool_.AssignRow(open_slot_, RowRecord{frame->index, frame->label, g});
+    last_decoded_ = frame->index;
+    if (job->row + 1 == pool_.batch_size()) CloseOpenBatch();
+    return true;
+  }
+
+  void Preprocess(const PreprocessJob& job, double* busy) {
+    ScopedTimer t(busy);
+    try {
+      normalizer_.Write(*job.frame, job.slot->geometry, job.slot->RowData(job.row));
+    } catch (...) {
+      throw Error(WithContext(StatusFromCurrentException(),
+                              "preprocess frame " + std::to_string(job.frame->index) + " of " + name_));
+    }
+    pool_.RowFilled(job.slot);
+  }
+
+  BatchResult Infer(BatchSlot* slot) {
+    BatchResult result;
+    result.batch_id = slot->batch_id;
+    const int rows = slot->rows_assigned;
+    {
+      ScopedTimer t(&times_.inference);
+      try {
+        c10::InferenceMode guard;
+        result.outputs = model_.network->Forward(slot->Input());
+        ValidateHeatmapOutputs(result.outputs, model_.spec.pose_head, rows);
+      } catch (...) {
+        throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
+                                "inference on frames " + std::to_string(slot->records.front().index) +
+                                    ".." + std::to_string(slot->records.back().index) + " of " + name_));
+      }
+    }
+    result.records = std::move(slot->records);
+    ++batches_run_;
+    return result;
+  }
+
+  void PostprocessAndWrite(const BatchResult& r) {
+    at::Tensor poses;
+    {
+      ScopedTimer t(&times_.postprocess);
+      const auto& head = model_.spec.pose_head;
+      const auto& outs = r.outputs.at(head.name);
+      auto lr = outs.find("locref");
+      poses = PredictHeatmapPoses(outs.at("heatmap"), lr == outs.end() ? at::Tensor() : lr->second, head);
+    }
+    ScopedTimer t(&times_.write);
+    const float* p = poses.data_ptr<float>();
+    for (size_t i = 0; i < r.records.size(); ++i) {
+      const RowRecord& rec = r.records[i];
+      try {
+        // Bottom-up input is the (cropped) frame itself, padded bottom/right: network pixels
+        // are output pixels, so no mapping is needed.
+        std::copy(p + i * num_columns_, p + (i + 1) * num_columns_, row_values_.begin());
+        writer_.Append(rec.index, rec.label, row_values_.data());
+      } catch (...) {
+        throw Error(WithContext(StatusFromCurrentException(StatusCode::kIOError),
+                                "writing frame " + std::to_string(rec.index) + " of " + name_));
+      }
+      ++frames_written_;
+    }
+    if (context_.on_progress) {
+      context_.on_progress(Progress{frames_written_, source_.info().to_deliver, progress_clock_.Seconds()});
+    }
+  }
+
+  bool CancelRequested() const {
+    return context_.cancel != nullptr && context_.cancel->load(std::memory_order_relaxed);
+  }
+
+  void SetInferenceThreads() {
+    at::set_num_threads(options_.intra_op_threads > 0 ? options_.intra_op_threads : DefaultThreads());
+  }
+
+  // ---- drivers --------------------------------------------------------------------------
+
+  void RunSequential() {
+    try {
+      SetInferenceThreads();
+      Frame frame;
+      int64_t next_to_run = 0;
+      auto run_ready = [&] {
+        while (next_to_run < next_batch_) {  // batches closed so far
+          BatchSlot* slot = pool_.WaitReady(next_to_run);
+          if (slot == nullptr) return;
+          BatchResult r = Infer(slot);
+          pool_.Release(slot);
+          PostprocessAndWrite(r);
+          ++next_to_run;
+        }
+      };
+      while (true) {
+        if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
+        if (!DecodeInto(&frame, &times_.decode)) break;
+        PreprocessJob job;
+        // With one slot, a new batch can only be acquired after the previous one ran.
+        InputGeometry g = ComputeGeometry(frame.width, frame.height, preprocess_, model_.spec.input,
+                                          frame.label.empty() ? name_ : frame.label);
+        if (open_slot_ != nullptr && open_slot_->geometry != g) {
+          CloseOpenBatch();
+          run_ready();
+        }
+        if (!Assign(&frame, &job)) break;
+        Preprocess(job, &times_.preprocess);
+        run_ready();
+      }
+      CloseOpenBatch();
+      pool_.SetTotalBatches(next_batch_);
+      run_ready();
+    } catch (...) {
+      latch_.Fail(StatusFromCurrentException(), [] {});
+    }
+  }
+
+  void RunAsync() {
+    const int workers = std::max(1, options_.preprocess_workers);
+    const size_t frame_count = static_cast<size_t>(std::max(1, options_.decoded_frames) + workers);
+    std::vector<Frame> frames(frame_count);
+    BoundedQueue<Frame*> free_frames(frame_count);
+    for (auto& f : frames) free_frames.Push(&f);
+    BoundedQueue<PreprocessJob> jobs(static_cast<size_t>(std::max(1, options_.decoded_frames)));
+    BoundedQueue<BatchResult> results(static_cast<size_t>(std::max(1, options_.result_batches)));
+    auto cancel_all = [&] {
+      pool_.Cancel();
+      free_frames.Cancel();
+      jobs.Cancel();
+      results.Cancel();
+    };
+    auto guarded = [&](auto&& body) {
+      return [&, body] {
+        try {
+          body();
+        } catch (...) {
+          latch_.Fail(StatusFromCurrentException(), cancel_all);
+        }
+      };
+    };
+
+    std::thread decoder(guarded([&] {
+      while (true) {
+        if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
+        Frame* frame = nullptr;
+        if (!free_frames.Pop(&frame)) return;
+        if (!DecodeInto(frame, &times_.decode)) break;
+        PreprocessJob job;
+        if (!Assign(frame, &job)) return;
+        if (!jobs.Push(job)) return;
+      }
+      CloseOpenBatch();
+      pool_.SetTotalBatches(next_batch_);
+      jobs.Close();
+    }));
+
+    std::mutex times_mu;
+    std::vector<std::thread> preprocessors;
+    for (int w = 0; w < workers; ++w) {
+      preprocessors.emplace_back(guarded([&] {
+        double busy = 0;
+        PreprocessJob job;
+        while (jobs.Pop(&job)) {
+          Preprocess(job, &busy);
+          free_frames.Push(job.frame);
+        }
+        std::lock_guard<std::mutex> lock(times_mu);
+        times_.preprocess += busy;
+      }));
+    }
+
+    std::thread inference(guarded([&] {
+      SetInferenceThreads();
+      for (int64_t b = 0;; ++b) {
+        BatchSlot* slot;
+        {
+          ScopedTimer t(&times_.inference_wait);
+          slot = pool_.WaitReady(b);
+        }
+        if (slot == nullptr) break;
+        if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
+        BatchResult r = Infer(slot);
+        pool_.Release(slot);
+        if (!results.Push(std::move(r))) return;
+      }
+      results.Close();
+    }));
+
+    std::thread post(guarded([&] {
+      BatchResult r;
+      while (results.Pop(&r)) PostprocessAndWrite(r);
+    }));
+
+    decoder.join();
+    for (auto& t : preprocessors) t.join();
+    inference.join();
+    post.join();
+  }
+
+  Model& model_;
+  FrameSource& source_;
+  PoseWriter& writer_;
+  PipelineOptions options_;
+  PreprocessOptions preprocess_;
+  const RunContext& context_;
+  Normalizer normalizer_;
+  SlotPool pool_;
+  std::string name_;
+  FailureLatch latch_;
+  StageTimes times_;
+  Stopwatch progress_clock_;
+  // Decoder-side state (one thread).
+  BatchSlot* open_slot_ = nullptr;
+  int64_t next_batch_ = 0;
+  int64_t last_decoded_ = -1;
+  // Writer-side state (one thread).
+  size_t num_columns_ = 0;
+  std::vector<float> row_values_;
+  int64_t frames_written_ = 0;
+  int64_t batches_run_ = 0;
+};
+
+}  // namespace
+
+Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer, const PipelineOptions& pipeline,
+                   const PreprocessOptions& preprocess, const RunContext& context, RunStats* stats) {
+  if (pipeline.batch_size < 1) return Status::InvalidArgument("batch size must be >= 1");
+  if (pipeline.num_slots < 1) return Status::InvalidArgument("number of batch slots must be >= 1");
+  if (model.network == nullptr) return Status::InvalidArgument("model has no network");
+  try {
+    Run run(model, source, writer, pipeline, preprocess, context);
+    return run.Execute(stats);
+  } catch (...) {
+    return StatusFromCurrentException();
+  }
+}
+
+ColumnLayout LayoutFor(const Model& model, const std::string& scorer, bool with_individuals) {
+  ColumnLayout layout;
+  layout.scorer = scorer;
+  layout.bodyparts = model.spec.bodyparts;
+  if (with_individuals) {
+    layout.individuals = model.spec.individuals;
+    layout.unique_bodyparts = model.spec.unique_bodyparts;
+  }
+  return layout;
+}
+
+}  // namespace posebatch

@@ -1,0 +1,135 @@
+// Decoding real encoded videos and images; writers' formatting.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "posebatch/frame_source.h"
+#include "posebatch/status.h"
+#include "posebatch/writer.h"
+#include "test_env.h"
+
+namespace posebatch {
+namespace {
+
+using testing::Fixture;
+
+// Reads the 16-bit index the fixture painted as black/white blocks on each frame.
+int ReadIndexCode(const Frame& f) {
+  int value = 0;
+  for (int bit = 0; bit < 16; ++bit) {
+    long sum = 0;
+    for (int y = 12; y < 28; ++y)
+      for (int x = 4 + bit * 19 + 4; x < 4 + bit * 19 + 12; ++x) sum += f.rgb[(y * f.width + x) * 3 + 1];
+    if (sum / (16 * 8) > 128) value |= 1 << bit;
+  }
+  return value;
+}
+
+class VideoDecode : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(VideoDecode, EveryFrameArrivesInOrder) {
+  auto src = OpenVideo(Fixture("videos/" + GetParam()), DecodeOptions{});
+  EXPECT_EQ(src->info().width, 320);
+  EXPECT_EQ(src->info().height, 240);
+  EXPECT_NEAR(src->info().fps, 30.0, 1e-6);
+  Frame f;
+  int n = 0;
+  while (src->Next(&f)) {
+    ASSERT_EQ(f.index, n);
+    ASSERT_EQ(ReadIndexCode(f), n) << "frame " << n;
+    ASSERT_EQ(f.rgb.size(), 320u * 240u * 3u);
+    ++n;
+  }
+  EXPECT_EQ(n, 75);
+}
+
+TEST_P(VideoDecode, FrameRangeIsHonoured) {
+  DecodeOptions opt;
+  opt.start_frame = 10;
+  opt.stop_frame = 23;
+  auto src = OpenVideo(Fixture("videos/" + GetParam()), opt);
+  EXPECT_EQ(src->info().to_deliver, 13);
+  Frame f;
+  int64_t expect = 10;
+  while (src->Next(&f)) {
+    ASSERT_EQ(f.index, expect);
+    ASSERT_EQ(ReadIndexCode(f), expect);
+    ++expect;
+  }
+  EXPECT_EQ(expect, 23);
+}
+
+INSTANTIATE_TEST_SUITE_P(Codecs, VideoDecode,
+                         ::testing::Values("index_h264.mp4", "index_mpeg4.avi", "index_mjpeg.avi", "index_ffv1.mkv",
+                                           "index_h264yuv444.mp4"));
+
+TEST(VideoErrors, MissingFileNamesIt) {
+  try {
+    OpenVideo("/no/such/video.mp4", DecodeOptions{});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status().code(), StatusCode::kNotFound);
+    EXPECT_NE(e.status().message().find("/no/such/video.mp4"), std::string::npos);
+  }
+}
+
+TEST(VideoErrors, NotAVideoIsCorrupt) {
+  for (const char* name : {"not_a_video.mp4", "empty.mp4"}) {
+    try {
+      OpenVideo(Fixture(name), DecodeOptions{});
+      FAIL() << name;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status().code(), StatusCode::kCorrupt) << e.what();
+      EXPECT_NE(e.status().message().find(name), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Images, FolderInNameOrderWithLabels) {
+  auto paths = ListImages(Fixture("images"));
+  ASSERT_EQ(paths.size(), 5u);
+  EXPECT_NE(paths[4].find("img_04.jpg"), std::string::npos);
+  auto src = OpenImages(paths);
+  Frame f;
+  int n = 0;
+  while (src->Next(&f)) {
+    EXPECT_EQ(f.index, n);
+    EXPECT_EQ(f.label, paths[n]);
+    EXPECT_EQ(f.width, n < 3 ? 160 : 128);
+    ++n;
+  }
+  EXPECT_EQ(n, 5);
+}
+
+TEST(FloatFormat, MatchesNumpyRepr) {
+  // Expected strings are numpy's str(np.float32(v)), as pandas writes float32 columns.
+  EXPECT_EQ(FormatFloat32Like(219.7943f), "219.7943");
+  EXPECT_EQ(FormatFloat32Like(0.43013963f), "0.43013963");
+  EXPECT_EQ(FormatFloat32Like(1.0f), "1.0");
+  EXPECT_EQ(FormatFloat32Like(-1.0f), "-1.0");
+  EXPECT_EQ(FormatFloat32Like(0.0f), "0.0");
+  EXPECT_EQ(FormatFloat32Like(100000.0f), "100000.0");
+  EXPECT_EQ(FormatFloat32Like(1e-5f), "1e-05");
+  EXPECT_EQ(FormatFloat32Like(1.5e-5f), "1.5e-05");
+  EXPECT_EQ(FormatFloat32Like(0.0001f), "1e-04");  // float32 0.0001 is just below 1e-4
+  EXPECT_EQ(FormatFloat32Like(123456789.0f), "123456790.0");
+  EXPECT_EQ(FormatFloat32Like(1e16f), "1e+16");
+  EXPECT_EQ(FormatFloat32Like(std::numeric_limits<float>::quiet_NaN()), "");
+}
+
+TEST(Layout, DeepLabCutColumnOrder) {
+  ColumnLayout single{"S", {}, {"a", "b"}, {}};
+  auto cols = single.Columns();
+  ASSERT_EQ(cols.size(), 6u);
+  EXPECT_EQ(cols[0], (std::vector<std::string>{"S", "a", "x"}));
+  EXPECT_EQ(cols[5], (std::vector<std::string>{"S", "b", "likelihood"}));
+  ColumnLayout multi{"S", {"m1", "m2"}, {"a"}, {"u"}};
+  cols = multi.Columns();
+  ASSERT_EQ(cols.size(), 9u);
+  EXPECT_EQ(cols[3], (std::vector<std::string>{"S", "m2", "a", "x"}));
+  EXPECT_EQ(cols[6], (std::vector<std::string>{"S", "single", "u", "x"}));
+}
+
+}  // namespace
+}  // namespace posebatch

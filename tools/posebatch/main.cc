@@ -1,0 +1,365 @@
+// posebatch: the command-line tool. Thin: parsing, file naming, progress; the work is in the
+// library.
+#include <CLI/CLI.hpp>
+
+#include <ATen/Parallel.h>
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+#include <unistd.h>
+
+#include "common/stopwatch.h"
+#include "posebatch/frame_source.h"
+#include "posebatch/model.h"
+#include "posebatch/pipeline.h"
+#include "posebatch/status.h"
+#include "posebatch/writer.h"
+
+namespace fs = std::filesystem;
+using namespace posebatch;
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void OnSigint(int) {
+  g_interrupted.store(true);
+  std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
+}
+
+struct AnalyzeArgs {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::string config;
+  std::string device = "cpu";
+  std::string frames;
+  std::string crop;
+  std::string threads = "auto";
+  std::string scorer;
+  std::string dest;
+  int batch_size = 8;
+  int workers = 1;
+  int slots = 3;
+  bool csv = false;
+  bool overwrite = false;
+  bool no_async = false;
+  bool quiet = false;
+};
+
+const char* kVideoExts[] = {".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".webm", ".wmv", ".flv", ".h264"};
+
+bool IsVideoPath(const fs::path& p) {
+  std::string ext = p.extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* v : kVideoExts)
+    if (ext == v) return true;
+  return false;
+}
+
+std::string FormatDuration(double s) {
+  if (!(s >= 0) || s > 1e7) return "--:--";
+  long t = static_cast<long>(s + 0.5);
+  char buf[32];
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else std::snprintf(buf, sizeof buf, "%ld:%02ld", t / 60, t % 60);
+  return buf;
+}
+
+// Live progress: one rewritten line on a terminal, a line every 10 s otherwise.
+class ProgressPrinter {
+ public:
+  ProgressPrinter(std::string name, bool quiet) : name_(std::move(name)), quiet_(quiet), tty_(isatty(2)) {}
+  void Update(const Progress& p) {
+    if (quiet_) return;
+    const double interval = tty_ ? 0.25 : 10.0;
+    if (p.elapsed_seconds - last_ < interval && p.frames_done != p.frames_total) return;
+    last_ = p.elapsed_seconds;
+    double fps = p.elapsed_seconds > 0 ? p.frames_done / p.elapsed_seconds : 0;
+    std::string total = p.frames_total >= 0 ? std::to_string(p.frames_total) : "?";
+    double eta = (p.frames_total >= 0 && fps > 0) ? (p.frames_total - p.frames_done) / fps : -1;
+    std::fprintf(stderr, "%s%s: %lld/%s frames  %.2f fps  ETA %s%s", tty_ ? "\r\033[K" : "", name_.c_str(),
+                 static_cast<long long>(p.frames_done), total.c_str(), fps, FormatDuration(eta).c_str(),
+                 tty_ ? "" : "\n");
+    printed_ = true;
+  }
+  void Finish() {
+    if (printed_ && tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  std::string name_;
+  bool quiet_, tty_;
+  double last_ = -1e9;
+  bool printed_ = false;
+};
+
+void PrintSummary(const std::string& name, const RunStats& s) {
+  const auto& b = s.busy;
+  std::fprintf(stderr,
+               "%s: %lld frames in %.2f s (%.2f fps), %lld batches\n"
+               "  busy s: decode %.2f | preprocess %.2f | inference wait %.2f | inference %.2f | "
+               "postprocess %.2f | write %.2f\n",
+               name.c_str(), static_cast<long long>(s.frames), s.wall_seconds,
+               s.wall_seconds > 0 ? s.frames / s.wall_seconds : 0.0, static_cast<long long>(s.batches), b.decode,
+               b.preprocess, b.inference_wait, b.inference, b.postprocess, b.write);
+}
+
+bool ParseFrames(const std::string& text, DecodeOptions* d) {
+  if (text.empty()) return true;
+  auto colon = text.find(':');
+  if (colon == std::string::npos) return false;
+  try {
+    std::string a = text.substr(0, colon), b = text.substr(colon + 1);
+    d->start_frame = a.empty() ? 0 : std::stoll(a);
+    d->stop_frame = b.empty() ? -1 : std::stoll(b);
+  } catch (...) {
+    return false;
+  }
+  return d->start_frame >= 0 && (d->stop_frame < 0 || d->stop_frame >= d->start_frame);
+}
+
+bool ParseCrop(const std::string& text, Crop* c) {
+  if (text.empty()) return true;
+  int v[4];
+  char tail;
+  if (std::sscanf(text.c_str(), "%d,%d,%d,%d%c", &v[0], &v[1], &v[2], &v[3], &tail) != 4) return false;
+  *c = Crop{v[0], v[1], v[2], v[3]};
+  return c->enabled() && c->x1 >= 0 && c->y1 >= 0;
+}
+
+// Runs one source into writers at `out_base` (+ ".h5" / ".csv"). Returns the status.
+Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base, const ColumnLayout& layout,
+                  const H5WriterOptions& h5, const AnalyzeArgs& args, const PipelineOptions& popts,
+                  const PreprocessOptions& pre, const std::string& display) {
+  std::vector<std::unique_ptr<PoseWriter>> writers;
+  writers.push_back(CreateH5Writer(out_base + ".h5", layout, h5));
+  if (args.csv) writers.push_back(CreateCsvWriter(out_base + ".csv", layout));
+  auto writer = CreateFanOutWriter(std::move(writers));
+  ProgressPrinter progress(display, args.quiet);
+  RunContext ctx;
+  ctx.on_progress = [&](const Progress& p) { progress.Update(p); };
+  ctx.cancel = &g_interrupted;
+  RunStats stats;
+  Status st = RunPipeline(model, source, *writer, popts, pre, ctx, &stats);
+  progress.Finish();
+  if (st.ok() && stats.frames == 0) st = Status::Corrupt(display + ": no frames could be decoded");
+  if (!st.ok()) {
+    writer->Abort();
+    return st;
+  }
+  writer->Commit();
+  if (!args.quiet) PrintSummary(display, stats);
+  const SourceInfo& info = source.info();
+  if (info.is_video && info.to_deliver >= 0 && info.to_deliver != stats.frames) {
+    std::fprintf(stderr, "note: %s declares %lld frames in range but %lld were decoded\n", display.c_str(),
+                 static_cast<long long>(info.to_deliver), static_cast<long long>(stats.frames));
+  }
+  std::printf("%s.h5\n", out_base.c_str());
+  if (args.csv) std::printf("%s.csv\n", out_base.c_str());
+  std::fflush(stdout);
+  return st;
+}
+
+int RunAnalyze(const AnalyzeArgs& args) {
+  DecodeOptions dec;
+  if (!ParseFrames(args.frames, &dec)) {
+    std::cerr << "error: --frames expects START:STOP (e.g. 0:1000), got '" << args.frames << "'\n";
+    return 2;
+  }
+  PreprocessOptions pre;
+  if (!ParseCrop(args.crop, &pre.crop)) {
+    std::cerr << "error: --crop expects x1,x2,y1,y2 with x1<x2, y1<y2, got '" << args.crop << "'\n";
+    return 2;
+  }
+  PipelineOptions popts;
+  popts.batch_size = args.batch_size;
+  popts.num_slots = args.slots;
+  popts.preprocess_workers = args.workers;
+  popts.async = !args.no_async;
+  if (args.threads != "auto") {
+    try {
+      popts.intra_op_threads = std::stoi(args.threads);
+    } catch (...) {
+      popts.intra_op_threads = -1;
+    }
+    if (popts.intra_op_threads < 1) {
+      std::cerr << "error: --threads expects a positive number or 'auto'\n";
+      return 2;
+    }
+  }
+  if (args.batch_size < 1 || args.workers < 1 || args.slots < 1) {
+    std::cerr << "error: --batch-size, --workers and --slots must be >= 1\n";
+    return 2;
+  }
+  if (!args.dest.empty()) {
+    std::error_code ec;
+    fs::create_directories(args.dest, ec);
+    if (!fs::is_directory(args.dest)) {
+      std::cerr << "error: " << args.dest << ": cannot create destination folder\n";
+      return 1;
+    }
+  }
+
+  // Inputs: videos (files or inside folders) are analysed one by one; images (files or
+  // folders of images) together, as DeepLabCut's analyze_images.
+  std::vector<std::string> videos, images;
+  for (const auto& in : args.inputs) {
+    std::error_code ec;
+    if (fs::is_directory(in, ec)) {
+      std::vector<std::string> vids;
+      for (const auto& e : fs::directory_iterator(in))
+        if (e.is_regular_file() && IsVideoPath(e.path())) vids.push_back(e.path().string());
+      std::sort(vids.begin(), vids.end());
+      auto imgs = ListImages(in);
+      if (vids.empty() && imgs.empty()) {
+        std::cerr << "error: " << in << ": folder holds no videos or images\n";
+        return 1;
+      }
+      videos.insert(videos.end(), vids.begin(), vids.end());
+      images.insert(images.end(), imgs.begin(), imgs.end());
+    } else if (IsImagePath(in)) {
+      images.push_back(in);
+    } else {
+      videos.push_back(in);  // anything else is tried as a video; errors name it
+    }
+  }
+
+  Model model;
+  try {
+    Stopwatch load;
+    model = LoadModel(args.model, ModelLoadOptions{args.config, args.device});
+    if (!args.quiet) {
+      std::fprintf(stderr, "model: %s (%zu bodyparts, stride %g) loaded in %.2f s\n",
+                   model.network->Describe().c_str(), model.spec.bodyparts.size(), model.spec.pose_head.stride,
+                   load.Seconds());
+    }
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.status().message() << "\n";
+    return 1;
+  }
+  const std::string scorer = args.scorer.empty() ? DefaultScorer(model) : args.scorer;
+  if (!args.quiet) {
+    int threads = popts.intra_op_threads > 0 ? popts.intra_op_threads
+                                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    std::fprintf(stderr, "scorer: %s | batch %d | %s | inference threads %d | preprocess workers %d\n",
+                 scorer.c_str(), popts.batch_size, popts.async ? "async" : "sequential", threads,
+                 popts.preprocess_workers);
+  }
+
+  int failures = 0;
+  for (const auto& video : videos) {
+    if (g_interrupted) break;
+    fs::path vp(video);
+    fs::path dir = args.dest.empty() ? vp.parent_path() : fs::path(args.dest);
+    std::string base = (dir / (vp.stem().string() + scorer)).string();
+    if (!args.overwrite && fs::exists(base + ".h5")) {
+      std::fprintf(stderr, "%s: already analysed (%s.h5), skipping; --overwrite to redo\n", video.c_str(),
+                   base.c_str());
+      continue;
+    }
+    Status st;
+    try {
+      auto source = OpenVideo(video, dec);
+      st = AnalyzeOne(model, *source, base, LayoutFor(model, scorer, false), H5WriterOptions{}, args, popts, pre,
+                      video);
+    } catch (...) {
+      st = StatusFromCurrentException(StatusCode::kIOError);
+    }
+    if (!st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      ++failures;
+      if (st.code() == StatusCode::kCancelled) break;
+    }
+  }
+  if (!images.empty() && !g_interrupted) {
+    fs::path dir = args.dest.empty() ? fs::path(images[0]).parent_path() : fs::path(args.dest);
+    std::string base = (dir / ("image_predictions_" + scorer)).string();
+    Status st;
+    try {
+      H5WriterOptions h5;
+      h5.key = "predictions";
+      for (const auto& p : images) h5.string_index_width = std::max(h5.string_index_width, p.size());
+      auto source = OpenImages(images);
+      st = AnalyzeOne(model, *source, base, LayoutFor(model, scorer, true), h5, args, popts, pre,
+                      std::to_string(images.size()) + " images");
+    } catch (...) {
+      st = StatusFromCurrentException(StatusCode::kIOError);
+    }
+    if (!st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      ++failures;
+    }
+  }
+  if (g_interrupted) {
+    std::cerr << "interrupted: unfinished outputs were removed; finished ones are kept\n";
+    return 130;
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+int RunInfo(const std::string& model_path, const std::string& config) {
+  try {
+    Model model = LoadModel(model_path, ModelLoadOptions{config, "cpu"});
+    const ModelSpec& s = model.spec;
+    std::printf("model:        %s\n", model.network->Describe().c_str());
+    std::printf("config:       %s\n", s.config_path.c_str());
+    std::printf("method:       %s\n", s.method.c_str());
+    std::printf("net_type:     %s\n", s.net_type.c_str());
+    std::printf("bodyparts:   ");
+    for (const auto& b : s.bodyparts) std::printf(" %s", b.c_str());
+    std::printf("\nindividuals: ");
+    for (const auto& i : s.individuals) std::printf(" %s", i.c_str());
+    std::printf("\ninput:        %s, normalize %s, pad to multiple of %d\n", s.input.bgr ? "BGR" : "RGB",
+                s.input.normalize ? "yes" : "no", s.input.pad_multiple);
+    std::printf("predictor:    HeatmapPredictor stride %g, locref %s (std %g), sigmoid %s, clip %s\n",
+                s.pose_head.stride, s.pose_head.location_refinement ? "yes" : "no", s.pose_head.locref_std,
+                s.pose_head.apply_sigmoid ? "yes" : "no", s.pose_head.clip_scores ? "yes" : "no");
+    std::printf("scorer:       %s\n", DefaultScorer(model).c_str());
+    return 0;
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.status().message() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"posebatch: fast DeepLabCut pose inference over videos and images"};
+  app.require_subcommand(1);
+
+  AnalyzeArgs a;
+  auto* analyze = app.add_subcommand("analyze", "analyze videos / images with a pose model");
+  analyze->add_option("model", a.model, "model folder (pytorch_config.yaml + TorchScript) or TorchScript file")
+      ->required();
+  analyze->add_option("inputs", a.inputs, "videos, images, or folders of them")->required();
+  analyze->add_option("--config", a.config, "pytorch_config.yaml (default: beside the model)");
+  analyze->add_option("--batch-size,-b", a.batch_size, "frames per inference batch")->capture_default_str();
+  analyze->add_option("--dest,-d", a.dest, "output folder (default: next to each input)");
+  analyze->add_flag("--csv", a.csv, "also write .csv");
+  analyze->add_option("--frames", a.frames, "frame range START:STOP (STOP exclusive; either may be empty)");
+  analyze->add_option("--crop", a.crop, "analyse only x1,x2,y1,y2 (DeepLabCut's cropping)");
+  analyze->add_option("--threads,-t", a.threads, "inference threads, or auto (= all cores)")->capture_default_str();
+  analyze->add_option("--workers", a.workers, "preprocess worker threads")->capture_default_str();
+  analyze->add_option("--slots", a.slots, "preallocated batch slots (memory bound)")->capture_default_str();
+  analyze->add_option("--scorer", a.scorer, "scorer name in outputs (default: from the model)");
+  analyze->add_option("--device", a.device, "cpu or cuda[:N]")->capture_default_str();
+  analyze->add_flag("--overwrite", a.overwrite, "redo inputs that already have results");
+  analyze->add_flag("--no-async", a.no_async, "run all stages in one thread, in turn");
+  analyze->add_flag("--quiet,-q", a.quiet, "no progress or summary");
+
+  std::string info_model, info_config;
+  auto* info = app.add_subcommand("info", "describe a model");
+  info->add_option("model", info_model, "model folder or file")->required();
+  info->add_option("--config", info_config, "pytorch_config.yaml");
+
+  CLI11_PARSE(app, argc, argv);
+  std::signal(SIGINT, OnSigint);
+  std::signal(SIGTERM, OnSigint);
+  if (*analyze) return RunAnalyze(a);
+  if (*info) return RunInfo(info_model, info_config);
+  return 2;
+}
