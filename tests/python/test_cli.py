@@ -1,1 +1,232 @@
-class Placeholder: pass
+"""End-to-end tests of the posebatch CLI: real videos in, files out, read back by pandas.
+
+Run by ctest (cli_end_to_end) with POSEBATCH_BIN, POSEBATCH_FIXTURES, POSEBATCH_GOLDEN and
+POSEBATCH_SOURCE set. Uses Debian's /usr/bin/python3 with python3-pandas and python3-tables.
+"""
+import io
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+
+import numpy as np
+import pandas as pd
+import tables
+
+BIN = os.environ["POSEBATCH_BIN"]
+FIX = os.environ["POSEBATCH_FIXTURES"]
+GOLDEN = os.environ["POSEBATCH_GOLDEN"]
+SOURCE = os.environ["POSEBATCH_SOURCE"]
+GOLDEN_SCORER = "DLC_Resnet50_goldenNov24shuffle1_snapshot_000"
+
+
+def run(*args, timeout=300):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def attr_names(node):
+    return sorted(node._v_attrs._f_list("all"))
+
+
+class GoldenStructure(unittest.TestCase):
+    """Our .h5/.csv for DeepLabCut's golden video have DeepLabCut's exact structure."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        video = os.path.join(GOLDEN, "r50_bu_single", "video.mp4")
+        r = run("analyze", os.path.join(FIX, "models", "good"), video, "--dest", cls.tmp.name, "--csv",
+                "--scorer", GOLDEN_SCORER, "--batch-size", "4", "--quiet")
+        assert r.returncode == 0, r.stderr
+        cls.h5 = os.path.join(cls.tmp.name, "video" + GOLDEN_SCORER + ".h5")
+        cls.csv = os.path.join(cls.tmp.name, "video" + GOLDEN_SCORER + ".csv")
+        cls.ours = pd.read_hdf(cls.h5)
+        cls.theirs = pd.read_hdf(os.path.join(GOLDEN, "r50_bu_single", "video_dlc.h5"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_dataframe_structure_matches_deeplabcut(self):
+        o, t = self.ours, self.theirs
+        self.assertEqual(o.shape, t.shape)
+        self.assertTrue(o.columns.equals(t.columns))
+        self.assertEqual(list(o.columns.names), list(t.columns.names))
+        self.assertTrue(o.index.equals(t.index))
+        self.assertEqual(o.index.dtype, t.index.dtype)
+        self.assertEqual(list(o.dtypes.unique()), list(t.dtypes.unique()))
+
+    def test_hdf_layout_matches_deeplabcut(self):
+        with pd.HDFStore(self.h5, "r") as a, pd.HDFStore(os.path.join(GOLDEN, "r50_bu_single", "video_dlc.h5"), "r") as b:
+            self.assertEqual(a.keys(), b.keys())
+            sa, sb = a.get_storer("df_with_missing"), b.get_storer("df_with_missing")
+            self.assertEqual(sa.pandas_type, sb.pandas_type)
+            self.assertEqual(sa.table_type, sb.table_type)
+            self.assertEqual(sa.is_table, sb.is_table)
+        with tables.open_file(self.h5) as a, tables.open_file(os.path.join(GOLDEN, "r50_bu_single", "video_dlc.h5")) as b:
+            self.assertEqual(attr_names(a.root), attr_names(b.root))
+            ga, gb = a.root.df_with_missing, b.root.df_with_missing
+            self.assertEqual(attr_names(ga), attr_names(gb))
+            for name in attr_names(gb):
+                if name not in ("CLASS", "VERSION", "TITLE"):
+                    self.assertEqual(ga._v_attrs[name], gb._v_attrs[name], name)
+            ta, tb = ga.table, gb.table
+            self.assertEqual(ta.dtype, tb.dtype)
+            self.assertEqual(attr_names(ta), attr_names(tb))
+            for name in ("values_block_0_kind", "values_block_0_dtype", "index_kind", "NROWS", "FIELD_0_NAME",
+                         "FIELD_1_NAME"):
+                self.assertEqual(ta.attrs[name], tb.attrs[name], name)
+
+    def test_csv_is_pandas_to_csv_and_deeplabcut_headers(self):
+        with open(self.csv) as f:
+            text = f.read()
+        buf = io.StringIO()
+        self.ours.to_csv(buf)
+        self.assertEqual(text, buf.getvalue())
+        with open(os.path.join(GOLDEN, "r50_bu_single", "video_dlc.csv")) as f:
+            golden_header = f.read().splitlines()[:3]
+        self.assertEqual(text.splitlines()[:3], golden_header)
+        self.assertEqual(len(text.splitlines()), 3 + 24)
+
+    def test_values_are_real_predictions(self):
+        v = self.ours.to_numpy()
+        self.assertFalse(np.isnan(v).any())
+        like = self.ours.xs("likelihood", level="coords", axis=1).to_numpy()
+        self.assertTrue(((like >= 0) & (like <= 1)).all())
+        xs = self.ours.xs("x", level="coords", axis=1).to_numpy()
+        self.assertTrue(((xs >= 0) & (xs <= 256 + 8)).all())
+
+
+class Behaviour(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dest = self.tmp.name
+        self.model = os.path.join(FIX, "models", "good")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def outputs(self):
+        return sorted(os.listdir(self.dest))
+
+    def test_async_and_sequential_files_are_identical(self):
+        video = os.path.join(FIX, "videos", "index_h264.mp4")
+        for name, extra in [("a", []), ("s", ["--no-async", "--batch-size", "1"]), ("w", ["--workers", "2", "-b", "64"])]:
+            d = os.path.join(self.dest, name)
+            r = run("analyze", self.model, video, "--dest", d, "--scorer", "S", "-q", "-t", "1", *extra)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        frames = [pd.read_hdf(os.path.join(self.dest, n, "index_h264S.h5")) for n in "asw"]
+        self.assertEqual(len(frames[0]), 75)
+        for f in frames[1:]:
+            pd.testing.assert_frame_equal(frames[0], f, check_exact=True)
+
+    def test_frame_range_and_crop(self):
+        video = os.path.join(FIX, "videos", "index_h264.mp4")
+        r = run("analyze", self.model, video, "--dest", self.dest, "--scorer", "S", "-q", "--frames", "5:20",
+                "--crop", "0,160,0,120")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        df = pd.read_hdf(os.path.join(self.dest, "index_h264S.h5"))
+        self.assertEqual(list(df.index), list(range(5, 20)))
+        xs = df.xs("x", level="coords", axis=1).to_numpy()
+        self.assertTrue((xs < 160 + 8).all())  # coordinates are in the cropped image
+
+    def test_existing_results_are_skipped_unless_overwrite(self):
+        video = os.path.join(FIX, "videos", "index_mjpeg.avi")
+        self.assertEqual(run("analyze", self.model, video, "--dest", self.dest, "-q").returncode, 0)
+        h5 = [f for f in self.outputs() if f.endswith(".h5")][0]
+        before = os.stat(os.path.join(self.dest, h5)).st_mtime_ns
+        r = run("analyze", self.model, video, "--dest", self.dest)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("skipping", r.stderr)
+        self.assertEqual(os.stat(os.path.join(self.dest, h5)).st_mtime_ns, before)
+        self.assertEqual(run("analyze", self.model, video, "--dest", self.dest, "-q", "--overwrite").returncode, 0)
+
+    def test_many_videos_in_one_run(self):
+        videos = os.path.join(FIX, "videos")
+        r = run("analyze", self.model, videos, "--dest", self.dest, "-q", "--scorer", "S")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len([f for f in self.outputs() if f.endswith(".h5")]), len(os.listdir(videos)))
+
+    def test_image_folder_like_analyze_images(self):
+        images = os.path.join(FIX, "images")
+        r = run("analyze", self.model, images, "--dest", self.dest, "-q", "--scorer", "S", "--csv", "-b", "4")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        df = pd.read_hdf(os.path.join(self.dest, "image_predictions_S.h5"), "predictions")
+        expected = sorted(os.path.join(images, f) for f in os.listdir(images))
+        self.assertEqual(list(df.index), expected)
+        self.assertEqual(list(df.columns.names), ["scorer", "individuals", "bodyparts", "coords"])
+        self.assertEqual(set(df.columns.get_level_values("individuals")), {"animal"})
+        buf = io.StringIO()
+        df.to_csv(buf)
+        with open(os.path.join(self.dest, "image_predictions_S.csv")) as f:
+            self.assertEqual(f.read(), buf.getvalue())
+
+    def assertCleanFailure(self, result, *needles):
+        self.assertNotEqual(result.returncode, 0)
+        for n in needles:
+            self.assertIn(n, result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
+        self.assertEqual([f for f in self.outputs() if f.endswith((".h5", ".csv", ".part"))], [])
+
+    def test_missing_video(self):
+        self.assertCleanFailure(run("analyze", self.model, "/no/such/file.mp4", "--dest", self.dest),
+                                "/no/such/file.mp4", "no such file")
+
+    def test_not_a_video(self):
+        for name in ("not_a_video.mp4", "empty.mp4"):
+            self.assertCleanFailure(run("analyze", self.model, os.path.join(FIX, name), "--dest", self.dest), name)
+
+    def test_config_missing_field(self):
+        r = run("analyze", os.path.join(FIX, "models", "missing_field"), os.path.join(FIX, "videos", "index_h264.mp4"),
+                "--dest", self.dest)
+        self.assertCleanFailure(r, "metadata.bodyparts", "pytorch_config.yaml")
+
+    def test_model_output_of_wrong_shape(self):
+        r = run("analyze", os.path.join(FIX, "models", "wrong_shape"), os.path.join(FIX, "videos", "index_h264.mp4"),
+                "--dest", self.dest, "--csv")
+        self.assertCleanFailure(r, "bodypart/heatmap", "index_h264.mp4", "expected [")
+
+    def test_ctrl_c_leaves_no_partial_file(self):
+        video = os.path.join(self.dest, "long.mp4")
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+                        "-frames:v", "6000", "-c:v", "libx264", "-preset", "ultrafast", video], check=True)
+        out = os.path.join(self.dest, "out")
+        p = subprocess.Popen([BIN, "analyze", self.model, video, "--dest", out, "-b", "1", "-t", "1", "--csv"],
+                             stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 30
+        while time.time() < deadline and not (os.path.isdir(out) and any(f.endswith(".part") for f in os.listdir(out))):
+            time.sleep(0.005)  # interrupt once the run is under way and files are half-written
+        self.assertIsNone(p.poll(), "run finished before it could be interrupted")
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 130, err)
+        self.assertIn("interrupted", err)
+        self.assertEqual(os.listdir(out), [])
+
+    def test_info(self):
+        r = run("info", self.model)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("nose ear_l ear_r tail", r.stdout)
+        self.assertIn("stride 8", r.stdout)
+
+
+class SampleAccuracy(unittest.TestCase):
+    """The bundled sample model on the bundled sample video, against its ground truth."""
+
+    def test_median_error_is_small(self):
+        sample = os.path.join(SOURCE, "samples", "synth")
+        with tempfile.TemporaryDirectory() as d:
+            r = run("analyze", os.path.join(sample, "model"), os.path.join(sample, "video.mp4"), "--dest", d, "-q")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            h5 = [f for f in os.listdir(d) if f.endswith(".h5")][0]
+            e = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE, "scripts", "eval_sample.py"),
+                                os.path.join(d, h5), os.path.join(sample, "ground_truth.csv"), "--max-median", "3.0"],
+                               capture_output=True, text=True)
+            print(e.stdout)
+            self.assertEqual(e.returncode, 0, e.stdout + e.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

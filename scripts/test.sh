@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds with warnings as errors, runs every
+# test (C++ units, the pipeline, the CLI end to end with pandas, the sample's accuracy).
+# POSEBATCH_SANITIZE=1 also builds and runs the ASan+UBSan and TSan variants.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export CCACHE_DIR="${CCACHE_DIR:-$PWD/.ccache}"
+jobs=$(nproc)
+
+build() {  # build DIR [cmake args...]
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja -DPOSEBATCH_WERROR=ON "$@" >/dev/null
+  ninja -C "$dir" -j"$jobs"
+}
+
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+(cd build && ctest --output-on-failure -j1)
+
+if [ "${POSEBATCH_SANITIZE:-0}" = 1 ]; then
+  build build-asan -DCMAKE_BUILD_TYPE=Debug -DPOSEBATCH_SANITIZE=address,undefined
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+     ctest --output-on-failure -j1 -E cli_end_to_end)
+fi
