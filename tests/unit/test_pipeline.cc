@@ -2,15 +2,13 @@
 // results whatever the batch size, mode and worker count; order; errors reported once.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
 #include "posebatch/pipeline.h"
 #include "test_env.h"
 
-#ifndef POSEBATCH_TEST_THREADS
-#define POSEBATCH_TEST_THREADS 2
-#endif
 namespace posebatch {
 namespace {
 
@@ -41,6 +39,19 @@ class CaptureWriter : public PoseWriter {
   std::string path_ = "memory";
 };
 
+// Inference threads for every run here: POSEBATCH_TEST_THREADS, default 2. The TSan job
+// sets 1 so that LibTorch runs no OpenMP region (TSan cannot see OpenMP's synchronisation).
+int TestThreads() {
+  const char* v = std::getenv("POSEBATCH_TEST_THREADS");
+  return v != nullptr ? std::atoi(v) : 2;
+}
+
+PipelineOptions Opts() {
+  PipelineOptions o;
+  o.intra_op_threads = TestThreads();
+  return o;
+}
+
 Model LoadFixtureModel(const std::string& name) {
   return LoadModel(Fixture("models/" + name), ModelLoadOptions{});
 }
@@ -61,10 +72,10 @@ std::vector<Row> RunVideo(Model& model, const PipelineOptions& opt, const Decode
 
 TEST(Pipeline, IdenticalAcrossBatchSizesModesAndWorkers) {
   Model model = LoadFixtureModel("good");
-  PipelineOptions base;
+  PipelineOptions base = Opts();
   base.batch_size = 1;
   base.async = false;
-  base.intra_op_threads = POSEBATCH_TEST_THREADS;
+  base.intra_op_threads = TestThreads();
   std::vector<Row> reference = RunVideo(model, base);
   ASSERT_EQ(reference.size(), 75u);
   for (size_t i = 0; i < reference.size(); ++i) ASSERT_EQ(reference[i].index, static_cast<int64_t>(i));
@@ -95,7 +106,7 @@ TEST(Pipeline, IdenticalAcrossBatchSizesModesAndWorkers) {
 
 TEST(Pipeline, FrameRange) {
   Model model = LoadFixtureModel("good");
-  PipelineOptions opt;
+  PipelineOptions opt = Opts();
   opt.batch_size = 4;
   DecodeOptions dec;
   dec.start_frame = 5;
@@ -117,7 +128,7 @@ TEST(Pipeline, MixedImageSizesBatchSeparately) {
   for (int batch : {1, 4}) {
     auto src = OpenImages(ListImages(Fixture("images")));
     CaptureWriter w(12);
-    PipelineOptions opt;
+    PipelineOptions opt = Opts();
     opt.batch_size = batch;
     ASSERT_TRUE(RunPipeline(model, *src, w, opt, PreprocessOptions{}, RunContext{}, nullptr).ok());
     ASSERT_EQ(w.rows.size(), 5u);
@@ -135,7 +146,7 @@ TEST(Pipeline, MixedImageSizesBatchSeparately) {
 TEST(Pipeline, WrongOutputShapeIsOneClearError) {
   Model model = LoadFixtureModel("wrong_shape");
   for (bool async : {true, false}) {
-    PipelineOptions opt;
+    PipelineOptions opt = Opts();
     opt.async = async;
     Status st;
     RunVideo(model, opt, {}, &st);
@@ -151,7 +162,7 @@ TEST(Pipeline, WriterFailureStopsEverything) {
   for (bool async : {true, false}) {
     auto src = OpenVideo(Fixture("videos/index_h264.mp4"), DecodeOptions{});
     CaptureWriter w(12, /*fail_at=*/30);
-    PipelineOptions opt;
+    PipelineOptions opt = Opts();
     opt.async = async;
     opt.batch_size = 4;
     Status st = RunPipeline(model, *src, w, opt, PreprocessOptions{}, RunContext{}, nullptr);
@@ -173,7 +184,7 @@ TEST(Pipeline, CancelStopsPromptly) {
     ctx.on_progress = [&](const Progress& p) {
       if (p.frames_done >= 8) cancel = true;
     };
-    PipelineOptions opt;
+    PipelineOptions opt = Opts();
     opt.async = async;
     opt.batch_size = 2;
     cancel = false;
