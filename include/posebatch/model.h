@@ -45,6 +45,7 @@ struct ModelSpec {
   HeatmapHeadSpec pose_head;                  // the bodypart head's predictor
   std::string config_path;                    // where the spec was read from
   std::string torchscript_file;               // posebatch.torchscript, relative to the config
+  std::string config_text;                    // the whole config as YAML (architecture details)
 };
 
 // Parses a DeepLabCut pytorch_config (YAML). Throws Error naming the file and the field.
@@ -67,11 +68,13 @@ class Network {
 struct Model {
   ModelSpec spec;
   std::unique_ptr<Network> network;
-  std::string path;  // the model file or folder the user named
+  std::string path;          // the model file or folder the user named
+  std::string weights_path;  // the file the weights came from
 };
 
-// Loads a model folder (pytorch_config.yaml + a TorchScript file), or a TorchScript file with
-// its config beside it or named in options. Throws Error naming the file and the problem.
+// Loads what a DeepLabCut user has: an exported .pt (config + weights), a snapshot .pt with its
+// pytorch_config.yaml, a training folder (best snapshot, else last), or a TorchScript file or
+// folder with its config. Throws Error naming the file and the problem.
 Model LoadModel(const std::string& path, const ModelLoadOptions& options);
 
 // DeepLabCut-style scorer for outputs, e.g. DLC_Resnet50_<model name>.

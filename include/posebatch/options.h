@@ -49,6 +49,15 @@ struct WriterOptions {
 struct ModelLoadOptions {
   std::string config_path;     // pytorch_config.yaml; empty = found beside the model
   std::string device = "cpu";  // "cpu" (or "cuda[:N]" where LibTorch has CUDA)
+  std::string snapshot;        // training folder: snapshot file to use; empty = best, else last
 };
+
+inline ModelLoadOptions MakeLoadOptions(std::string config_path, std::string device, std::string snapshot) {
+  ModelLoadOptions o;
+  o.config_path = std::move(config_path);
+  o.device = std::move(device);
+  o.snapshot = std::move(snapshot);
+  return o;
+}
 
 }  // namespace posebatch

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "model/config_internal.h"
+
 #include "posebatch/model.h"
 #include "posebatch/status.h"
 
@@ -67,7 +69,13 @@ ModelSpec ParseModelConfig(const std::string& yaml_text, const std::string& orig
   } catch (const YAML::Exception& e) {
     Bad(origin, std::string("not valid YAML (") + e.what() + ")");
   }
-  if (!root.IsMap()) Bad(origin, "not a DeepLabCut pytorch_config (top level is not a mapping)");
+  ModelSpec spec = ParseModelConfigNode(root, origin);
+  spec.config_text = yaml_text;
+  return spec;
+}
+
+ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin) {
+  if (!Present(root) || !root.IsMap()) Bad(origin, "not a DeepLabCut pytorch_config (top level is not a mapping)");
   ModelSpec spec;
   spec.config_path = origin;
   try {
@@ -138,6 +146,37 @@ ModelSpec LoadModelConfig(const std::string& yaml_path) {
   std::stringstream text;
   text << in.rdbuf();
   return ParseModelConfig(text.str(), yaml_path);
+}
+
+}  // namespace posebatch
+
+namespace posebatch {
+
+YAML::Node PyToYaml(const PyObject& v) {
+  using T = PyObject::Type;
+  switch (v.type) {
+    case T::kNone: return YAML::Node(YAML::NodeType::Null);
+    case T::kBool: return YAML::Node(v.b);
+    case T::kInt: return YAML::Node(v.i);
+    case T::kFloat: return YAML::Node(v.f);
+    case T::kStr:
+    case T::kBytes: return YAML::Node(v.s);
+    case T::kList:
+    case T::kTuple: {
+      YAML::Node n(YAML::NodeType::Sequence);
+      for (const auto& e : v.items) n.push_back(PyToYaml(*e));
+      return n;
+    }
+    case T::kDict: {
+      YAML::Node n(YAML::NodeType::Map);
+      for (const auto& [k, val] : v.dict) {
+        n[k->is(T::kStr) ? k->s : std::to_string(k->i)] = PyToYaml(*val);
+      }
+      return n;
+    }
+    default:
+      throw Error(Status::ModelError("config holds a " + v.TypeName() + ", which a config cannot hold"));
+  }
 }
 
 }  // namespace posebatch

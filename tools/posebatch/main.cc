@@ -34,6 +34,7 @@ struct AnalyzeArgs {
   std::string model;
   std::vector<std::string> inputs;
   std::string config;
+  std::string snapshot;
   std::string device = "cpu";
   std::string frames;
   std::string crop;
@@ -230,7 +231,7 @@ int RunAnalyze(const AnalyzeArgs& args) {
   Model model;
   try {
     Stopwatch load;
-    model = LoadModel(args.model, ModelLoadOptions{args.config, args.device});
+    model = LoadModel(args.model, MakeLoadOptions(args.config, args.device, args.snapshot));
     if (!args.quiet) {
       std::fprintf(stderr, "model: %s (%zu bodyparts, stride %g) loaded in %.2f s\n",
                    model.network->Describe().c_str(), model.spec.bodyparts.size(), model.spec.pose_head.stride,
@@ -300,9 +301,9 @@ int RunAnalyze(const AnalyzeArgs& args) {
   return failures == 0 ? 0 : 1;
 }
 
-int RunInfo(const std::string& model_path, const std::string& config) {
+int RunInfo(const std::string& model_path, const std::string& config, const std::string& snapshot) {
   try {
-    Model model = LoadModel(model_path, ModelLoadOptions{config, "cpu"});
+    Model model = LoadModel(model_path, MakeLoadOptions(config, "cpu", snapshot));
     const ModelSpec& s = model.spec;
     std::printf("model:        %s\n", model.network->Describe().c_str());
     std::printf("config:       %s\n", s.config_path.c_str());
@@ -336,7 +337,8 @@ int main(int argc, char** argv) {
   analyze->add_option("model", a.model, "model folder (pytorch_config.yaml + TorchScript) or TorchScript file")
       ->required();
   analyze->add_option("inputs", a.inputs, "videos, images, or folders of them")->required();
-  analyze->add_option("--config", a.config, "pytorch_config.yaml (default: beside the model)");
+  analyze->add_option("--config", a.config, "pytorch_config.yaml (default: beside the model, or inside an export)");
+  analyze->add_option("--snapshot", a.snapshot, "training folder: the snapshot to use (default: best, else last)");
   analyze->add_option("--batch-size,-b", a.batch_size, "frames per inference batch")->capture_default_str();
   analyze->add_option("--dest,-d", a.dest, "output folder (default: next to each input)");
   analyze->add_flag("--csv", a.csv, "also write .csv");
@@ -351,15 +353,16 @@ int main(int argc, char** argv) {
   analyze->add_flag("--no-async", a.no_async, "run all stages in one thread, in turn");
   analyze->add_flag("--quiet,-q", a.quiet, "no progress or summary");
 
-  std::string info_model, info_config;
+  std::string info_model, info_config, info_snapshot;
   auto* info = app.add_subcommand("info", "describe a model");
   info->add_option("model", info_model, "model folder or file")->required();
   info->add_option("--config", info_config, "pytorch_config.yaml");
+  info->add_option("--snapshot", info_snapshot, "training folder: the snapshot to use");
 
   CLI11_PARSE(app, argc, argv);
   std::signal(SIGINT, OnSigint);
   std::signal(SIGTERM, OnSigint);
   if (*analyze) return RunAnalyze(a);
-  if (*info) return RunInfo(info_model, info_config);
+  if (*info) return RunInfo(info_model, info_config, info_snapshot);
   return 2;
 }

@@ -1,0 +1,497 @@
+#include "io/torch_pickle.h"
+
+#include <ATen/ATen.h>
+
+#include <cstring>
+#include <unordered_map>
+
+#include "io/zip_archive.h"
+#include "posebatch/status.h"
+
+namespace posebatch {
+namespace {
+
+using Type = PyObject::Type;
+
+PyRef Make(Type t) {
+  auto p = std::make_shared<PyObject>();
+  p->type = t;
+  return p;
+}
+
+// Storage classes torch.save names, and their element types.
+bool StorageDtype(const std::string& global, at::ScalarType* out) {
+  static const std::pair<const char*, at::ScalarType> kTable[] = {
+      {"torch.FloatStorage", at::kFloat},   {"torch.DoubleStorage", at::kDouble},
+      {"torch.HalfStorage", at::kHalf},     {"torch.BFloat16Storage", at::kBFloat16},
+      {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
+      {"torch.ShortStorage", at::kShort},   {"torch.CharStorage", at::kChar},
+      {"torch.ByteStorage", at::kByte},     {"torch.BoolStorage", at::kBool},
+  };
+  for (const auto& [name, dtype] : kTable) {
+    if (global == name) {
+      *out = dtype;
+      return true;
+    }
+  }
+  return false;
+}
+
+// The allow-list: what torch.load(weights_only=True) accepts, less what DeepLabCut never uses.
+bool Allowed(const std::string& g) {
+  at::ScalarType unused;
+  if (StorageDtype(g, &unused)) return true;
+  static const char* kAllowed[] = {
+      "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
+      "torch.Size", "_codecs.encode", "builtins.set", "builtins.frozenset", "builtins.bytearray",
+      "torch.device",
+  };
+  for (const char* a : kAllowed)
+    if (g == a) return true;
+  return false;
+}
+
+class Unpickler {
+ public:
+  Unpickler(std::string_view bytes, std::string name, std::shared_ptr<ZipArchive> archive, std::string prefix,
+            PickleLimits limits)
+      : p_(reinterpret_cast<const uint8_t*>(bytes.data())),
+        end_(p_ + bytes.size()),
+        name_(std::move(name)),
+        archive_(std::move(archive)),
+        prefix_(std::move(prefix)),
+        limits_(limits) {}
+
+  PyRef Run() {
+    while (true) {
+      const uint8_t op = U8();
+      switch (op) {
+        case 0x80: U8(); break;                       // PROTO
+        case 0x95: Bytes(8); break;                   // FRAME (protocol 4): ignore framing
+        case '.': {                                   // STOP
+          if (stack_.size() != 1 || !marks_.empty()) Bad("unbalanced stack at STOP");
+          return stack_.back();
+        }
+        case '(': marks_.push_back(stack_.size()); break;  // MARK
+        case 'N': Push(Make(Type::kNone)); break;
+        case 0x88: Push(Bool(true)); break;           // NEWTRUE
+        case 0x89: Push(Bool(false)); break;          // NEWFALSE
+        case 'J': Push(Int(static_cast<int32_t>(LE(4)))); break;   // BININT
+        case 'K': Push(Int(U8())); break;                          // BININT1
+        case 'M': Push(Int(static_cast<int64_t>(LE(2)))); break;   // BININT2
+        case 0x8a: Push(Long(U8())); break;                        // LONG1
+        case 0x8b: Push(Long(Checked(LE(4)))); break;              // LONG4
+        case 'G': {                                                // BINFLOAT (big-endian)
+          uint64_t v = 0;
+          for (uint8_t c : Bytes(8)) v = (v << 8) | c;
+          double d;
+          std::memcpy(&d, &v, 8);
+          auto o = Make(Type::kFloat);
+          o->f = d;
+          Push(o);
+          break;
+        }
+        case 'X': Push(Str(Type::kStr, Checked(LE(4)))); break;   // BINUNICODE
+        case 0x8c: Push(Str(Type::kStr, U8())); break;            // SHORT_BINUNICODE
+        case 0x8d: Push(Str(Type::kStr, Checked(LE(8)))); break;  // BINUNICODE8
+        case 'T': Push(Str(Type::kBytes, Checked(LE(4)))); break; // BINSTRING
+        case 'U': Push(Str(Type::kBytes, U8())); break;           // SHORT_BINSTRING
+        case 'B': Push(Str(Type::kBytes, Checked(LE(4)))); break; // BINBYTES
+        case 'C': Push(Str(Type::kBytes, U8())); break;           // SHORT_BINBYTES
+        case '}': Push(Make(Type::kDict)); break;                 // EMPTY_DICT
+        case ']': Push(Make(Type::kList)); break;                 // EMPTY_LIST
+        case ')': Push(Make(Type::kTuple)); break;                // EMPTY_TUPLE
+        case 't': {                                               // TUPLE
+          auto t = Make(Type::kTuple);
+          t->items = PopToMark();
+          Push(t);
+          break;
+        }
+        case 0x85: case 0x86: case 0x87: {                        // TUPLE1..3
+          const size_t n = op - 0x84;
+          if (stack_.size() < n + Base()) Bad("stack underflow");
+          auto t = Make(Type::kTuple);
+          t->items.assign(stack_.end() - n, stack_.end());
+          stack_.resize(stack_.size() - n);
+          Push(t);
+          break;
+        }
+        case 'l': {                                               // LIST
+          auto l = Make(Type::kList);
+          l->items = PopToMark();
+          Push(l);
+          break;
+        }
+        case 'd': {                                               // DICT
+          auto items = PopToMark();
+          if (items.size() % 2) Bad("odd number of dict items");
+          auto d = Make(Type::kDict);
+          for (size_t i = 0; i < items.size(); i += 2) d->dict.emplace_back(items[i], items[i + 1]);
+          Push(d);
+          break;
+        }
+        case 'a': {                                               // APPEND
+          PyRef v = Pop();
+          Container(Type::kList)->items.push_back(v);
+          CheckSize(Top()->items.size());
+          break;
+        }
+        case 'e': {                                               // APPENDS
+          auto items = PopToMark();
+          auto& dst = Container(Type::kList)->items;
+          dst.insert(dst.end(), items.begin(), items.end());
+          CheckSize(dst.size());
+          break;
+        }
+        case 's': {                                               // SETITEM
+          PyRef v = Pop(), k = Pop();
+          SetItem(Container(Type::kDict), k, v);
+          break;
+        }
+        case 'u': {                                               // SETITEMS
+          auto items = PopToMark();
+          if (items.size() % 2) Bad("odd number of dict items");
+          PyRef d = Container(Type::kDict);
+          for (size_t i = 0; i < items.size(); i += 2) SetItem(d, items[i], items[i + 1]);
+          break;
+        }
+        case 'q': Memo(U8()); break;                              // BINPUT
+        case 'r': Memo(LE(4)); break;                             // LONG_BINPUT
+        case 0x94: Memo(memo_.size()); break;                     // MEMOIZE
+        case 'h': Push(Recall(U8())); break;                      // BINGET
+        case 'j': Push(Recall(LE(4))); break;                     // LONG_BINGET
+        case 'c': {                                               // GLOBAL
+          std::string module = Line(), name = Line();
+          Push(Global(module + "." + name));
+          break;
+        }
+        case 0x93: {                                              // STACK_GLOBAL
+          PyRef name = Pop(), module = Pop();
+          if (!name->is(Type::kStr) || !module->is(Type::kStr)) Bad("STACK_GLOBAL needs strings");
+          Push(Global(module->s + "." + name->s));
+          break;
+        }
+        case 'R': {                                               // REDUCE
+          PyRef args = Pop(), fn = Pop();
+          Push(Reduce(fn, args));
+          break;
+        }
+        case 'b': {                                               // BUILD
+          PyRef state = Pop();
+          PyRef obj = Top();
+          // OrderedDict state dicts carry `_metadata` as an attribute: accept and drop it.
+          if (!obj->is(Type::kDict)) Bad("BUILD on a " + obj->TypeName());
+          break;
+        }
+        case 'Q': {                                               // BINPERSID
+          PyRef pid = Pop();
+          Push(PersistentLoad(pid));
+          break;
+        }
+        case '0': Pop(); break;                                   // POP
+        case '1': PopToMark(); break;                             // POP_MARK
+        case '2': Push(Top()); break;                             // DUP
+        default: {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "unsupported pickle opcode 0x%02x at byte %ld", op,
+                        static_cast<long>(p_ - begin_ - 1));
+          Bad(buf);
+        }
+      }
+    }
+  }
+
+  void set_begin(const uint8_t* b) { begin_ = b; }
+
+ private:
+  [[noreturn]] void Bad(const std::string& what) const {
+    throw Error(Status::Corrupt(name_ + ": cannot read model pickle (" + what + ")"));
+  }
+
+  uint8_t U8() {
+    if (p_ >= end_) Bad("truncated");
+    return *p_++;
+  }
+  std::basic_string_view<uint8_t> Bytes(uint64_t n) {
+    if (static_cast<uint64_t>(end_ - p_) < n) Bad("truncated");
+    std::basic_string_view<uint8_t> v(p_, n);
+    p_ += n;
+    return v;
+  }
+  uint64_t LE(int n) {
+    auto b = Bytes(n);
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; --i) v = (v << 8) | b[i];
+    return v;
+  }
+  uint64_t Checked(uint64_t n) {
+    if (n > static_cast<uint64_t>(end_ - p_)) Bad("length beyond the end of the data");
+    return n;
+  }
+  std::string Line() {
+    const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p_, '\n', end_ - p_));
+    if (nl == nullptr || nl - p_ > 256) Bad("bad GLOBAL");
+    std::string s(reinterpret_cast<const char*>(p_), nl - p_);
+    p_ = nl + 1;
+    return s;
+  }
+
+  PyRef Bool(bool v) {
+    auto o = Make(Type::kBool);
+    o->b = v;
+    return o;
+  }
+  PyRef Int(int64_t v) {
+    auto o = Make(Type::kInt);
+    o->i = v;
+    return o;
+  }
+  PyRef Long(uint64_t n) {
+    auto b = Bytes(n);
+    if (n > 8) Bad("integer too large");
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;) v = (v << 8) | b[i];
+    if (n > 0 && n < 8 && (b[n - 1] & 0x80)) v |= ~uint64_t{0} << (8 * n);  // sign-extend
+    return Int(static_cast<int64_t>(v));
+  }
+  PyRef Str(Type t, uint64_t n) {
+    auto b = Bytes(n);
+    auto o = Make(t);
+    o->s.assign(reinterpret_cast<const char*>(b.data()), n);
+    return o;
+  }
+  PyRef Global(const std::string& name) {
+    if (!Allowed(name)) {
+      throw Error(Status::ModelError(name_ + ": refuses to load: the file asks for '" + name +
+                                     "', which is not a tensor or plain data (possible code execution)"));
+    }
+    auto o = Make(Type::kGlobal);
+    o->s = name;
+    return o;
+  }
+
+  size_t Base() const { return marks_.empty() ? 0 : marks_.back(); }
+  void Push(PyRef v) {
+    if (stack_.size() >= limits_.max_stack) Bad("stack too deep");
+    stack_.push_back(std::move(v));
+  }
+  PyRef Pop() {
+    if (stack_.size() <= Base()) Bad("stack underflow");
+    PyRef v = std::move(stack_.back());
+    stack_.pop_back();
+    return v;
+  }
+  PyRef Top() {
+    if (stack_.size() <= Base()) Bad("stack underflow");
+    return stack_.back();
+  }
+  PyRef Container(Type t) {
+    PyRef c = Top();
+    if (!c->is(t)) Bad("expected a " + std::string(t == Type::kList ? "list" : "dict") + ", found " + c->TypeName());
+    return c;
+  }
+  std::vector<PyRef> PopToMark() {
+    if (marks_.empty()) Bad("no MARK");
+    size_t m = marks_.back();
+    marks_.pop_back();
+    if (m > stack_.size()) Bad("bad MARK");
+    std::vector<PyRef> items(stack_.begin() + m, stack_.end());
+    stack_.resize(m);
+    return items;
+  }
+  void CheckSize(size_t n) const {
+    if (n > limits_.max_container) Bad("container too large");
+  }
+  void SetItem(const PyRef& d, const PyRef& k, const PyRef& v) {
+    if (!k->is(Type::kStr) && !k->is(Type::kInt)) Bad("dict key is a " + k->TypeName());
+    for (auto& kv : d->dict) {
+      if (kv.first->type == k->type && kv.first->s == k->s && kv.first->i == k->i) {
+        kv.second = v;
+        return;
+      }
+    }
+    d->dict.emplace_back(k, v);
+    CheckSize(d->dict.size());
+  }
+  void Memo(uint64_t key) {
+    if (memo_.size() >= limits_.max_memo) Bad("memo too large");
+    memo_[key] = Top();
+  }
+  PyRef Recall(uint64_t key) {
+    auto it = memo_.find(key);
+    if (it == memo_.end()) Bad("memo key " + std::to_string(key) + " undefined");
+    return it->second;
+  }
+
+  static int64_t AsInt(const PyRef& v, const char* what, const Unpickler& self) {
+    if (!v->is(Type::kInt)) self.Bad(std::string(what) + " is not an integer");
+    return v->i;
+  }
+
+  std::vector<int64_t> IntTuple(const PyRef& v, const char* what) {
+    if (!v->is(Type::kTuple) && !v->is(Type::kList)) Bad(std::string(what) + " is not a tuple");
+    std::vector<int64_t> out;
+    for (const auto& e : v->items) {
+      int64_t x = AsInt(e, what, *this);
+      if (x < 0) Bad(std::string(what) + " has a negative entry");
+      out.push_back(x);
+    }
+    return out;
+  }
+
+  PyRef Reduce(const PyRef& fn, const PyRef& args) {
+    if (!fn->is(Type::kGlobal)) Bad("REDUCE on a " + fn->TypeName());
+    if (!args->is(Type::kTuple)) Bad("REDUCE arguments are not a tuple");
+    const std::string& g = fn->s;
+    const auto& a = args->items;
+    if (g == "collections.OrderedDict") {
+      if (!a.empty()) Bad("OrderedDict with arguments");
+      return Make(Type::kDict);
+    }
+    if (g == "torch._utils._rebuild_tensor_v2") {
+      if (a.size() < 4) Bad("_rebuild_tensor_v2 needs 4+ arguments");
+      return RebuildTensor(a[0], a[1], a[2], a[3]);
+    }
+    if (g == "torch._utils._rebuild_parameter") {
+      if (a.empty() || !a[0]->is(Type::kTensor)) Bad("_rebuild_parameter needs a tensor");
+      return a[0];
+    }
+    if (g == "torch.Size" || g == "builtins.set" || g == "builtins.frozenset") {
+      auto t = Make(g == "torch.Size" ? Type::kTuple : Type::kList);
+      if (a.size() == 1 && (a[0]->is(Type::kTuple) || a[0]->is(Type::kList))) t->items = a[0]->items;
+      return t;
+    }
+    if (g == "_codecs.encode" || g == "builtins.bytearray") {
+      auto b = Make(Type::kBytes);
+      if (!a.empty() && (a[0]->is(Type::kStr) || a[0]->is(Type::kBytes))) b->s = a[0]->s;  // latin-1 text
+      return b;
+    }
+    if (g == "torch.device") {
+      auto s = Make(Type::kStr);
+      if (!a.empty() && a[0]->is(Type::kStr)) s->s = a[0]->s;
+      return s;
+    }
+    Bad("'" + g + "' cannot be called");
+  }
+
+  PyRef PersistentLoad(const PyRef& pid) {
+    if (!pid->is(Type::kTuple) || pid->items.size() < 5) Bad("bad persistent id");
+    const auto& a = pid->items;
+    if (!a[0]->is(Type::kStr) || a[0]->s != "storage") Bad("persistent id is not a storage");
+    if (!a[1]->is(Type::kGlobal)) Bad("storage type is not a class");
+    at::ScalarType dtype;
+    if (!StorageDtype(a[1]->s, &dtype)) Bad("unsupported storage type " + a[1]->s);
+    if (!a[2]->is(Type::kStr)) Bad("storage key is not a string");
+    const int64_t numel = AsInt(a[4], "storage size", *this);
+    if (numel < 0) Bad("negative storage size");
+    const std::string key = a[2]->s;
+    auto cached = storages_.find(key);
+    if (cached != storages_.end()) return cached->second;
+    if (!archive_) Bad("persistent id without an archive");
+    const ZipArchive::Entry* e = archive_->Find(prefix_ + "data/" + key);
+    if (e == nullptr) Bad("storage '" + key + "' missing from the archive");
+    const int64_t elem = static_cast<int64_t>(c10::elementSize(dtype));
+    if (static_cast<uint64_t>(numel) > e->size / elem) {
+      Bad("storage '" + key + "' declares " + std::to_string(numel) + " elements but holds " +
+          std::to_string(e->size / elem));
+    }
+    at::Tensor t;
+    const uint8_t* ptr = archive_->data() + e->data_offset;
+    if (e->method == 0 && reinterpret_cast<uintptr_t>(ptr) % elem == 0) {
+      // Zero-copy: the tensor views the (private, copy-on-write) mapping and keeps it alive.
+      std::shared_ptr<ZipArchive> keep = archive_;
+      t = at::from_blob(const_cast<uint8_t*>(ptr), {numel}, [keep](void*) {}, at::TensorOptions().dtype(dtype));
+    } else {
+      std::string scratch;
+      std::string_view bytes = archive_->Read(*e, &scratch);
+      t = at::empty({numel}, at::TensorOptions().dtype(dtype));
+      std::memcpy(t.data_ptr(), bytes.data(), static_cast<size_t>(numel * elem));
+    }
+    auto s = Make(Type::kStorage);
+    s->tensor = t;
+    storages_[key] = s;
+    return s;
+  }
+
+  PyRef RebuildTensor(const PyRef& storage, const PyRef& offset_v, const PyRef& size_v, const PyRef& stride_v) {
+    if (!storage->is(Type::kStorage)) Bad("tensor without storage");
+    const int64_t offset = AsInt(offset_v, "storage offset", *this);
+    auto size = IntTuple(size_v, "tensor size");
+    auto stride = IntTuple(stride_v, "tensor stride");
+    if (size.size() != stride.size()) Bad("size and stride differ in length");
+    const int64_t numel = storage->tensor.numel();
+    if (offset < 0 || offset > numel) Bad("storage offset out of bounds");
+    bool empty = false;
+    int64_t last = offset;
+    for (size_t d = 0; d < size.size(); ++d) {
+      if (size[d] == 0) empty = true;
+      if (size[d] > 0 && stride[d] > 0 && (size[d] - 1) > (INT64_MAX - last) / stride[d]) Bad("tensor extent overflows");
+      if (size[d] > 0) last += (size[d] - 1) * stride[d];
+    }
+    if (!empty && last >= numel) Bad("tensor extends beyond its storage");
+    auto t = Make(Type::kTensor);
+    t->tensor = storage->tensor.as_strided(size, stride, offset);
+    return t;
+  }
+
+  const uint8_t* p_;
+  const uint8_t* end_;
+  const uint8_t* begin_ = nullptr;
+  std::string name_;
+  std::shared_ptr<ZipArchive> archive_;
+  std::string prefix_;
+  PickleLimits limits_;
+  std::vector<PyRef> stack_;
+  std::vector<size_t> marks_;
+  std::unordered_map<uint64_t, PyRef> memo_;
+  std::unordered_map<std::string, PyRef> storages_;
+};
+
+}  // namespace
+
+const PyObject* PyObject::Get(const std::string& key) const {
+  if (type != Type::kDict) return nullptr;
+  for (const auto& kv : dict)
+    if (kv.first->type == Type::kStr && kv.first->s == key) return kv.second.get();
+  return nullptr;
+}
+
+std::string PyObject::TypeName() const {
+  static const char* kNames[] = {"None", "bool", "int", "float", "str", "bytes", "list",
+                                 "tuple", "dict", "tensor", "global", "storage"};
+  return kNames[static_cast<int>(type)];
+}
+
+PyRef LoadTorchPickle(const std::shared_ptr<ZipArchive>& archive, const PickleLimits& limits) {
+  const ZipArchive::Entry* pkl = nullptr;
+  for (const auto& e : archive->entries()) {
+    const std::string& n = e.name;
+    if (n.size() >= 8 && n.compare(n.size() - 8, 8, "data.pkl") == 0 &&
+        (n.size() == 8 || n[n.size() - 9] == '/')) {
+      pkl = &e;
+      break;
+    }
+  }
+  if (pkl == nullptr) {
+    throw Error(Status::Corrupt(archive->path() + ": no data.pkl inside: not a torch.save file"));
+  }
+  const std::string prefix = pkl->name.substr(0, pkl->name.size() - 8);
+  std::string scratch;
+  std::string_view bytes = archive->Read(*pkl, &scratch);
+  Unpickler u(bytes, archive->path(), archive, prefix, limits);
+  u.set_begin(reinterpret_cast<const uint8_t*>(bytes.data()));
+  return u.Run();
+}
+
+PyRef LoadTorchFile(const std::string& path) {
+  auto archive = ZipArchive::Open(path);
+  return LoadTorchPickle(archive);
+}
+
+PyRef ParsePickle(const std::string& bytes, const std::string& name, const PickleLimits& limits) {
+  Unpickler u(bytes, name, nullptr, "", limits);
+  u.set_begin(reinterpret_cast<const uint8_t*>(bytes.data()));
+  return u.Run();
+}
+
+}  // namespace posebatch

@@ -1,0 +1,55 @@
+// Reads torch.save() zip archives (DeepLabCut exports and snapshots) without executing
+// anything: a pickle interpreter that accepts only the globals torch.load(weights_only=True)
+// accepts, and rebuilds tensors straight from the archive's storages.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace posebatch {
+
+class ZipArchive;
+
+// A Python value from a pickle. Containers are shared: the pickle memo may refer to them.
+struct PyObject;
+using PyRef = std::shared_ptr<PyObject>;
+
+struct PyObject {
+  enum class Type { kNone, kBool, kInt, kFloat, kStr, kBytes, kList, kTuple, kDict, kTensor, kGlobal, kStorage };
+  Type type = Type::kNone;
+  bool b = false;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;                                // str, bytes, global name ("module.name")
+  std::vector<PyRef> items;                     // list, tuple
+  std::vector<std::pair<PyRef, PyRef>> dict;    // dict / OrderedDict, in insertion order
+  at::Tensor tensor;                            // tensor; storage (flat, 1-D)
+
+  bool is(Type t) const { return type == t; }
+  // Dict lookup by string key; nullptr if absent (or not a dict).
+  const PyObject* Get(const std::string& key) const;
+  std::string TypeName() const;
+};
+
+struct PickleLimits {
+  size_t max_stack = 1 << 20;     // values on the unpickler stack
+  size_t max_memo = 1 << 22;      // memo entries
+  size_t max_container = 1 << 24; // items in one list/dict
+};
+
+// Parses `data.pkl` of `archive` (found under any top folder). Throws Error (kCorrupt for
+// malformed input, kModelError for a forbidden global) naming archive->path().
+PyRef LoadTorchPickle(const std::shared_ptr<ZipArchive>& archive, const PickleLimits& limits = {});
+
+// Convenience: opens the file and parses it.
+PyRef LoadTorchFile(const std::string& path);
+
+// Parses a bare pickle with no storages (e.g. fuzzing the interpreter); persistent ids fail.
+PyRef ParsePickle(const std::string& bytes, const std::string& name, const PickleLimits& limits = {});
+
+}  // namespace posebatch

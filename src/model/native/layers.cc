@@ -1,0 +1,147 @@
+#include "model/native/layers.h"
+
+#include <sstream>
+
+#include "posebatch/status.h"
+
+namespace posebatch::native {
+namespace {
+
+std::string Shape(const std::vector<int64_t>& s) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < s.size(); ++i) o << (i ? ", " : "") << s[i];
+  o << "]";
+  return o.str();
+}
+
+std::string FirstFew(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size() && i < 5; ++i) out += (i ? ", " : "") + names[i];
+  if (names.size() > 5) out += ", ... (" + std::to_string(names.size()) + " in all)";
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<at::Tensor> ParamSet::Add(const std::string& name, std::vector<int64_t> shape) {
+  auto t = std::make_shared<at::Tensor>();
+  if (slots_.count(name)) throw Error(Status::Internal("parameter registered twice: " + name));
+  slots_[name] = Slot{std::move(shape), t};
+  order_.push_back(name);
+  return t;
+}
+
+void ParamSet::Load(StateDict& sd, const std::string& origin) {
+  std::vector<std::string> missing, unexpected, wrong;
+  for (const auto& name : order_) {
+    if (!sd.count(name)) missing.push_back(name);
+  }
+  for (const auto& kv : sd) {
+    if (!slots_.count(kv.first)) unexpected.push_back(kv.first);
+  }
+  if (!missing.empty() || !unexpected.empty()) {
+    std::string msg = origin + ": weights do not match the architecture the config describes";
+    if (!missing.empty()) msg += "; missing: " + FirstFew(missing);
+    if (!unexpected.empty()) msg += "; unexpected: " + FirstFew(unexpected);
+    throw Error(Status::ModelError(msg));
+  }
+  for (const auto& name : order_) {
+    Slot& slot = slots_[name];
+    at::Tensor t = sd[name];
+    std::vector<int64_t> got(t.sizes().begin(), t.sizes().end());
+    if (got != slot.shape) wrong.push_back(name + " is " + Shape(got) + ", expected " + Shape(slot.shape));
+  }
+  if (!wrong.empty()) throw Error(Status::ModelError(origin + ": tensor shapes differ: " + FirstFew(wrong)));
+  for (const auto& name : order_) {
+    at::Tensor t = std::move(sd[name]);
+    // Weights view the file mapping; contiguous() / to() copy only when they must (one copy
+    // for float16 files, none for float32 ones).
+    if (at::isFloatingType(t.scalar_type())) t = t.to(at::kFloat);
+    *slots_[name].tensor = t.contiguous();
+  }
+  sd.clear();
+}
+
+int64_t ParamSet::NumParameters() const {
+  int64_t n = 0;
+  for (const auto& kv : slots_) {
+    if (kv.first.find("running_") != std::string::npos || kv.first.find("num_batches") != std::string::npos) continue;
+    int64_t c = 1;
+    for (auto s : kv.second.shape) c *= s;
+    n += c;
+  }
+  return n;
+}
+
+Conv2d::Conv2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride_,
+               int64_t padding_, int64_t dilation_, bool has_bias)
+    : stride(stride_), padding(padding_), dilation(dilation_) {
+  weight = p.Add(prefix + "weight", {out, in, k, k});
+  if (has_bias) bias = p.Add(prefix + "bias", {out});
+}
+
+at::Tensor Conv2d::operator()(const at::Tensor& x) const {
+  return at::conv2d(x, *weight, bias ? *bias : at::Tensor(), {stride, stride}, {padding, padding},
+                    {dilation, dilation});
+}
+
+Norm2d::Norm2d(ParamSet& p, const std::string& prefix, int64_t c, Kind k, int64_t g, double e)
+    : kind(k), groups(g), eps(e) {
+  weight = p.Add(prefix + "weight", {c});
+  bias = p.Add(prefix + "bias", {c});
+  if (kind == Kind::kBatch) {
+    running_mean = p.Add(prefix + "running_mean", {c});
+    running_var = p.Add(prefix + "running_var", {c});
+    num_batches_tracked = p.Add(prefix + "num_batches_tracked", {});
+  }
+}
+
+at::Tensor Norm2d::operator()(const at::Tensor& x) const {
+  if (kind == Kind::kGroup) return at::group_norm(x, groups, *weight, *bias, eps);
+  return at::batch_norm(x, *weight, *bias, *running_mean, *running_var, /*training=*/false, 0.1, eps,
+                        /*cudnn_enabled=*/true);
+}
+
+ConvTranspose2d::ConvTranspose2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
+                                 int64_t s)
+    : kernel(k), stride(s) {
+  weight = p.Add(prefix + "weight", {in, out, k, k});
+  bias = p.Add(prefix + "bias", {out});
+}
+
+at::Tensor ConvTranspose2d::Reference(const at::Tensor& x) const {
+  return at::conv_transpose2d(x, *weight, *bias, {stride, stride});
+}
+
+void ConvTranspose2d::Prepare() {
+  phase_kernels.clear();
+  if (kernel != 3 || stride != 2) return;
+  const at::Tensor w = weight->transpose(0, 1);  // (out, in, 3, 3)
+  at::Tensor even_idx = at::tensor({int64_t{2}, int64_t{0}}, at::kLong);
+  at::Tensor odd_idx = at::tensor({int64_t{1}}, at::kLong);
+  for (int py = 0; py < 2; ++py)
+    for (int px = 0; px < 2; ++px)
+      phase_kernels.push_back(
+          w.index_select(2, py == 0 ? even_idx : odd_idx).index_select(3, px == 0 ? even_idx : odd_idx).contiguous());
+}
+
+at::Tensor ConvTranspose2d::operator()(const at::Tensor& x) const {
+  if (!subpixel || phase_kernels.size() != 4) return Reference(x);
+  // Output row 2m takes taps k=0 (input row m) and k=2 (input row m-1); row 2m+1 takes k=1.
+  // As convolutions over the input (cross-correlation, so taps in input order):
+  //   even phase: kernel [w2, w0] over rows (m-1, m) with one row of zero padding -> H+1 rows;
+  //   odd phase:  kernel [w1] -> H rows. Same for columns.
+  const int64_t B = x.size(0), C = bias->size(0), H = x.size(2), W = x.size(3);
+  at::Tensor out = at::empty({B, C, 2 * H + 1, 2 * W + 1}, x.options());
+  for (int py = 0; py < 2; ++py) {
+    for (int px = 0; px < 2; ++px) {
+      const at::Tensor& k = phase_kernels[py * 2 + px];
+      at::Tensor phase = at::conv2d(x, k, *bias, {1, 1}, {py == 0 ? 1 : 0, px == 0 ? 1 : 0});
+      out.slice(2, py, c10::nullopt, 2).slice(3, px, c10::nullopt, 2).copy_(phase);
+    }
+  }
+  return out;
+}
+
+}  // namespace posebatch::native

@@ -1,0 +1,75 @@
+// Building blocks of the native (LibTorch C++) networks. Each layer registers its tensors in
+// a ParamSet under DeepLabCut's exact state-dict names, so that weights load strictly.
+// Layers are immutable after loading: Forward may run concurrently on different inputs.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace posebatch::native {
+
+using StateDict = std::map<std::string, at::Tensor>;
+
+// The tensors a network expects, by state-dict name, each with its shape.
+class ParamSet {
+ public:
+  // Registers `name` with `shape`; the returned tensor is filled by Load().
+  std::shared_ptr<at::Tensor> Add(const std::string& name, std::vector<int64_t> shape);
+  // Moves every expected tensor out of `sd` (as float32, contiguous; integer buffers as they
+  // are). Strict: a missing or unexpected key or a wrong shape is an Error naming the first
+  // few offenders and `origin`.
+  void Load(StateDict& sd, const std::string& origin);
+  int64_t NumParameters() const;
+
+ private:
+  struct Slot {
+    std::vector<int64_t> shape;
+    std::shared_ptr<at::Tensor> tensor;
+  };
+  std::map<std::string, Slot> slots_;
+  std::vector<std::string> order_;
+};
+
+struct Conv2d {
+  Conv2d() = default;
+  Conv2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride = 1,
+         int64_t padding = 0, int64_t dilation = 1, bool bias = false);
+  at::Tensor operator()(const at::Tensor& x) const;
+  std::shared_ptr<at::Tensor> weight, bias;
+  int64_t stride = 1, padding = 0, dilation = 1;
+};
+
+// GroupNorm (timm's default of 32 groups) or eval-mode BatchNorm2d.
+struct Norm2d {
+  enum class Kind { kBatch, kGroup };
+  Norm2d() = default;
+  Norm2d(ParamSet& p, const std::string& prefix, int64_t channels, Kind kind, int64_t groups = 32, double eps = 1e-5);
+  at::Tensor operator()(const at::Tensor& x) const;
+  Kind kind = Kind::kBatch;
+  int64_t groups = 32;
+  double eps = 1e-5;
+  std::shared_ptr<at::Tensor> weight, bias, running_mean, running_var, num_batches_tracked;
+};
+
+// nn.ConvTranspose2d without padding. The k=3, s=2 case (DeepLabCut's heads) runs as four
+// ordinary convolutions on the input grid, one per output phase, written into the interleaved
+// output: same sums, but through oneDNN instead of the reference-BLAS transposed convolution.
+struct ConvTranspose2d {
+  ConvTranspose2d() = default;
+  ConvTranspose2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride);
+  at::Tensor operator()(const at::Tensor& x) const;
+  // The same result through at::conv_transpose2d (reference for tests).
+  at::Tensor Reference(const at::Tensor& x) const;
+  // Slices the four phase kernels out of the loaded weight; call once after loading.
+  void Prepare();
+  std::shared_ptr<at::Tensor> weight, bias;
+  std::vector<at::Tensor> phase_kernels;  // [even/odd rows][even/odd cols], (out, in, kh, kw)
+  int64_t kernel = 3, stride = 2;
+  bool subpixel = true;  // use the phase decomposition when it applies
+};
+
+}  // namespace posebatch::native

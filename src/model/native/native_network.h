@@ -1,0 +1,18 @@
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <memory>
+#include <string>
+
+#include "model/native/layers.h"
+#include "posebatch/model.h"
+
+namespace posebatch::native {
+
+// Builds the network DeepLabCut's config describes (model.backbone, model.heads) from the
+// registry and loads `state_dict` strictly. Throws Error naming `origin`.
+std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict state_dict, const std::string& origin,
+                                            const std::string& device);
+
+}  // namespace posebatch::native

@@ -1,0 +1,49 @@
+// Registry of native architectures: adding one is one file with a Register* call.
+// Builders read DeepLabCut's config (as YAML) and register their tensors in a ParamSet under
+// the exact state-dict names.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "model/native/layers.h"
+
+namespace posebatch::native {
+
+// Immutable after loading; Forward is const.
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+  virtual at::Tensor Forward(const at::Tensor& x) const = 0;
+  virtual int64_t stride() const = 0;          // input pixels per feature cell
+  virtual int64_t out_channels() const = 0;
+  virtual void Prepare() {}                     // after weights are loaded
+  virtual std::string Describe() const = 0;
+};
+
+class Head {
+ public:
+  virtual ~Head() = default;
+  virtual std::map<std::string, at::Tensor> Forward(const at::Tensor& features) const = 0;
+  virtual void Prepare() {}
+};
+
+using BackboneBuilder =
+    std::function<std::unique_ptr<Backbone>(const YAML::Node& cfg, ParamSet& params, const std::string& prefix)>;
+using HeadBuilder = std::function<std::unique_ptr<Head>(const YAML::Node& cfg, int64_t in_channels, ParamSet& params,
+                                                        const std::string& prefix)>;
+
+// By DeepLabCut's model.backbone.type (ResNet, HRNet, ...) and model.heads.<name>.type.
+std::map<std::string, BackboneBuilder>& BackboneRegistry();
+std::map<std::string, HeadBuilder>& HeadRegistry();
+
+// Explicit registration (no static-initialisation order games in a static library).
+void RegisterResNet();
+void RegisterHeatmapHead();
+void RegisterAll();
+
+}  // namespace posebatch::native
