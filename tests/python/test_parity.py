@@ -1,0 +1,83 @@
+"""Parity with DeepLabCut 3.0.1 on its own outputs, through the posebatch CLI.
+
+- the golden ResNet-50 export on the golden H.264 video vs DeepLabCut's video_dlc.h5;
+- the trained open-field ResNet-50 on the 116 human-labelled frames vs DeepLabCut's own
+  predictions, and accuracy against the human labels.
+Tolerances: 1e-3 px, 1e-5 in score (the golden README's).
+"""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+import numpy as np
+import pandas as pd
+
+BIN = os.environ["POSEBATCH_BIN"]
+FIX = os.environ["POSEBATCH_FIXTURES"]
+GOLDEN = os.environ["POSEBATCH_GOLDEN"]
+REAL = os.environ["POSEBATCH_REAL"]
+
+
+def analyze(model, inputs, dest, *extra):
+    r = subprocess.run([BIN, "analyze", model, inputs, "--dest", dest, "-q", *extra], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(r.stderr)
+    return [os.path.join(dest, f) for f in os.listdir(dest) if f.endswith(".h5")][0]
+
+
+def check_close(test, got, expected, what):
+    got = got.reshape(-1, 3)
+    expected = expected.reshape(-1, 3)
+    dxy = np.abs(got[:, :2] - expected[:, :2]).max()
+    ds = np.abs(got[:, 2] - expected[:, 2]).max()
+    print(f"{what}: max |dx,dy| = {dxy:.2e} px, max |dscore| = {ds:.2e}")
+    test.assertLessEqual(dxy, 1e-3, what)
+    test.assertLessEqual(ds, 1e-5, what)
+
+
+class GoldenVideo(unittest.TestCase):
+    def test_video_matches_deeplabcut_analysis(self):
+        with tempfile.TemporaryDirectory() as d:
+            for batch in ("1", "4"):
+                h5 = analyze(os.path.join(FIX, "dlc", "r50_bu_single.pt"), os.path.join(GOLDEN, "r50_bu_single", "video.mp4"),
+                             os.path.join(d, batch), "-b", batch, "--scorer", "DLC_Resnet50_goldenNov24shuffle1_snapshot_000")
+                ours = pd.read_hdf(h5)
+                theirs = pd.read_hdf(os.path.join(GOLDEN, "r50_bu_single", "video_dlc.h5"))
+                self.assertTrue(ours.columns.equals(theirs.columns))
+                self.assertTrue(ours.index.equals(theirs.index))
+                check_close(self, ours.to_numpy(), theirs.to_numpy(), f"golden video, batch {batch}")
+
+
+class RealOpenField(unittest.TestCase):
+    def test_labeled_frames_match_deeplabcut_and_humans(self):
+        frames = os.path.join(REAL, "openfield-Pranav-2018-10-30", "labeled-data", "m4s1")
+        names = json.load(open(os.path.join(REAL, "model", "labeled_frames.json")))
+        with tempfile.TemporaryDirectory() as d:
+            h5 = analyze(os.path.join(FIX, "dlc", "real.pt"), frames, d, "-b", "2")
+            df = pd.read_hdf(h5, "predictions")
+        by_name = {os.path.basename(p): row for p, row in zip(df.index, df.to_numpy())}
+        got = np.stack([by_name[n] for n in names]).reshape(len(names), -1, 3)
+        dlc = np.load(os.path.join(REAL, "model", "labeled_frames_dlc_final.npy")).reshape(got.shape)
+        check_close(self, got, dlc, "open-field labelled frames vs DeepLabCut")
+        # Accuracy against the human labels (CollectedData_Pranav.h5).
+        labels = pd.read_hdf(os.path.join(frames, "CollectedData_Pranav.h5"))
+        label_names = [str(i[-1]) if isinstance(i, tuple) else os.path.basename(str(i)) for i in labels.index]
+        human = labels.to_numpy().reshape(len(labels), -1, 2)
+        idx = {n: i for i, n in enumerate(label_names)}
+        err = []
+        test_err = []
+        for k, n in enumerate(names):
+            h = human[idx[n]]
+            e = np.linalg.norm(got[k, :, :2] - h, axis=1)
+            ok = ~np.isnan(e)
+            err.extend(e[ok])
+            if k % 8 == 0:
+                test_err.extend(e[ok])
+        print(f"accuracy vs humans: median {np.median(err):.2f} px (all), {np.median(test_err):.2f} px (test frames)")
+        self.assertLess(np.median(test_err), 4.0)
+
+
+if __name__ == "__main__":
+    unittest.main()

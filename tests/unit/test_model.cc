@@ -1,0 +1,192 @@
+// Native DeepLabCut models: the safe reader, strict loading, and DeepLabCut's own numbers.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "io/torch_pickle.h"
+#include "io/zip_archive.h"
+#include "model/native/layers.h"
+#include "npy.h"
+#include "posebatch/frame_source.h"
+#include "posebatch/model.h"
+#include "posebatch/predictor.h"
+#include "posebatch/status.h"
+#include "preprocess/normalize.h"
+#include "test_env.h"
+
+namespace posebatch {
+namespace {
+
+using testing::Fixture;
+using testing::Golden;
+using testing::LoadNpy;
+
+Status LoadStatus(const std::string& path, const std::string& snapshot = "") {
+  try {
+    LoadModel(path, MakeLoadOptions("", "cpu", snapshot));
+    return Status::OK();
+  } catch (const Error& e) {
+    return e.status();
+  }
+}
+
+double MaxAbs(const at::Tensor& t) { return t.abs().max().item<double>(); }
+
+TEST(NativeModel, GoldenResNet50RawOutputsAndKeypointsMatchDeepLabCut) {
+  Model model = LoadModel(Fixture("dlc/r50_bu_single.pt"), ModelLoadOptions{});
+  EXPECT_EQ(model.spec.bodyparts, (std::vector<std::string>{"nose", "ear_l", "ear_r", "tail"}));
+  EXPECT_DOUBLE_EQ(model.spec.pose_head.stride, 8.0);
+  at::set_num_threads(2);
+  for (int frame : {0, 1}) {
+    const std::string base = Golden("r50_bu_single/frame" + std::to_string(frame));
+    auto src = OpenImages({base + ".png"});
+    Frame f;
+    ASSERT_TRUE(src->Next(&f));
+    InputGeometry g = ComputeGeometry(f.width, f.height, PreprocessOptions{}, model.spec.input, "frame");
+    at::Tensor input = at::empty({1, 3, g.height, g.width});
+    Normalizer(model.spec.input).Write(f, g, input.data_ptr<float>());
+    c10::InferenceMode guard;
+    HeadOutputs out = model.network->Forward(input);
+    for (const char* name : {"heatmap", "locref"}) {
+      auto expected = LoadNpy(base + "_out_bodypart_" + name + ".npy");
+      at::Tensor e = at::from_blob(expected.data.data(), expected.shape, at::kDouble).to(at::kFloat);
+      const at::Tensor& got = out["bodypart"][name];
+      ASSERT_EQ(got.sizes(), e.sizes()) << name;
+      const double rel = MaxAbs(got - e) / MaxAbs(e);
+      EXPECT_LE(rel, 1e-4) << name << " frame " << frame;
+    }
+    at::Tensor poses = PredictHeatmapPoses(out["bodypart"]["heatmap"], out["bodypart"]["locref"], model.spec.pose_head);
+    auto final_kp = LoadNpy(base + "_final_bodyparts.npy");
+    const float* p = poses.data_ptr<float>();
+    for (int64_t i = 0; i < final_kp.size(); ++i) {
+      EXPECT_NEAR(p[i], final_kp.data[i], i % 3 == 2 ? 1e-5 : 1e-3) << "frame " << frame << " value " << i;
+    }
+  }
+}
+
+TEST(NativeModel, SubPixelDeconvolutionEqualsTransposedConvolution) {
+  native::ParamSet params;
+  native::ConvTranspose2d deconv(params, "d.", 64, 12, 3, 2);
+  native::StateDict sd;
+  sd["d.weight"] = at::randn({64, 12, 3, 3});
+  sd["d.bias"] = at::randn({12});
+  params.Load(sd, "test");
+  deconv.Prepare();
+  for (auto shape : {std::vector<int64_t>{1, 64, 7, 9}, std::vector<int64_t>{3, 64, 30, 40}}) {
+    at::Tensor x = at::randn(shape);
+    at::Tensor fast = deconv(x), ref = deconv.Reference(x);
+    ASSERT_EQ(fast.sizes(), ref.sizes());
+    EXPECT_LE(MaxAbs(fast - ref), 1e-5 * MaxAbs(ref));
+  }
+}
+
+TEST(NativeModel, TrainingFolderPicksBestSnapshot) {
+  // snapshot-010.pt holds wrong shapes; the best snapshot is the one DeepLabCut would use.
+  Model model = LoadModel(Fixture("dlc/train"), ModelLoadOptions{});
+  EXPECT_NE(model.weights_path.find("snapshot-best-005.pt"), std::string::npos);
+  Status st = LoadStatus(Fixture("dlc/train"), "snapshot-010.pt");
+  EXPECT_EQ(st.code(), StatusCode::kModelError);
+  EXPECT_NE(st.message().find("snapshot-010.pt"), std::string::npos) << st.message();
+}
+
+TEST(NativeModel, BadFilesAreClearErrors) {
+  Status st = LoadStatus(Fixture("dlc/truncated.pt"));
+  EXPECT_EQ(st.code(), StatusCode::kCorrupt) << st.ToString();
+  EXPECT_NE(st.message().find("truncated.pt"), std::string::npos);
+
+  st = LoadStatus(Fixture("dlc/missing_key.pt"));
+  EXPECT_EQ(st.code(), StatusCode::kModelError);
+  EXPECT_NE(st.message().find("missing: heads.bodypart.locref_head.deconv_layers.0.bias"), std::string::npos)
+      << st.message();
+
+  st = LoadStatus(Fixture("dlc/wrong_shape.pt"));
+  EXPECT_EQ(st.code(), StatusCode::kModelError);
+  EXPECT_NE(st.message().find("heads.bodypart.heatmap_head.deconv_layers.0.weight is [2048, 5, 3, 3], expected "
+                              "[2048, 4, 3, 3]"),
+            std::string::npos)
+      << st.message();
+
+  st = LoadStatus(Fixture("not_a_video.mp4"));
+  EXPECT_EQ(st.code(), StatusCode::kCorrupt) << st.ToString();
+}
+
+TEST(NativeModel, PickleCallingAGlobalIsRefusedNotExecuted) {
+  Status st = LoadStatus(Fixture("dlc/calls_system.pt"));
+  EXPECT_EQ(st.code(), StatusCode::kModelError) << st.ToString();
+  EXPECT_NE(st.message().find("system"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("calls_system.pt"), std::string::npos) << st.message();
+  EXPECT_FALSE(std::filesystem::exists(Fixture("dlc/PWNED")));
+}
+
+// Mutated archives and pickles: every outcome is a value or an Error, never a crash.
+TEST(NativeModel, MutatedInputsNeverCrash) {
+  std::ifstream in(Fixture("dlc/small.pt"), std::ios::binary);
+  std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(blob.size(), 500u);
+  auto archive = ZipArchive::FromBytes(blob, "golden");
+  std::string scratch;
+  std::string pkl;
+  for (const auto& e : archive->entries())
+    if (e.name.size() > 8 && e.name.substr(e.name.size() - 8) == "data.pkl") pkl = std::string(archive->Read(e, &scratch));
+  ASSERT_FALSE(pkl.empty());
+  std::mt19937 rng(42);
+  int errors = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string m = pkl;
+    for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k) m[rng() % m.size()] = static_cast<char>(rng());
+    if (rng() % 4 == 0) m.resize(rng() % m.size());
+    try {
+      ParsePickle(m, "mutant");
+    } catch (const Error&) {
+      ++errors;
+    }
+  }
+  EXPECT_GT(errors, 0);
+  // The zip layer: truncations and flips in the central directory.
+  const size_t tail = blob.size();
+  for (int i = 0; i < 3000; ++i) {
+    std::string m = blob;
+    m[m.size() - 1 - rng() % tail] = static_cast<char>(rng());
+    if (rng() % 3 == 0) m.resize(m.size() - rng() % tail);
+    try {
+      auto z = ZipArchive::FromBytes(std::move(m), "mutant.zip");
+      LoadTorchPickle(z);
+    } catch (const Error&) {
+    }
+  }
+}
+
+}  // namespace
+}  // namespace posebatch
+
+namespace posebatch {
+namespace {
+
+TEST(TorchPickle, SmallExportReadsBackExactly) {
+  PyRef root = LoadTorchFile(testing::Fixture("dlc/small.pt"));
+  ASSERT_TRUE(root->is(PyObject::Type::kDict));
+  const PyObject* cfg = root->Get("config");
+  ASSERT_NE(cfg, nullptr);
+  EXPECT_EQ(cfg->Get("method")->s, "bu");
+  const PyObject* x = cfg->Get("x");
+  ASSERT_EQ(x->items.size(), 4u);
+  EXPECT_EQ(x->items[0]->i, 1);
+  EXPECT_DOUBLE_EQ(x->items[1]->f, 2.5);
+  EXPECT_TRUE(x->items[2]->is(PyObject::Type::kNone));
+  EXPECT_TRUE(x->items[3]->b);
+  const PyObject* pose = root->Get("pose");
+  ASSERT_NE(pose, nullptr);
+  at::Tensor bias = pose->Get("a.bias")->tensor;
+  EXPECT_TRUE(bias.equal(at::arange(5)));
+  at::Tensor b = pose->Get("b")->tensor;  // saved transposed: non-contiguous strides survive
+  EXPECT_EQ(b.sizes(), (at::IntArrayRef{2, 2}));
+  EXPECT_FALSE(b.is_contiguous());
+}
+
+}  // namespace
+}  // namespace posebatch
