@@ -25,6 +25,15 @@ void PyValue::Write(std::string* out) const {
     case Kind::kNone:
       *out += 'N';
       break;
+    case Kind::kBool:
+      *out += int_ ? "I01\n" : "I00\n";  // protocol 0's True / False
+      break;
+    case Kind::kFloat: {
+      char buf[40];
+      std::snprintf(buf, sizeof buf, "F%.17g\n", float_);  // round-trips exactly
+      *out += buf;
+      break;
+    }
     case Kind::kInt:
       *out += 'I' + std::to_string(int_) + '\n';
       break;

@@ -12,10 +12,12 @@ namespace posebatch {
 // Immutable value tree; safe to share.
 class PyValue {
  public:
-  enum class Kind { kNone, kInt, kStr, kList, kTuple, kDict };
+  enum class Kind { kNone, kBool, kInt, kFloat, kStr, kList, kTuple, kDict };
 
   static PyValue None() { return PyValue(Kind::kNone); }
+  static PyValue Bool(bool v) { PyValue p(Kind::kBool); p.int_ = v; return p; }
   static PyValue Int(int64_t v) { PyValue p(Kind::kInt); p.int_ = v; return p; }
+  static PyValue Float(double v) { PyValue p(Kind::kFloat); p.float_ = v; return p; }
   static PyValue Str(std::string s) { PyValue p(Kind::kStr); p.str_ = std::move(s); return p; }
   static PyValue List(std::vector<PyValue> items) { PyValue p(Kind::kList); p.items_ = std::move(items); return p; }
   static PyValue Tuple(std::vector<PyValue> items) { PyValue p(Kind::kTuple); p.items_ = std::move(items); return p; }
@@ -31,6 +33,7 @@ class PyValue {
 
   Kind kind_;
   int64_t int_ = 0;
+  double float_ = 0;
   std::string str_;
   std::vector<PyValue> items_;  // list/tuple items, or dict keys and values interleaved
 };

@@ -90,6 +90,22 @@ class GoldenStructure(unittest.TestCase):
         self.assertEqual(text.splitlines()[:3], golden_header)
         self.assertEqual(len(text.splitlines()), 3 + 24)
 
+    def test_meta_pickle_is_deeplabcuts(self):
+        import pickle
+        with open(os.path.join(self.tmp.name, "video" + GOLDEN_SCORER + "_meta.pickle"), "rb") as f:
+            meta = pickle.load(f)["data"]
+        self.assertEqual(meta["Scorer"], GOLDEN_SCORER)
+        self.assertEqual(meta["frame_dimensions"], (256, 192))
+        self.assertEqual(meta["nframes"], 24)
+        self.assertEqual(meta["batch_size"], 4)
+        self.assertEqual(meta["bodyparts"], ["nose", "ear_l", "ear_r", "tail"])
+        self.assertEqual(meta["cropping"], False)
+        self.assertEqual(meta["cropping_parameters"], [0, 256, 0, 192])
+        self.assertEqual(meta["pytorch-config"]["method"], "bu")
+        self.assertEqual(meta["pytorch-config"]["model"]["backbone"]["output_stride"], 16)
+        self.assertLessEqual(meta["start"], meta["stop"])
+        self.assertAlmostEqual(meta["fps"], 30.0, places=3)
+
     def test_values_are_real_predictions(self):
         v = self.ours.to_numpy()
         self.assertFalse(np.isnan(v).any())

@@ -4,6 +4,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/stopwatch.h"
+#include "io/meta_pickle.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
 #include "posebatch/pipeline.h"
@@ -144,6 +146,7 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   ctx.on_progress = [&](const Progress& p) { progress.Update(p); };
   ctx.cancel = &g_interrupted;
   RunStats stats;
+  const double start = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   Status st = RunPipeline(model, source, *writer, popts, pre, ctx, &stats);
   progress.Finish();
   if (st.ok() && stats.frames == 0) st = Status::Corrupt(display + ": no frames could be decoded");
@@ -151,9 +154,31 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
     writer->Abort();
     return st;
   }
+  const SourceInfo& info = source.info();
+  if (info.is_video) {  // DeepLabCut's _meta.pickle, before the .h5 so a complete .h5 implies it
+    AnalysisMeta meta;
+    meta.start = start;
+    meta.stop = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    meta.scorer = layout.scorer;
+    meta.config_yaml = model.spec.config_text;
+    meta.fps = info.fps;
+    meta.batch_size = popts.batch_size;
+    meta.width = info.width;
+    meta.height = info.height;
+    meta.nframes = info.frame_count >= 0 ? info.frame_count : stats.frames;
+    meta.crop = pre.crop;
+    meta.individuals = model.spec.individuals;
+    meta.bodyparts = model.spec.bodyparts;
+    meta.unique_bodyparts = model.spec.unique_bodyparts;
+    try {
+      WriteMetaPickle(out_base + "_meta.pickle", meta);
+    } catch (...) {
+      writer->Abort();
+      throw;
+    }
+  }
   writer->Commit();
   if (!args.quiet) PrintSummary(display, stats);
-  const SourceInfo& info = source.info();
   if (info.is_video && info.to_deliver >= 0 && info.to_deliver != stats.frames) {
     std::fprintf(stderr, "note: %s declares %lld frames in range but %lld were decoded\n", display.c_str(),
                  static_cast<long long>(info.to_deliver), static_cast<long long>(stats.frames));
