@@ -35,6 +35,7 @@ struct PipelineOptions {
   int result_batches = 4;      // finished batches buffered between inference and the writer
   bool async = true;           // false: run every stage in the calling thread, in turn
   int intra_op_threads = 0;    // LibTorch intra-op threads for inference; 0 = all cores
+  int feeder_niceness = 10;    // nice value of decode/preprocess threads (0 = same as inference)
 };
 
 struct WriterOptions {

@@ -4,6 +4,10 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <filesystem>
 #include <mutex>
@@ -60,6 +64,15 @@ struct BatchResult {
 
 Status WithContext(const Status& s, const std::string& context) {
   return Status(s.code(), context + ": " + s.message());
+}
+
+// Decode and preprocessing need a few percent of a core; inference's OpenMP team needs all of
+// them in lockstep (one preempted worker stalls the whole parallel region). A lower priority
+// for the feeder threads lets them run in the gaps instead of preempting inference.
+void LowerThreadPriority(int niceness) {
+  if (niceness <= 0) return;
+  const pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), niceness);  // best effort
 }
 
 int DefaultThreads() {
@@ -277,6 +290,7 @@ class Run {
     };
 
     std::thread decoder(guarded([&] {
+      LowerThreadPriority(options_.feeder_niceness);
       while (true) {
         if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
         Frame* frame = nullptr;
@@ -295,6 +309,7 @@ class Run {
     std::vector<std::thread> preprocessors;
     for (int w = 0; w < workers; ++w) {
       preprocessors.emplace_back(guarded([&] {
+        LowerThreadPriority(options_.feeder_niceness);
         double busy = 0;
         PreprocessJob job;
         while (jobs.Pop(&job)) {

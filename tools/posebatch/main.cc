@@ -385,6 +385,7 @@ int main(int argc, char** argv) {
   info->add_option("--snapshot", info_snapshot, "training folder: the snapshot to use");
 
   CLI11_PARSE(app, argc, argv);
+  TuneAllocatorForInference();
   std::signal(SIGINT, OnSigint);
   std::signal(SIGTERM, OnSigint);
   if (*analyze) return RunAnalyze(a);
