@@ -9,7 +9,7 @@ PKGS=(
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-torch python3-numpy python3-pandas python3-tables python3-yaml
+  python3-torch python3-numpy python3-pandas python3-tables python3-yaml python3-torchvision
 )
 missing=()
 for p in "${PKGS[@]}"; do
