@@ -1,148 +1,371 @@
-// posebatch-bench: engine-only fps vs pipeline fps on one model and video, in one run.
+// posebatch-bench: how fast posebatch runs a model, against the model's own speed, in one run.
 //
-//   posebatch-bench MODEL VIDEO [-b 1,8] [-t 0] [-r 3] [--workers 1]
+//   posebatch-bench -m MODEL[,MODEL...] -v VIDEO [-s native,320x240] [-b 1,8,32] [-t 2]
+//                   [-w 1,2] [-r 3] [--frames 60] [--assembly 1,...,256] [--rss] [--python]
+//                   [-o md|csv|json]
 //
-// engine-only: Network::Forward on a ready-made batch of the video's size, repeated (the
-// ceiling). pipeline: the real thing, decode -> ... -> postprocess, writing to a null sink.
-// Prints a markdown table (median of repeats, min-max spread).
+// For every combination of model, input size, batch size, inference threads and preprocess
+// workers it measures, interleaved in the same run:
+//  * engine-only fps: Network::Forward on ready-made batches (the ceiling);
+//  * pipeline fps: the real video decoded, preprocessed into batch slots, inferred,
+//    postprocessed and written to a real .h5 (then discarded);
+//  * efficiency = pipeline / engine-only, and per-stage busy time per frame.
+// Then, on request: the batch-assembly cost per frame across batch sizes (writing frames into
+// preallocated slots), peak RSS for a short and a 10x longer run (child processes), and the
+// Python reference (bench/python_reference.py: DeepLabCut's runner re-created) on the same
+// model and video, with posebatch's speed-up over it.
 #include <CLI/CLI.hpp>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
+#include <torch/version.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <sstream>
+#include <filesystem>
+#include <map>
 #include <thread>
 
+#include "bench_util.h"
 #include "common/stopwatch.h"
+#include "pipeline/slot_pool.h"
 #include "posebatch/pipeline.h"
+#include "preprocess/normalize.h"
 
+namespace fs = std::filesystem;
 using namespace posebatch;
+using namespace posebatch::bench;
 
 namespace {
 
-class NullWriter : public PoseWriter {
- public:
-  void Append(int64_t, const std::string&, const float*) override {}
-  void Commit() override {}
-  void Abort() noexcept override {}
-  const std::string& final_path() const override { return path_; }
-
- private:
-  std::string path_ = "null";
+struct Options {
+  std::vector<std::string> models, sizes{"native"};
+  std::string video, format = "md", python_ref, self;
+  std::vector<int> batches{1, 8}, threads, workers{1}, assembly;
+  int repeats = 3, frames = 60, rss_frames = 0;
+  bool rss = false, python = false;
 };
 
-std::vector<int> ParseList(const std::string& s) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
+struct Video {
+  std::string label, path;
+  int width = 0, height = 0;
+  int64_t frames = 0;
+  bool native = true;
+};
+
+int AllCores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+int64_t CountFrames(const std::string& path, int64_t limit, int* w, int* h) {
+  DecodeOptions d;
+  d.stop_frame = limit;
+  auto src = OpenVideo(path, d);
+  *w = src->info().width;
+  *h = src->info().height;
+  Frame f;
+  int64_t n = 0;
+  while (src->Next(&f)) ++n;
+  return n;
+}
+
+// The input at each requested size: the video itself, or its first frames re-encoded at WxH
+// by the ffmpeg CLI (so that every size is a real decode of a real H.264 file).
+std::vector<Video> PrepareVideos(const Options& o, const fs::path& tmp) {
+  std::vector<Video> out;
+  for (const auto& s : o.sizes) {
+    Video v;
+    v.label = s;
+    if (s == "native") {
+      v.path = o.video;
+    } else {
+      int w = 0, h = 0;
+      if (std::sscanf(s.c_str(), "%dx%d", &w, &h) != 2 || w <= 0 || h <= 0) {
+        throw Error(Status::InvalidArgument("--sizes expects native or WxH, got '" + s + "'"));
+      }
+      v.native = false;
+      v.path = (tmp / ("video_" + s + ".mp4")).string();
+      std::string log;
+      int rc = RunChild({"/usr/bin/ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", o.video, "-frames:v",
+                         std::to_string(o.frames), "-vf", "scale=" + std::to_string(w) + ":" + std::to_string(h),
+                         "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", v.path},
+                        &log, nullptr);
+      if (rc != 0) throw Error(Status::IOError("ffmpeg could not scale " + o.video + " to " + s));
+    }
+    v.frames = CountFrames(v.path, o.frames, &v.width, &v.height);
+    if (v.frames == 0) throw Error(Status::Corrupt(v.path + ": no frames decoded"));
+    out.push_back(v);
+  }
   return out;
 }
 
-struct Stat {
-  double median, lo, hi;
-};
+// Forward passes over `frames` frames in batches of `batch`, on a fresh thread (as the
+// pipeline's inference thread: OpenMP teams and oneDNN caches are per thread). Returns fps.
+double EngineOnly(Model& model, const Video& v, int batch, int threads) {
+  double seconds = 0;
+  std::thread t([&] {
+    at::set_num_threads(threads);
+    c10::InferenceMode guard;
+    at::Tensor input = at::randn({batch, 3, v.height, v.width});
+    if (model.network->input_layout() == InputLayout::kNHWC) input = input.contiguous(at::MemoryFormat::ChannelsLast);
+    model.network->Forward(input);  // warm-up
+    Stopwatch sw;
+    for (int64_t done = 0; done < v.frames;) {
+      const int64_t n = std::min<int64_t>(batch, v.frames - done);
+      model.network->Forward(n == batch ? input : input.narrow(0, 0, n));
+      done += n;
+    }
+    seconds = sw.Seconds();
+  });
+  t.join();
+  return v.frames / seconds;
+}
 
-Stat Summarize(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v.front(), v.back()};
+// The whole pipeline, writing a real .h5 that is then discarded.
+RunStats Pipeline(Model& model, const Video& v, int64_t frames, int batch, int threads, int workers,
+                  const fs::path& tmp) {
+  DecodeOptions d;
+  d.stop_frame = frames;
+  auto src = OpenVideo(v.path, d);
+  auto writer = CreateH5Writer((tmp / "bench.h5").string(), LayoutFor(model, "bench", false), H5WriterOptions{});
+  PipelineOptions opt;
+  opt.batch_size = batch;
+  opt.intra_op_threads = threads;
+  opt.preprocess_workers = workers;
+  RunStats stats;
+  Status st = RunPipeline(model, *src, *writer, opt, PreprocessOptions{}, RunContext{}, &stats);
+  writer->Abort();
+  ThrowIfError(st);
+  return stats;
+}
+
+// Cost per frame of putting decoded frames into batch slots (normalize + write into the
+// preallocated row), by batch size. No inference: this is what batching itself costs.
+double AssemblyNanosPerFrame(const Model& model, const Video& v, int batch) {
+  DecodeOptions d;
+  d.stop_frame = 1;
+  auto src = OpenVideo(v.path, d);
+  Frame frame;
+  src->Next(&frame);
+  const InputGeometry g = ComputeGeometry(frame.width, frame.height, PreprocessOptions{}, model.spec.input, v.path);
+  Normalizer norm(model.spec.input);
+  const int kSlots = 2;
+  SlotPool pool(kSlots, batch, model.network->input_layout());
+  const int64_t min_frames = 1024;
+  const int64_t cycles = std::max<int64_t>(2, min_frames / batch);
+  Stopwatch sw;
+  for (int64_t b = 0; b < cycles + kSlots; ++b) {
+    if (b == kSlots) sw = Stopwatch();  // the first use of each slot allocates (and faults in) it
+    BatchSlot* slot = pool.Acquire(b, g);
+    for (int r = 0; r < batch; ++r) {
+      int row = pool.AssignRow(slot, RowRecord{r, "", g});
+      norm.Write(frame, g, slot->RowData(row), slot->layout);
+      pool.RowFilled(slot);
+    }
+    pool.Close(slot);
+    BatchSlot* ready = pool.WaitReady(b);
+    at::Tensor input = ready->Input();  // what inference would get: a view, no copy
+    if (input.size(0) != batch) throw Error(Status::Internal("slot view has the wrong batch"));
+    pool.Release(ready);
+  }
+  return sw.Seconds() * 1e9 / static_cast<double>(cycles * batch);
+}
+
+std::string Ms(double seconds, int64_t frames) { return Fmt("%.1f", 1e3 * seconds / std::max<int64_t>(1, frames)); }
+
+// Parses python_reference.py's "| batch | fps |" rows.
+std::map<int, double> ParseReference(const std::string& out) {
+  std::map<int, double> fps;
+  std::stringstream ss(out);
+  std::string line;
+  while (std::getline(ss, line)) {
+    int b;
+    double f;
+    if (std::sscanf(line.c_str(), "| %d | %lf |", &b, &f) == 2) fps[b] = f;
+  }
+  return fps;
+}
+
+int RssChild(const std::string& model_path, const std::string& video, int64_t frames, int batch, int threads) {
+  TuneAllocatorForInference();
+  Model model = LoadModel(model_path, MakeLoadOptions("", "cpu", ""));
+  Video v{"native", video, 0, 0, frames, true};
+  v.frames = CountFrames(video, frames, &v.width, &v.height);
+  fs::path tmp = fs::temp_directory_path() / ("posebatch-rss-" + std::to_string(getpid()));
+  fs::create_directories(tmp);
+  RunStats s = Pipeline(model, v, frames, batch, threads, 1, tmp);
+  fs::remove_all(tmp);
+  std::printf("frames %lld\n", static_cast<long long>(s.frames));
+  return 0;
+}
+
+int Run(const Options& o) {
+  TuneAllocatorForInference();
+  const std::vector<int> threads = o.threads.empty() ? std::vector<int>{AllCores()} : o.threads;
+  fs::path tmp = fs::temp_directory_path() / ("posebatch-bench-" + std::to_string(getpid()));
+  fs::create_directories(tmp);
+  std::vector<Video> videos = PrepareVideos(o, tmp);
+
+  std::printf("posebatch-bench | commit %s | %s | LibTorch %s | %d repeats, medians (min-max)\n",
+              SourceCommit().c_str(), CpuDescription().c_str(), TORCH_VERSION, o.repeats);
+  std::printf("video %s (%dx%d), %lld frames per run\n\n", o.video.c_str(), videos[0].width, videos[0].height,
+              static_cast<long long>(videos[0].frames));
+
+  Table main({"model", "size", "batch", "threads", "workers", "engine fps", "pipeline fps", "efficiency",
+              "decode ms/f", "preprocess ms/f", "infer ms/f", "infer idle ms/f", "post ms/f", "write ms/f"});
+  std::map<std::string, double> pipeline_fps;  // model|batch|threads at native size, first worker count
+  std::vector<std::pair<std::string, Model>> models;
+  for (const auto& path : o.models) {
+    Stopwatch load;
+    models.emplace_back(path, LoadModel(path, MakeLoadOptions("", "cpu", "")));
+    std::fprintf(stderr, "loaded %s in %.2f s: %s\n", path.c_str(), load.Seconds(),
+                 models.back().second.network->Describe().c_str());
+  }
+  for (auto& [path, model] : models) {
+    const std::string name = fs::path(path).filename().string();
+    for (const Video& v : videos) {
+      for (int t : threads) {
+        for (int w : o.workers) {
+          for (int b : o.batches) {
+            Pipeline(model, v, std::min<int64_t>(v.frames, 2 * b), b, t, w, tmp);  // warm-up
+            std::vector<double> engine, pipe;
+            RunStats last;
+            for (int r = 0; r < o.repeats; ++r) {
+              engine.push_back(EngineOnly(model, v, b, t));
+              last = Pipeline(model, v, v.frames, b, t, w, tmp);
+              pipe.push_back(last.frames / last.wall_seconds);
+            }
+            const Stat e = Summarize(engine), p = Summarize(pipe);
+            const auto& s = last.busy;
+            main.AddRow({name, v.label == "native" ? std::to_string(v.width) + "x" + std::to_string(v.height) : v.label,
+                         std::to_string(b), std::to_string(t), std::to_string(w), FmtStat(e, "%.2f"),
+                         FmtStat(p, "%.2f"), Fmt("%.3f", p.median / e.median), Ms(s.decode, last.frames),
+                         Ms(s.preprocess, last.frames), Ms(s.inference, last.frames),
+                         Ms(s.inference_wait, last.frames), Ms(s.postprocess, last.frames),
+                         Ms(s.write, last.frames)});
+            if (v.native && w == o.workers.front()) {
+              pipeline_fps[path + "|" + std::to_string(b) + "|" + std::to_string(t)] = p.median;
+            }
+            std::fprintf(stderr, "%s b=%d t=%d w=%d: engine %.2f, pipeline %.2f fps\n", name.c_str(), b, t, w,
+                         e.median, p.median);
+          }
+        }
+      }
+    }
+  }
+  std::printf("%s\n", main.Render(o.format).c_str());
+
+  if (!o.assembly.empty()) {
+    Table asm_table({"model", "size", "batch", "assembly ns/frame", "vs batch 1"});
+    for (auto& [path, model] : models) {
+      double base = 0;
+      for (int b : o.assembly) {
+        std::vector<double> ns;
+        for (int r = 0; r < o.repeats; ++r) ns.push_back(AssemblyNanosPerFrame(model, videos[0], b));
+        const Stat s = Summarize(ns);
+        if (base == 0) base = s.median;
+        asm_table.AddRow({fs::path(path).filename().string(),
+                          std::to_string(videos[0].width) + "x" + std::to_string(videos[0].height),
+                          std::to_string(b), FmtStat(s, "%.0f"), Fmt("%.3f", s.median / base)});
+      }
+    }
+    std::printf("Batch assembly (normalize + write into a preallocated slot row, per frame):\n\n%s\n",
+                asm_table.Render(o.format).c_str());
+  }
+
+  if (o.rss) {
+    Table rss({"model", "batch", "frames", "peak RSS MB", "vs short"});
+    const int64_t short_frames = o.rss_frames > 0 ? o.rss_frames : std::max<int64_t>(videos[0].frames / 10, 1);
+    for (const auto& path : o.models) {
+      for (int b : {o.batches.front()}) {  // memory is bounded per batch size: one suffices
+        long base = 0;
+        for (int64_t n : {short_frames, 10 * short_frames}) {
+          long kb = 0;
+          std::string out;
+          int rc = RunChild({o.self, "--rss-child", "-m", path, "-v", o.video, "--frames", std::to_string(n), "-b",
+                             std::to_string(b), "-t", std::to_string(threads.front())},
+                            &out, &kb);
+          if (rc != 0) throw Error(Status::Internal("RSS child failed for " + path));
+          long decoded = 0;
+          std::sscanf(out.c_str(), "frames %ld", &decoded);
+          if (decoded < n) std::fprintf(stderr, "warning: the video has only %ld frames, not %lld\n", decoded,
+                                        static_cast<long long>(n));
+          if (base == 0) base = kb;
+          rss.AddRow({fs::path(path).filename().string(), std::to_string(b), std::to_string(decoded),
+                      Fmt("%.1f", kb / 1024.0), Fmt("%.3f", static_cast<double>(kb) / base)});
+        }
+      }
+    }
+    std::printf("Peak resident memory, a run and a 10x longer run (child processes):\n\n%s\n",
+                rss.Render(o.format).c_str());
+  }
+
+  if (o.python) {
+    Table py({"model", "batch", "threads", "posebatch fps", "python list+stack fps", "speed-up",
+              "python per-frame cat fps", "speed-up vs cat"});
+    for (const auto& path : o.models) {
+      for (int t : threads) {
+        std::map<std::string, std::map<int, double>> ref;
+        for (const char* variant : {"stack", "cat"}) {
+          std::string out;
+          std::string list;
+          for (int b : o.batches) list += (list.empty() ? "" : ",") + std::to_string(b);
+          int rc = RunChild({"/usr/bin/python3", o.python_ref, path, o.video, "--frames", std::to_string(o.frames),
+                             "-b", list, "--threads", std::to_string(t), "--variant", variant},
+                            &out, nullptr);
+          if (rc != 0) throw Error(Status::Internal("python reference failed on " + path));
+          ref[variant] = ParseReference(out);
+        }
+        for (int b : o.batches) {
+          const double ours = pipeline_fps[path + "|" + std::to_string(b) + "|" + std::to_string(t)];
+          const double s = ref["stack"][b], c = ref["cat"][b];
+          py.AddRow({fs::path(path).filename().string(), std::to_string(b), std::to_string(t), Fmt("%.2f", ours),
+                     Fmt("%.2f", s), Fmt("%.2fx", ours / s), Fmt("%.2f", c), Fmt("%.2fx", ours / c)});
+        }
+      }
+    }
+    std::printf("Against the Python reference (DeepLabCut's runner re-created, same model, video, threads):\n\n%s\n",
+                py.Render(o.format).c_str());
+  }
+  fs::remove_all(tmp);
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"engine-only vs pipeline throughput"};
-  std::string model_path, video, batches = "1,8", config;
-  int threads = 0, repeats = 3, workers = 1, frames = 0, niceness = 10;
-  app.add_option("model", model_path)->required();
-  app.add_option("video", video)->required();
-  app.add_option("-b,--batch-sizes", batches, "comma list");
-  app.add_option("-t,--threads", threads, "inference threads (0 = all cores)");
-  app.add_option("-r,--repeats", repeats);
-  app.add_option("--workers", workers);
-  app.add_option("--frames", frames, "analyse only the first N frames (0 = all)");
-  app.add_option("--config", config);
-  app.add_option("--nice", niceness, "niceness of decode/preprocess threads");
+  CLI::App app{"posebatch-bench: engine-only vs pipeline throughput, batch assembly, memory, Python reference"};
+  Options o;
+  std::string models, sizes = "native", batches = "1,8", threads, workers = "1", assembly;
+  bool rss_child = false;
+  app.add_option("-m,--models", models, "comma list of models (exports, snapshots, TorchScript)")->required();
+  app.add_option("-v,--video", o.video, "the video to analyse")->required();
+  app.add_option("-s,--sizes", sizes, "comma list of input sizes: native or WxH (re-encoded)")->capture_default_str();
+  app.add_option("-b,--batch-sizes", batches, "comma list")->capture_default_str();
+  app.add_option("-t,--threads", threads, "comma list of inference threads (default: all cores)");
+  app.add_option("-w,--workers", workers, "comma list of preprocess workers")->capture_default_str();
+  app.add_option("-r,--repeats", o.repeats, "measured repeats per case")->capture_default_str();
+  app.add_option("--frames", o.frames, "frames per run (from the start of the video)")->capture_default_str();
+  app.add_option("--assembly", assembly, "comma list of batch sizes for the batch-assembly table (e.g. 1,8,64,256)");
+  app.add_flag("--rss", o.rss, "peak RSS of a run and of a 10x longer run");
+  app.add_option("--rss-frames", o.rss_frames, "frames of the short RSS run (default: frames/10)");
+  app.add_flag("--python", o.python, "also run bench/python_reference.py on each model");
+  app.add_option("-o,--output", o.format, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
+  app.add_flag("--rss-child", rss_child)->group("");  // internal: one measured run
   CLI11_PARSE(app, argc, argv);
-  TuneAllocatorForInference();
-
-  const int nthreads = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   try {
-    Model model = LoadModel(model_path, MakeLoadOptions(config, "cpu", ""));
-    DecodeOptions dec;
-    if (frames > 0) dec.stop_frame = frames;
-    auto probe = OpenVideo(video, dec);
-    const int w = probe->info().width, h = probe->info().height;
-    int64_t nframes = 0;
-    {
-      Frame f;
-      while (probe->Next(&f)) ++nframes;
+    o.models = ParseStringList(models);
+    o.sizes = ParseStringList(sizes);
+    o.batches = ParseIntList(batches);
+    if (!threads.empty()) o.threads = ParseIntList(threads);
+    o.workers = ParseIntList(workers);
+    if (!assembly.empty()) o.assembly = ParseIntList(assembly);
+    o.self = fs::canonical("/proc/self/exe").string();
+    o.python_ref = (fs::path(POSEBATCH_SOURCE_DIR) / "bench" / "python_reference.py").string();
+    if (rss_child) {
+      return RssChild(o.models.at(0), o.video, o.frames, o.batches.at(0), o.threads.empty() ? AllCores() : o.threads[0]);
     }
-    std::printf("model: %s | video: %s (%dx%d, %lld frames) | inference threads %d | workers %d | repeats %d\n\n",
-                model.network->Describe().c_str(), video.c_str(), w, h, static_cast<long long>(nframes), nthreads,
-                workers, repeats);
-    std::printf("| batch | engine-only fps | pipeline fps | efficiency | decode s | preprocess s | infer wait s | infer s | post s |\n");
-    std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (int b : ParseList(batches)) {
-      // Engine-only: forward passes on a ready batch, same number of frames as the video.
-      at::set_num_threads(nthreads);
-      at::Tensor batch = at::randn({b, 3, h, w});
-      {
-        c10::InferenceMode guard;
-        model.network->Forward(batch);  // warm-up
-      }
-      std::vector<double> engine, pipe;
-      RunStats last{};
-      for (int r = 0; r < repeats; ++r) {
-        // On its own thread, as the pipeline's inference stage runs (OpenMP teams are per thread).
-        double engine_seconds = 0;
-        std::thread engine_thread([&] {
-          at::set_num_threads(nthreads);
-          {
-            c10::InferenceMode guard;
-            model.network->Forward(batch);  // per-thread warm-up (OpenMP team, oneDNN caches)
-          }
-          Stopwatch sw;
-          int64_t done = 0;
-          c10::InferenceMode guard;
-          while (done < nframes) {
-            int64_t n = std::min<int64_t>(b, nframes - done);
-            model.network->Forward(n == b ? batch : batch.narrow(0, 0, n));
-            done += n;
-          }
-          engine_seconds = sw.Seconds();
-        });
-        engine_thread.join();
-        engine.push_back(nframes / engine_seconds);
-
-        auto src = OpenVideo(video, dec);
-        NullWriter sink;
-        PipelineOptions opt;
-        opt.batch_size = b;
-        opt.intra_op_threads = nthreads;
-        opt.preprocess_workers = workers;
-        opt.feeder_niceness = niceness;
-        RunStats stats;
-        Status st = RunPipeline(model, *src, sink, opt, PreprocessOptions{}, RunContext{}, &stats);
-        if (!st.ok()) {
-          std::fprintf(stderr, "error: %s\n", st.ToString().c_str());
-          return 1;
-        }
-        pipe.push_back(stats.frames / stats.wall_seconds);
-        last = stats;
-      }
-      Stat e = Summarize(engine), p = Summarize(pipe);
-      std::printf("| %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.3f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", b, e.median,
-                  e.lo, e.hi, p.median, p.lo, p.hi, p.median / e.median, last.busy.decode, last.busy.preprocess,
-                  last.busy.inference_wait, last.busy.inference, last.busy.postprocess);
-      std::fflush(stdout);
-    }
-  } catch (const Error& e) {
+    return Run(o);
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
-  return 0;
 }

@@ -10,6 +10,8 @@ a tensor with torch.cat per frame (before that PR), then forward and HeatmapPred
 The network is torchvision's ResNet-50 with GroupNorm (the same layer names and semantics as
 timm's resnet50_gn, dilation for output stride 16) and two ConvTranspose2d heads.
 
+A TorchScript model (file or folder, with its pytorch_config.yaml) is run as it is.
+
 Usage: python_reference.py MODEL.pt VIDEO [--frames N] [-b 1,8] [--threads 2] [--variant stack|cat]
 Prints one markdown row per batch size: batch, fps.
 """
@@ -24,7 +26,39 @@ import torch
 import torch.nn as nn
 
 
+def build_torchscript(path):
+    """A TorchScript model (file, or folder holding one) with its pytorch_config.yaml."""
+    import glob
+    import os
+    import yaml
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    if os.path.isdir(path):
+        path = glob.glob(os.path.join(path, "*.torchscript.pt"))[0]
+    with open(os.path.join(folder, "pytorch_config.yaml")) as f:
+        cfg = yaml.safe_load(f)
+    net = torch.jit.load(path).eval()
+    head = cfg["model"]["heads"]["bodypart"]
+    stride = float(cfg["model"]["backbone"].get("output_stride", 32))
+    for s in head["heatmap_config"].get("strides", []):
+        stride /= s
+    locref_std = head["predictor"].get("locref_std", 7.2801)
+
+    class Pose(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            out = self.net(x)["bodypart"]
+            return out["heatmap"], out["locref"]
+
+    return Pose().eval(), stride, locref_std
+
+
 def build_model(path):
+    import os
+    if os.path.isdir(path) or path.endswith((".torchscript.pt", ".torchscript")):
+        return build_torchscript(path)
     import torchvision
     data = torch.load(path, map_location="cpu")
     cfg, sd = data["config"], data["pose"]

@@ -52,6 +52,10 @@ struct ModelSpec {
 ModelSpec ParseModelConfig(const std::string& yaml_text, const std::string& origin);
 ModelSpec LoadModelConfig(const std::string& yaml_path);
 
+// Memory order of a network input batch. Both are (B, 3, H, W) tensors to LibTorch; NHWC is
+// its channels-last layout, which oneDNN convolutions run without reordering activations.
+enum class InputLayout { kNCHW, kNHWC };
+
 // Head outputs by head name, then output name: outputs["bodypart"]["heatmap"].
 using HeadOutputs = std::map<std::string, std::map<std::string, at::Tensor>>;
 
@@ -59,8 +63,11 @@ using HeadOutputs = std::map<std::string, std::map<std::string, at::Tensor>>;
 class Network {
  public:
   virtual ~Network() = default;
-  // batch: float32 (B, 3, H, W), normalized. Returns head outputs on the CPU.
+  // batch: float32 (B, 3, H, W), normalized, in input_layout(). Returns head outputs on the
+  // CPU, contiguous.
   virtual HeadOutputs Forward(const at::Tensor& batch) = 0;
+  // The layout in which the pipeline should write input rows (the fastest for this network).
+  virtual InputLayout input_layout() const { return InputLayout::kNCHW; }
   // One line for `posebatch info` and logs.
   virtual std::string Describe() const = 0;
 };

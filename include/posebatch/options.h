@@ -36,6 +36,7 @@ struct PipelineOptions {
   bool async = true;           // false: run every stage in the calling thread, in turn
   int intra_op_threads = 0;    // LibTorch intra-op threads for inference; 0 = all cores
   int feeder_niceness = 10;    // nice value of decode/preprocess threads (0 = same as inference)
+  bool pin_memory = false;     // page-locked batch slots, for asynchronous host-to-GPU copies
 };
 
 struct WriterOptions {
@@ -51,6 +52,7 @@ struct ModelLoadOptions {
   std::string config_path;     // pytorch_config.yaml; empty = found beside the model
   std::string device = "cpu";  // "cpu" (or "cuda[:N]" where LibTorch has CUDA)
   std::string snapshot;        // training folder: snapshot file to use; empty = best, else last
+  bool half = false;           // float16 weights and activations (GPU only; native networks)
 };
 
 inline ModelLoadOptions MakeLoadOptions(std::string config_path, std::string device, std::string snapshot) {

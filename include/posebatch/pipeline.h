@@ -10,6 +10,8 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
@@ -61,6 +63,14 @@ Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer,
 // returning it to the kernel after every batch (a large win for big networks on CPU). Call
 // once at start-up, before starting threads. Not thread-safe.
 void TuneAllocatorForInference();
+
+// --batch-size auto: times Network::Forward on (width x height) inputs for each candidate
+// batch size (after a warm-up) with `intra_op_threads` threads (0 = all cores), on a thread
+// of its own as the pipeline's inference stage runs, and returns the size with the best
+// frames per second. On CPU small batches usually win; on a GPU, large ones. Costs a few
+// forward passes. Not thread-safe with respect to `model` (one caller at a time).
+int ChooseBatchSize(Model& model, int width, int height, const std::vector<int>& candidates, int intra_op_threads,
+                    std::string* report);
 
 // The layout of the rows RunPipeline writes for `model`.
 ColumnLayout LayoutFor(const Model& model, const std::string& scorer, bool with_individuals);

@@ -87,6 +87,9 @@ Model LoadTorchScript(const std::string& weights, const std::string& config, con
   Model model;
   model.path = user_path;
   model.spec = LoadModelConfig(config);
+  if (options.half) {
+    throw Error(Status::InvalidArgument(weights + ": --half applies to native DeepLabCut models, not TorchScript"));
+  }
   model.network = LoadTorchScriptNetwork(weights, options.device, model.spec.pose_head.name);
   model.weights_path = weights;
   return model;
@@ -134,7 +137,7 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
   } else {
     throw Error(Status::ModelError(weights + ": neither a DeepLabCut export ('pose') nor a snapshot ('model')"));
   }
-  model.network = native::BuildNativeNetwork(config, std::move(sd), weights, options.device);
+  model.network = native::BuildNativeNetwork(config, std::move(sd), weights, options.device, options.half);
   return model;
 }
 

@@ -2,6 +2,7 @@
 
 #include <torch/script.h>
 
+#include "model/device.h"
 #include "posebatch/status.h"
 
 namespace posebatch {
@@ -83,12 +84,7 @@ class TorchScriptNetwork : public Network {
 
 std::unique_ptr<Network> LoadTorchScriptNetwork(const std::string& path, const std::string& device,
                                                 const std::string& default_head) {
-  torch::Device dev(torch::kCPU);
-  try {
-    dev = torch::Device(device);
-  } catch (...) {
-    throw Error(Status::InvalidArgument("unknown device '" + device + "'"));
-  }
+  const torch::Device dev = ResolveDevice(device);
   torch::jit::Module module;
   try {
     module = torch::jit::load(path, dev);

@@ -93,7 +93,8 @@ class Run {
         preprocess_(preprocess),
         context_(context),
         normalizer_(model.spec.input),
-        pool_(options.async ? options.num_slots : 1, options.batch_size),
+        pool_(options.async ? options.num_slots : 1, options.batch_size, model.network->input_layout(),
+              options.pin_memory),
         name_(source.info().path) {
     num_columns_ = static_cast<size_t>(model.spec.pose_head.num_keypoints) * 3;
     row_values_.resize(num_columns_);
@@ -159,7 +160,7 @@ class Run {
   void Preprocess(const PreprocessJob& job, double* busy) {
     ScopedTimer t(busy);
     try {
-      normalizer_.Write(*job.frame, job.slot->geometry, job.slot->RowData(job.row));
+      normalizer_.Write(*job.frame, job.slot->geometry, job.slot->RowData(job.row), job.slot->layout);
     } catch (...) {
       throw Error(WithContext(StatusFromCurrentException(),
                               "preprocess frame " + std::to_string(job.frame->index) + " of " + name_));

@@ -9,14 +9,18 @@ float* BatchSlot::RowData(int row) const {
 
 at::Tensor BatchSlot::Input() const {
   const int64_t row_floats = 3LL * geometry.height * geometry.width;
-  return storage.narrow(0, 0, rows_assigned * row_floats)
-      .view({rows_assigned, 3, geometry.height, geometry.width});
+  at::Tensor rows = storage.narrow(0, 0, rows_assigned * row_floats);
+  if (layout == InputLayout::kNHWC) {
+    return rows.view({rows_assigned, geometry.height, geometry.width, 3}).permute({0, 3, 1, 2});
+  }
+  return rows.view({rows_assigned, 3, geometry.height, geometry.width});
 }
 
-SlotPool::SlotPool(int num_slots, int batch_size)
-    : slots_(num_slots > 0 ? num_slots : 1), batch_size_(batch_size > 0 ? batch_size : 1) {
+SlotPool::SlotPool(int num_slots, int batch_size, InputLayout layout, bool pinned)
+    : slots_(num_slots > 0 ? num_slots : 1), batch_size_(batch_size > 0 ? batch_size : 1), pinned_(pinned) {
   for (size_t i = 0; i < slots_.size(); ++i) {
     slots_[i].batch_id = static_cast<int64_t>(i);
+    slots_[i].layout = layout;
     slots_[i].records.reserve(batch_size_);
   }
 }
@@ -34,7 +38,7 @@ BatchSlot* SlotPool::Acquire(int64_t batch_id, const InputGeometry& geometry) {
   const int64_t needed = int64_t{batch_size_} * 3 * geometry.height * geometry.width;
   if (!s.storage.defined() || s.storage.numel() < needed) {
     lock.unlock();  // allocate outside the lock; nobody else touches this slot now
-    at::Tensor t = at::empty({needed}, at::kFloat);
+    at::Tensor t = at::empty({needed}, at::TensorOptions().dtype(at::kFloat).pinned_memory(pinned_));
     lock.lock();
     s.storage = std::move(t);
   }

@@ -32,17 +32,20 @@ struct BatchSlot {
   int rows_assigned = 0;             // rows handed to preprocess workers
   int rows_filled = 0;               // rows whose pixels are written
   bool closed = false;               // no more rows will be assigned
+  InputLayout layout = InputLayout::kNCHW;  // memory order of each row
   std::vector<RowRecord> records;    // one per assigned row
   at::Tensor storage;                // flat float32, capacity for a full batch
 
   float* RowData(int row) const;     // start of row `row` (3*H*W floats)
-  at::Tensor Input() const;          // view (rows_assigned, 3, H, W) of storage: no copy
+  // View (rows_assigned, 3, H, W) of storage, channels-last for kNHWC: no copy.
+  at::Tensor Input() const;
 };
 
 // Thread-safe.
 class SlotPool {
  public:
-  SlotPool(int num_slots, int batch_size);
+  // pinned: page-locked storage, so that host-to-GPU copies of a batch run asynchronously.
+  SlotPool(int num_slots, int batch_size, InputLayout layout = InputLayout::kNCHW, bool pinned = false);
 
   // Blocks until the slot for `batch_id` is free, then prepares it for `geometry` (growing its
   // storage only if needed). Returns nullptr if cancelled.
@@ -68,6 +71,7 @@ class SlotPool {
   std::condition_variable changed_;
   std::vector<BatchSlot> slots_;
   int batch_size_;
+  bool pinned_ = false;
   int64_t total_batches_ = -1;
   bool cancelled_ = false;
 };

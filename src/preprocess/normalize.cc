@@ -1,5 +1,12 @@
 #include "preprocess/normalize.h"
 
+#include <cstdint>
+#include <vector>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+
 #include "posebatch/status.h"
 
 namespace posebatch {
@@ -13,6 +20,29 @@ int Reflect101(int i, int n) {
     if (i >= n) i = 2 * n - 2 - i;
   }
   return i;
+}
+
+// Copies n floats with non-temporal stores: a batch row is written once and read later by
+// inference, so caching it only evicts useful lines, and streaming skips the read-for-ownership
+// of every destination line. This keeps the cost per frame the same whatever the batch size
+// (a large slot no longer fits in cache anyway).
+void StreamStore(float* dst, const float* src, size_t n) {
+  size_t i = 0;
+#if defined(__SSE2__)
+  while (i < n && (reinterpret_cast<uintptr_t>(dst + i) & 15) != 0) {
+    dst[i] = src[i];
+    ++i;
+  }
+  for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+#endif
+  for (; i < n; ++i) dst[i] = src[i];
+}
+
+// Makes the streamed stores visible before the row is handed to inference.
+void StoreFence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
 }
 
 int RoundUp(int v, int multiple) { return multiple > 0 ? (v + multiple - 1) / multiple * multiple : v; }
@@ -52,34 +82,46 @@ Normalizer::Normalizer(const InputSpec& input) : bgr_(input.bgr) {
   }
 }
 
-void Normalizer::Write(const Frame& frame, const InputGeometry& g, float* out) const {
-  const size_t plane = static_cast<size_t>(g.width) * g.height;
-  float* planes[3] = {out, out + plane, out + 2 * plane};
+void Normalizer::Write(const Frame& frame, const InputGeometry& g, float* out, InputLayout layout) const {
+  // Channel order of the input: RGB unless the model was trained on BGR.
+  const int c0 = bgr_ ? 2 : 0, c2 = bgr_ ? 0 : 2;
+  const auto& l0 = lut_[0];
+  const auto& l1 = lut_[1];
+  const auto& l2 = lut_[2];
   const int row_bytes = 3 * frame.width;
+  const size_t plane = static_cast<size_t>(g.width) * g.height;
+  // Each output line is built in a small buffer (cache-resident), then streamed to the slot.
+  thread_local std::vector<float> line;
+  line.resize(3 * static_cast<size_t>(g.width));
+  float* l = line.data();
   for (int y = 0; y < g.height; ++y) {
     const int sy = g.src_y + Reflect101(y, g.src_h);
     const uint8_t* row = frame.rgb.data() + static_cast<size_t>(sy) * row_bytes + 3 * g.src_x;
-    float* r = planes[0] + static_cast<size_t>(y) * g.width;
-    float* gg = planes[1] + static_cast<size_t>(y) * g.width;
-    float* b = planes[2] + static_cast<size_t>(y) * g.width;
-    // Channel order of the input: RGB unless the model was trained on BGR.
-    const int c0 = bgr_ ? 2 : 0, c2 = bgr_ ? 0 : 2;
-    const auto& l0 = lut_[0];
-    const auto& l1 = lut_[1];
-    const auto& l2 = lut_[2];
-    for (int x = 0; x < g.src_w; ++x) {
-      const uint8_t* px = row + 3 * x;
-      r[x] = l0[px[c0]];
-      gg[x] = l1[px[1]];
-      b[x] = l2[px[c2]];
-    }
-    for (int x = g.src_w; x < g.width; ++x) {
-      const uint8_t* px = row + 3 * Reflect101(x, g.src_w);
-      r[x] = l0[px[c0]];
-      gg[x] = l1[px[1]];
-      b[x] = l2[px[c2]];
+    const auto pixel = [&](int x) { return row + 3 * (x < g.src_w ? x : Reflect101(x, g.src_w)); };
+    if (layout == InputLayout::kNHWC) {
+      for (int x = 0; x < g.width; ++x) {
+        const uint8_t* px = pixel(x);
+        l[3 * x] = l0[px[c0]];
+        l[3 * x + 1] = l1[px[1]];
+        l[3 * x + 2] = l2[px[c2]];
+      }
+      StreamStore(out + static_cast<size_t>(y) * g.width * 3, l, line.size());
+    } else {
+      float* r = l;
+      float* gg = l + g.width;
+      float* b = l + 2 * g.width;
+      for (int x = 0; x < g.width; ++x) {
+        const uint8_t* px = pixel(x);
+        r[x] = l0[px[c0]];
+        gg[x] = l1[px[1]];
+        b[x] = l2[px[c2]];
+      }
+      for (int c = 0; c < 3; ++c) {
+        StreamStore(out + c * plane + static_cast<size_t>(y) * g.width, l + c * g.width, g.width);
+      }
     }
   }
+  StoreFence();
 }
 
 }  // namespace posebatch

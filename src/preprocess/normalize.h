@@ -31,9 +31,10 @@ InputGeometry ComputeGeometry(int frame_w, int frame_h, const PreprocessOptions&
 class Normalizer {
  public:
   explicit Normalizer(const InputSpec& input);
-  // Writes 3*g.height*g.width floats (CHW) to `out`. Padding (bottom/right) reflects the
-  // image (OpenCV BORDER_REFLECT_101, as DeepLabCut's PadIfNeeded).
-  void Write(const Frame& frame, const InputGeometry& g, float* out) const;
+  // Writes 3*g.height*g.width floats to `out`, planar (CHW) or interleaved (HWC). Padding
+  // (bottom/right) reflects the image (OpenCV BORDER_REFLECT_101, as DeepLabCut's PadIfNeeded).
+  void Write(const Frame& frame, const InputGeometry& g, float* out,
+             InputLayout layout = InputLayout::kNCHW) const;
 
  private:
   std::array<std::array<float, 256>, 3> lut_;  // value per channel per byte: exact formula

@@ -138,6 +138,26 @@ class Behaviour(unittest.TestCase):
         for f in frames[1:]:
             pd.testing.assert_frame_equal(frames[0], f, check_exact=True)
 
+    def test_batch_size_auto_measures_and_gives_the_same_results(self):
+        video = os.path.join(FIX, "videos", "index_h264.mp4")
+        r = run("analyze", self.model, video, "--dest", os.path.join(self.dest, "auto"), "--scorer", "S", "-b", "auto")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stderr, r"batch size auto: 1: [0-9.]+ fps, 2: [0-9.]+ fps, 4: [0-9.]+ fps, 8: [0-9.]+ fps -> [1248]\n")
+        r = run("analyze", self.model, video, "--dest", os.path.join(self.dest, "b1"), "--scorer", "S", "-q", "-b", "1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        a, b = (pd.read_hdf(os.path.join(self.dest, d, "index_h264S.h5")) for d in ("auto", "b1"))
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+    def test_gpu_options_fail_cleanly_without_cuda(self):
+        video = os.path.join(FIX, "videos", "index_h264.mp4")
+        dlc = os.path.join(FIX, "dlc", "r50_bu_single.pt")
+        self.assertCleanFailure(run("analyze", self.model, video, "--dest", self.dest, "--device", "cuda"),
+                                "--device cuda", "no CUDA")
+        self.assertCleanFailure(run("analyze", dlc, video, "--dest", self.dest, "--device", "cuda:0"), "no CUDA")
+        self.assertCleanFailure(run("analyze", dlc, video, "--dest", self.dest, "--half"), "--half", "GPU")
+        self.assertCleanFailure(run("analyze", self.model, video, "--dest", self.dest, "--device", "tpu"),
+                                "unknown device 'tpu'")
+
     def test_frame_range_and_crop(self):
         video = os.path.join(FIX, "videos", "index_h264.mp4")
         r = run("analyze", self.model, video, "--dest", self.dest, "--scorer", "S", "-q", "--frames", "5:20",

@@ -19,6 +19,7 @@
 #include "posebatch/pipeline.h"
 #include "posebatch/status.h"
 #include "posebatch/writer.h"
+#include "preprocess/normalize.h"
 
 namespace fs = std::filesystem;
 using namespace posebatch;
@@ -43,12 +44,13 @@ struct AnalyzeArgs {
   std::string threads = "auto";
   std::string scorer;
   std::string dest;
-  int batch_size = 8;
+  std::string batch_size = "8";
   int workers = 1;
   int slots = 3;
   bool csv = false;
   bool overwrite = false;
   bool no_async = false;
+  bool half = false;
   bool quiet = false;
 };
 
@@ -189,6 +191,27 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   return st;
 }
 
+// --batch-size auto: measure a few batch sizes on the first input's size and keep the fastest.
+Status ChooseAutoBatch(Model& model, const std::vector<std::string>& videos, const std::vector<std::string>& images,
+                       const PreprocessOptions& pre, const AnalyzeArgs& args, PipelineOptions* popts) {
+  try {
+    std::unique_ptr<FrameSource> probe = !videos.empty() ? OpenVideo(videos.front(), DecodeOptions{})
+                                                         : OpenImages({images.front()});
+    const SourceInfo& info = probe->info();
+    const InputGeometry g = ComputeGeometry(info.width, info.height, pre, model.spec.input, info.path);
+    const std::vector<int> candidates = args.device == "cpu" ? std::vector<int>{1, 2, 4, 8}
+                                                             : std::vector<int>{1, 2, 4, 8, 16, 32, 64};
+    std::string report;
+    popts->batch_size = ChooseBatchSize(model, g.width, g.height, candidates, popts->intra_op_threads, &report);
+    if (!args.quiet) {
+      std::fprintf(stderr, "batch size auto: %s -> %d\n", report.c_str(), popts->batch_size);
+    }
+    return Status::OK();
+  } catch (...) {
+    return StatusFromCurrentException(StatusCode::kIOError);
+  }
+}
+
 int RunAnalyze(const AnalyzeArgs& args) {
   DecodeOptions dec;
   if (!ParseFrames(args.frames, &dec)) {
@@ -201,10 +224,20 @@ int RunAnalyze(const AnalyzeArgs& args) {
     return 2;
   }
   PipelineOptions popts;
-  popts.batch_size = args.batch_size;
+  const bool auto_batch = args.batch_size == "auto";
+  if (!auto_batch) {
+    try {
+      size_t used = 0;
+      popts.batch_size = std::stoi(args.batch_size, &used);
+      if (used != args.batch_size.size()) popts.batch_size = 0;
+    } catch (...) {
+      popts.batch_size = 0;
+    }
+  }
   popts.num_slots = args.slots;
   popts.preprocess_workers = args.workers;
   popts.async = !args.no_async;
+  popts.pin_memory = args.device != "cpu";
   if (args.threads != "auto") {
     try {
       popts.intra_op_threads = std::stoi(args.threads);
@@ -216,7 +249,7 @@ int RunAnalyze(const AnalyzeArgs& args) {
       return 2;
     }
   }
-  if (args.batch_size < 1 || args.workers < 1 || args.slots < 1) {
+  if (popts.batch_size < 1 || args.workers < 1 || args.slots < 1) {
     std::cerr << "error: --batch-size, --workers and --slots must be >= 1\n";
     return 2;
   }
@@ -256,7 +289,9 @@ int RunAnalyze(const AnalyzeArgs& args) {
   Model model;
   try {
     Stopwatch load;
-    model = LoadModel(args.model, MakeLoadOptions(args.config, args.device, args.snapshot));
+    ModelLoadOptions load_options = MakeLoadOptions(args.config, args.device, args.snapshot);
+    load_options.half = args.half;
+    model = LoadModel(args.model, load_options);
     if (!args.quiet) {
       std::fprintf(stderr, "model: %s (%zu bodyparts, stride %g) loaded in %.2f s\n",
                    model.network->Describe().c_str(), model.spec.bodyparts.size(), model.spec.pose_head.stride,
@@ -265,6 +300,13 @@ int RunAnalyze(const AnalyzeArgs& args) {
   } catch (const Error& e) {
     std::cerr << "error: " << e.status().message() << "\n";
     return 1;
+  }
+  if (auto_batch) {
+    Status st = ChooseAutoBatch(model, videos, images, pre, args, &popts);
+    if (!st.ok()) {
+      std::cerr << "error: " << st.message() << "\n";
+      return 1;
+    }
   }
   const std::string scorer = args.scorer.empty() ? DefaultScorer(model) : args.scorer;
   if (!args.quiet) {
@@ -364,7 +406,8 @@ int main(int argc, char** argv) {
   analyze->add_option("inputs", a.inputs, "videos, images, or folders of them")->required();
   analyze->add_option("--config", a.config, "pytorch_config.yaml (default: beside the model, or inside an export)");
   analyze->add_option("--snapshot", a.snapshot, "training folder: the snapshot to use (default: best, else last)");
-  analyze->add_option("--batch-size,-b", a.batch_size, "frames per inference batch")->capture_default_str();
+  analyze->add_option("--batch-size,-b", a.batch_size, "frames per inference batch, or auto (measure 1-8 and keep the fastest)")
+      ->capture_default_str();
   analyze->add_option("--dest,-d", a.dest, "output folder (default: next to each input)");
   analyze->add_flag("--csv", a.csv, "also write .csv");
   analyze->add_option("--frames", a.frames, "frame range START:STOP (STOP exclusive; either may be empty)");
@@ -374,6 +417,7 @@ int main(int argc, char** argv) {
   analyze->add_option("--slots", a.slots, "preallocated batch slots (memory bound)")->capture_default_str();
   analyze->add_option("--scorer", a.scorer, "scorer name in outputs (default: from the model)");
   analyze->add_option("--device", a.device, "cpu or cuda[:N]")->capture_default_str();
+  analyze->add_flag("--half", a.half, "float16 inference (GPU, native models)");
   analyze->add_flag("--overwrite", a.overwrite, "redo inputs that already have results");
   analyze->add_flag("--no-async", a.no_async, "run all stages in one thread, in turn");
   analyze->add_flag("--quiet,-q", a.quiet, "no progress or summary");

@@ -58,9 +58,18 @@ void ParamSet::Load(StateDict& sd, const std::string& origin) {
     // Weights view the file mapping; contiguous() / to() copy only when they must (one copy
     // for float16 files, none for float32 ones).
     if (at::isFloatingType(t.scalar_type())) t = t.to(at::kFloat);
-    *slots_[name].tensor = t.contiguous();
+    // Convolution kernels channels-last, like the activations: oneDNN then runs every
+    // convolution without reordering (measured ~17% faster on ResNet-50 here).
+    *slots_[name].tensor = t.dim() == 4 ? t.contiguous(at::MemoryFormat::ChannelsLast) : t.contiguous();
   }
   sd.clear();
+}
+
+void ParamSet::To(c10::Device device, at::ScalarType dtype) {
+  for (auto& kv : slots_) {
+    at::Tensor& t = *kv.second.tensor;
+    t = at::isFloatingType(t.scalar_type()) ? t.to(device, dtype) : t.to(device);
+  }
 }
 
 int64_t ParamSet::NumParameters() const {
@@ -118,12 +127,13 @@ void ConvTranspose2d::Prepare() {
   phase_kernels.clear();
   if (kernel != 3 || stride != 2) return;
   const at::Tensor w = weight->transpose(0, 1);  // (out, in, 3, 3)
-  at::Tensor even_idx = at::tensor({int64_t{2}, int64_t{0}}, at::kLong);
-  at::Tensor odd_idx = at::tensor({int64_t{1}}, at::kLong);
+  at::Tensor even_idx = at::tensor({int64_t{2}, int64_t{0}}, at::kLong).to(w.device());
+  at::Tensor odd_idx = at::tensor({int64_t{1}}, at::kLong).to(w.device());
   for (int py = 0; py < 2; ++py)
     for (int px = 0; px < 2; ++px)
-      phase_kernels.push_back(
-          w.index_select(2, py == 0 ? even_idx : odd_idx).index_select(3, px == 0 ? even_idx : odd_idx).contiguous());
+      phase_kernels.push_back(w.index_select(2, py == 0 ? even_idx : odd_idx)
+                                  .index_select(3, px == 0 ? even_idx : odd_idx)
+                                  .contiguous(at::MemoryFormat::ChannelsLast));
 }
 
 at::Tensor ConvTranspose2d::operator()(const at::Tensor& x) const {
@@ -133,7 +143,7 @@ at::Tensor ConvTranspose2d::operator()(const at::Tensor& x) const {
   //   even phase: kernel [w2, w0] over rows (m-1, m) with one row of zero padding -> H+1 rows;
   //   odd phase:  kernel [w1] -> H rows. Same for columns.
   const int64_t B = x.size(0), C = bias->size(0), H = x.size(2), W = x.size(3);
-  at::Tensor out = at::empty({B, C, 2 * H + 1, 2 * W + 1}, x.options());
+  at::Tensor out = at::empty({B, C, 2 * H + 1, 2 * W + 1}, x.options().memory_format(x.suggest_memory_format()));
   for (int py = 0; py < 2; ++py) {
     for (int px = 0; px < 2; ++px) {
       const at::Tensor& k = phase_kernels[py * 2 + px];

@@ -24,6 +24,8 @@ class ParamSet {
   // few offenders and `origin`.
   void Load(StateDict& sd, const std::string& origin);
   int64_t NumParameters() const;
+  // Moves every floating-point tensor to `device` as `dtype` (after Load, before Prepare).
+  void To(c10::Device device, at::ScalarType dtype);
 
  private:
   struct Slot {

@@ -1,5 +1,6 @@
 #include "model/native/native_network.h"
 
+#include "model/device.h"
 #include "model/native/registry.h"
 #include "posebatch/status.h"
 
@@ -9,15 +10,31 @@ namespace {
 class NativeNetwork : public Network {
  public:
   NativeNetwork(std::unique_ptr<Backbone> backbone, std::vector<std::pair<std::string, std::unique_ptr<Head>>> heads,
-                std::string describe)
-      : backbone_(std::move(backbone)), heads_(std::move(heads)), describe_(std::move(describe)) {}
+                std::string describe, c10::Device device, bool half)
+      : backbone_(std::move(backbone)),
+        heads_(std::move(heads)),
+        describe_(std::move(describe)),
+        device_(device),
+        half_(half) {}
 
   HeadOutputs Forward(const at::Tensor& batch) override {
-    at::Tensor features = backbone_->Forward(batch);
+    at::Tensor x = batch;
+    // From pinned slot memory the copy is asynchronous, queued before the forward's kernels.
+    if (!device_.is_cpu()) x = x.to(device_, /*non_blocking=*/true);
+    if (half_) x = x.to(at::kHalf);
+    at::Tensor features = backbone_->Forward(x);
     HeadOutputs out;
-    for (const auto& [name, head] : heads_) out[name] = head->Forward(features);
+    for (const auto& [name, head] : heads_) {
+      auto& outputs = out[name] = head->Forward(features);
+      for (auto& kv : outputs) {  // predictors read float32 NCHW on the CPU
+        kv.second = kv.second.to(at::kCPU, at::kFloat).contiguous();
+      }
+    }
     return out;
   }
+
+  // Channels-last rows: the convolutions' native layout, and the decoder's pixel order.
+  InputLayout input_layout() const override { return InputLayout::kNHWC; }
 
   std::string Describe() const override { return describe_; }
 
@@ -25,6 +42,8 @@ class NativeNetwork : public Network {
   std::unique_ptr<Backbone> backbone_;
   std::vector<std::pair<std::string, std::unique_ptr<Head>>> heads_;
   std::string describe_;
+  c10::Device device_;
+  bool half_;
 };
 
 [[noreturn]] void Bad(const std::string& origin, const std::string& what) {
@@ -34,9 +53,10 @@ class NativeNetwork : public Network {
 }  // namespace
 
 std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict state_dict, const std::string& origin,
-                                            const std::string& device) {
+                                            const std::string& device_name, bool half) {
   RegisterAll();
-  if (device != "cpu") Bad(origin, "native networks run on the CPU in this build (device '" + device + "')");
+  const c10::Device device = ResolveDevice(device_name);
+  if (half && device.is_cpu()) Bad(origin, "float16 (--half) needs a GPU (--device cuda)");
   const YAML::Node model = config["model"];
   if (!model || !model.IsMap()) Bad(origin, "config has no model block");
   const YAML::Node bb = model["backbone"];
@@ -72,6 +92,7 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
     }
   }
   params.Load(state_dict, origin);
+  if (!device.is_cpu() || half) params.To(device, half ? at::kHalf : at::kFloat);
   backbone->Prepare();
   for (auto& h : heads) h.second->Prepare();
   const double mparams = params.NumParameters() / 1e6;
@@ -79,8 +100,9 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
   std::snprintf(buf, sizeof buf, "%.2fM parameters", mparams);
   std::string describe = "native " + backbone->Describe() + " + ";
   for (size_t i = 0; i < heads.size(); ++i) describe += (i ? ", " : "") + heads[i].first;
-  describe += " head" + std::string(heads.size() > 1 ? "s" : "") + ", " + buf + ", from " + origin;
-  return std::make_unique<NativeNetwork>(std::move(backbone), std::move(heads), describe);
+  describe += " head" + std::string(heads.size() > 1 ? "s" : "") + ", " + buf + ", on " + device.str() +
+              (half ? " (float16)" : "") + ", from " + origin;
+  return std::make_unique<NativeNetwork>(std::move(backbone), std::move(heads), describe, device, half);
 }
 
 }  // namespace posebatch::native
