@@ -1,6 +1,7 @@
 """Parity with DeepLabCut 3.0.1 on its own outputs, through the posebatch CLI.
 
 - the golden ResNet-50 export on the golden H.264 video vs DeepLabCut's video_dlc.h5;
+- the golden HRNet-W32 export on its two frames vs DeepLabCut's final keypoints;
 - the trained open-field ResNet-50 on the 116 human-labelled frames vs DeepLabCut's own
   predictions, and accuracy against the human labels.
 Tolerances: 1e-3 px, 1e-5 in score (the golden README's).
@@ -21,7 +22,8 @@ REAL = os.environ["POSEBATCH_REAL"]
 
 
 def analyze(model, inputs, dest, *extra):
-    r = subprocess.run([BIN, "analyze", model, inputs, "--dest", dest, "-q", *extra], capture_output=True, text=True)
+    inputs = [inputs] if isinstance(inputs, str) else list(inputs)
+    r = subprocess.run([BIN, "analyze", model, *inputs, "--dest", dest, "-q", *extra], capture_output=True, text=True)
     if r.returncode != 0:
         raise AssertionError(r.stderr)
     return [os.path.join(dest, f) for f in os.listdir(dest) if f.endswith(".h5")][0]
@@ -48,6 +50,20 @@ class GoldenVideo(unittest.TestCase):
                 self.assertTrue(ours.columns.equals(theirs.columns))
                 self.assertTrue(ours.index.equals(theirs.index))
                 check_close(self, ours.to_numpy(), theirs.to_numpy(), f"golden video, batch {batch}")
+
+
+class GoldenHRNet(unittest.TestCase):
+    def test_frames_match_deeplabcut_keypoints(self):
+        case = os.path.join(GOLDEN, "hrnet_w32_bu_single")
+        frames = [os.path.join(case, f"frame{i}.png") for i in (0, 1)]
+        for batch in ("1", "2"):
+            with tempfile.TemporaryDirectory() as d:
+                h5 = analyze(os.path.join(FIX, "dlc", "hrnet_w32_bu_single.pt"), frames, d, "-b", batch)
+                df = pd.read_hdf(h5, "predictions")
+            self.assertEqual([os.path.basename(p) for p in df.index], ["frame0.png", "frame1.png"])
+            got = df.to_numpy().reshape(2, -1, 3)
+            expected = np.stack([np.load(os.path.join(case, f"frame{i}_final_bodyparts.npy")) for i in (0, 1)])
+            check_close(self, got, expected.reshape(got.shape), f"golden HRNet-W32 frames, batch {batch}")
 
 
 class RealOpenField(unittest.TestCase):

@@ -3,14 +3,19 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
 #include "io/torch_pickle.h"
 #include "io/zip_archive.h"
+#include "model/config_internal.h"
 #include "model/native/layers.h"
+#include "model/native/native_network.h"
+#include "model/native/registry.h"
 #include "npy.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
@@ -37,13 +42,15 @@ Status LoadStatus(const std::string& path, const std::string& snapshot = "") {
 
 double MaxAbs(const at::Tensor& t) { return t.abs().max().item<double>(); }
 
-TEST(NativeModel, GoldenResNet50RawOutputsAndKeypointsMatchDeepLabCut) {
-  Model model = LoadModel(Fixture("dlc/r50_bu_single.pt"), ModelLoadOptions{});
-  EXPECT_EQ(model.spec.bodyparts, (std::vector<std::string>{"nose", "ear_l", "ear_r", "tail"}));
-  EXPECT_DOUBLE_EQ(model.spec.pose_head.stride, 8.0);
+// A bottom-up golden case: DeepLabCut's raw head outputs (per tensor, relative to its largest
+// value) and its final keypoints, on both frames.
+void ExpectGoldenBottomUp(const std::string& case_name, const std::vector<std::string>& bodyparts, double stride) {
+  Model model = LoadModel(Fixture("dlc/" + case_name + ".pt"), ModelLoadOptions{});
+  EXPECT_EQ(model.spec.bodyparts, bodyparts);
+  EXPECT_DOUBLE_EQ(model.spec.pose_head.stride, stride);
   at::set_num_threads(2);
   for (int frame : {0, 1}) {
-    const std::string base = Golden("r50_bu_single/frame" + std::to_string(frame));
+    const std::string base = Golden(case_name + "/frame" + std::to_string(frame));
     auto src = OpenImages({base + ".png"});
     Frame f;
     ASSERT_TRUE(src->Next(&f));
@@ -59,14 +66,108 @@ TEST(NativeModel, GoldenResNet50RawOutputsAndKeypointsMatchDeepLabCut) {
       ASSERT_EQ(got.sizes(), e.sizes()) << name;
       const double rel = MaxAbs(got - e) / MaxAbs(e);
       EXPECT_LE(rel, 1e-4) << name << " frame " << frame;
+      std::printf("%s frame %d %s: max |ours - theirs| = %.3g = %.3g x max |theirs|\n", case_name.c_str(), frame,
+                  name, MaxAbs(got - e), rel);
     }
     at::Tensor poses = PredictHeatmapPoses(out["bodypart"]["heatmap"], out["bodypart"]["locref"], model.spec.pose_head);
     auto final_kp = LoadNpy(base + "_final_bodyparts.npy");
+    ASSERT_EQ(poses.numel(), final_kp.size());
     const float* p = poses.data_ptr<float>();
     for (int64_t i = 0; i < final_kp.size(); ++i) {
       EXPECT_NEAR(p[i], final_kp.data[i], i % 3 == 2 ? 1e-5 : 1e-3) << "frame " << frame << " value " << i;
     }
   }
+}
+
+TEST(NativeModel, GoldenResNet50RawOutputsAndKeypointsMatchDeepLabCut) {
+  ExpectGoldenBottomUp("r50_bu_single", {"nose", "ear_l", "ear_r", "tail"}, 8.0);
+}
+
+TEST(NativeModel, GoldenHRNetW32RawOutputsAndKeypointsMatchDeepLabCut) {
+  // HRNet features have stride 4; the head's stride-2 deconvolution makes the heatmaps stride 2.
+  ExpectGoldenBottomUp("hrnet_w32_bu_single", {"nose", "ear_l", "ear_r", "tail", "paw"}, 2.0);
+}
+
+TEST(NativeModel, HRNetConfigPadsInputsToMultiplesOf32) {
+  // data.inference.auto_padding: the golden frames (320x256) need none; other sizes are padded
+  // bottom/right, so that HRNet's four branches fuse at matching sizes.
+  Model model = LoadModel(Fixture("dlc/hrnet_w32_bu_single.pt"), ModelLoadOptions{});
+  EXPECT_EQ(model.spec.input.pad_multiple, 32);
+  InputGeometry g = ComputeGeometry(300, 250, PreprocessOptions{}, model.spec.input, "frame");
+  EXPECT_EQ(g.width, 320);
+  EXPECT_EQ(g.height, 256);
+  c10::InferenceMode guard;
+  HeadOutputs out = model.network->Forward(at::zeros({1, 3, g.height, g.width}));
+  EXPECT_EQ(out["bodypart"]["heatmap"].sizes(), (at::IntArrayRef{1, 5, 129, 161}));
+}
+
+// The model file's config and state dict, as BuildNativeNetwork takes them.
+struct Export {
+  YAML::Node config;
+  native::StateDict pose;
+};
+
+Export ReadExport(const std::string& path) {
+  PyRef root = LoadTorchFile(path);
+  Export e;
+  e.config = PyToYaml(*root->Get("config"));
+  for (const auto& [k, v] : root->Get("pose")->dict) e.pose[k->s] = v->tensor;
+  return e;
+}
+
+TEST(NativeModel, HRNetW18InterpolatedBackboneLoadsDekrWeightsStrictly) {
+  // DEKR's backbone: hrnet_w18 with interpolate_branches. Its golden state dict names every
+  // tensor the native HRNet-W18 must register (the DEKR heads themselves are not native yet).
+  Export e = ReadExport(Fixture("dlc/dekr_w18_multi.pt"));
+  native::StateDict backbone;
+  for (auto& [name, t] : e.pose)
+    if (name.rfind("backbone.", 0) == 0) backbone[name] = t;
+  ASSERT_EQ(backbone.size(), 1830u);
+  native::RegisterAll();
+  native::ParamSet params;
+  auto net = native::BackboneRegistry().at("HRNet")(e.config["model"]["backbone"], params, "backbone.");
+  params.Load(backbone, "dekr_w18_multi.pt");
+  EXPECT_EQ(net->out_channels(), 18 + 36 + 72 + 144);
+  EXPECT_EQ(net->stride(), 4);
+  c10::InferenceMode guard;
+  at::Tensor f = net->Forward(at::randn({1, 3, 64, 96}));
+  EXPECT_EQ(f.sizes(), (at::IntArrayRef{1, 270, 16, 24}));
+  // Without interpolation the same weights give the stride-4 branch alone.
+  YAML::Node plain = YAML::Clone(e.config["model"]["backbone"]);
+  plain["interpolate_branches"] = false;
+  native::ParamSet params2;
+  auto net2 = native::BackboneRegistry().at("HRNet")(plain, params2, "backbone.");
+  EXPECT_EQ(net2->out_channels(), 18);
+}
+
+TEST(NativeModel, HRNetOptionsAndVariantsAreCheckedByName) {
+  native::RegisterAll();
+  auto build = [](const std::string& yaml) {
+    native::ParamSet p;
+    return native::BackboneRegistry().at("HRNet")(YAML::Load(yaml), p, "backbone.");
+  };
+  EXPECT_EQ(build("{model_name: hrnet_w48}")->out_channels(), 48);
+  EXPECT_EQ(build("{model_name: hrnet_w32, increased_channel_count: true}")->out_channels(), 128);
+  EXPECT_EQ(build("{model_name: hrnet_w48, increased_channel_count: true, interpolate_branches: true}")->out_channels(),
+            128 + 256 + 512 + 1024);
+  try {
+    build("{model_name: hrnet_w99}");
+    ADD_FAILURE() << "hrnet_w99 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(e.status().message().find("hrnet_w99"), std::string::npos) << e.status().message();
+  }
+}
+
+TEST(NativeModel, TopDownPoseNetworkWithoutDeconvolutionLoadsStrictly) {
+  // Top-down HeatmapHeads have no deconvolution, only a final 1x1 conv (td_ssdlite_r50's pose
+  // model): it must load strictly and keep the backbone's stride.
+  Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
+  EXPECT_EQ(e.config["model"]["heads"]["bodypart"]["heatmap_config"]["kernel_size"].size(), 0u);
+  auto net = native::BuildNativeNetwork(e.config, std::move(e.pose), "td_ssdlite_r50.pt", "cpu");
+  c10::InferenceMode guard;
+  HeadOutputs out = net->Forward(at::randn({1, 3, 256, 256}));
+  EXPECT_EQ(out["bodypart"]["heatmap"].sizes(), (at::IntArrayRef{1, 5, 16, 16}));
+  EXPECT_EQ(out["bodypart"]["locref"].sizes(), (at::IntArrayRef{1, 10, 16, 16}));
 }
 
 TEST(NativeModel, SubPixelDeconvolutionEqualsTransposedConvolution) {
