@@ -28,6 +28,7 @@
 
 #include "bench_util.h"
 #include "common/stopwatch.h"
+#include "pipeline/inference_thread.h"
 #include "pipeline/slot_pool.h"
 #include "posebatch/pipeline.h"
 #include "preprocess/normalize.h"
@@ -43,7 +44,7 @@ struct Options {
   std::string video, format = "md", python_ref, self;
   std::vector<int> batches{1, 8}, threads, workers{1}, assembly;
   int repeats = 3, frames = 60, rss_frames = 0;
-  bool rss = false, python = false;
+  bool rss = false, python = false, channels_last = false;
 };
 
 struct Video {
@@ -97,13 +98,11 @@ std::vector<Video> PrepareVideos(const Options& o, const fs::path& tmp) {
   return out;
 }
 
-// Forward passes over `frames` frames in batches of `batch`, on a fresh thread (as the
-// pipeline's inference thread: OpenMP teams and oneDNN caches are per thread). Returns fps.
+// Forward passes over `frames` frames in batches of `batch`, on the process's inference thread
+// (where the pipeline runs its forwards). Returns fps.
 double EngineOnly(Model& model, const Video& v, int batch, int threads) {
   double seconds = 0;
-  std::thread t([&] {
-    at::set_num_threads(threads);
-    c10::InferenceMode guard;
+  InferenceThread::Get().Run(threads, [&] {
     at::Tensor input = at::randn({batch, 3, v.height, v.width});
     if (model.network->input_layout() == InputLayout::kNHWC) input = input.contiguous(at::MemoryFormat::ChannelsLast);
     model.network->Forward(input);  // warm-up
@@ -115,7 +114,6 @@ double EngineOnly(Model& model, const Video& v, int batch, int threads) {
     }
     seconds = sw.Seconds();
   });
-  t.join();
   return v.frames / seconds;
 }
 
@@ -215,7 +213,9 @@ int Run(const Options& o) {
   std::vector<std::pair<std::string, Model>> models;
   for (const auto& path : o.models) {
     Stopwatch load;
-    models.emplace_back(path, LoadModel(path, MakeLoadOptions("", "cpu", "")));
+    ModelLoadOptions options = MakeLoadOptions("", "cpu", "");
+    options.channels_last = o.channels_last;
+    models.emplace_back(path, LoadModel(path, options));
     std::fprintf(stderr, "loaded %s in %.2f s: %s\n", path.c_str(), load.Seconds(),
                  models.back().second.network->Describe().c_str());
   }
@@ -348,6 +348,7 @@ int main(int argc, char** argv) {
   app.add_flag("--rss", o.rss, "peak RSS of a run and of a 10x longer run");
   app.add_option("--rss-frames", o.rss_frames, "frames of the short RSS run (default: frames/10)");
   app.add_flag("--python", o.python, "also run bench/python_reference.py on each model");
+  app.add_flag("--channels-last", o.channels_last, "native models in NHWC (posebatch analyze --channels-last)");
   app.add_option("-o,--output", o.format, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
   app.add_flag("--rss-child", rss_child)->group("");  // internal: one measured run
   CLI11_PARSE(app, argc, argv);

@@ -53,6 +53,9 @@ struct ModelLoadOptions {
   std::string device = "cpu";  // "cpu" (or "cuda[:N]" where LibTorch has CUDA)
   std::string snapshot;        // training folder: snapshot file to use; empty = best, else last
   bool half = false;           // float16 weights and activations (GPU only; native networks)
+  // Native networks in channels-last (NHWC) memory order: faster on CPU, but oneDNN then sums
+  // in another order, so scores can differ from DeepLabCut's by a few 1e-5 (off by default).
+  bool channels_last = false;
 };
 
 inline ModelLoadOptions MakeLoadOptions(std::string config_path, std::string device, std::string snapshot) {

@@ -137,7 +137,8 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
   } else {
     throw Error(Status::ModelError(weights + ": neither a DeepLabCut export ('pose') nor a snapshot ('model')"));
   }
-  model.network = native::BuildNativeNetwork(config, std::move(sd), weights, options.device, options.half);
+  model.network = native::BuildNativeNetwork(config, std::move(sd), weights, options.device, options.half,
+                                             options.channels_last);
   return model;
 }
 

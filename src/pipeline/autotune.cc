@@ -1,12 +1,10 @@
 // ChooseBatchSize: the fastest batch size for this model, input size and machine, measured.
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
-#include <c10/core/InferenceMode.h>
 
 #include <cstdio>
-#include <thread>
 
 #include "common/stopwatch.h"
+#include "pipeline/inference_thread.h"
 #include "posebatch/pipeline.h"
 
 namespace posebatch {
@@ -17,11 +15,9 @@ int ChooseBatchSize(Model& model, int width, int height, const std::vector<int>&
   int best = candidates.front();
   double best_fps = -1;
   std::string text;
-  std::thread worker([&] {
-    try {
-      at::set_num_threads(intra_op_threads > 0 ? intra_op_threads
-                                               : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-      c10::InferenceMode guard;
+  try {
+    // On the inference thread, with the pipeline's thread count: the conditions it will run in.
+    InferenceThread::Get().Run(intra_op_threads, [&] {
       for (int b : candidates) {
         at::Tensor input = at::zeros({b, 3, height, width});
         if (model.network->input_layout() == InputLayout::kNHWC) {
@@ -36,13 +32,11 @@ int ChooseBatchSize(Model& model, int width, int height, const std::vector<int>&
         text += line;
         if (fps > best_fps) best_fps = fps, best = b;
       }
-    } catch (...) {
-      best_fps = -2;
-      text = StatusFromCurrentException(StatusCode::kModelError).message();
-    }
-  });
-  worker.join();
-  if (best_fps == -2) throw Error(Status::ModelError("choosing the batch size: " + text));
+    });
+  } catch (...) {
+    throw Error(Status::ModelError("choosing the batch size: " +
+                                   StatusFromCurrentException(StatusCode::kModelError).message()));
+  }
   if (report != nullptr) *report = text;
   return best;
 }

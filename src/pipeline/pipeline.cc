@@ -1,8 +1,6 @@
 // RunPipeline: the stages, their threads, and the single place where failures meet.
 #include "posebatch/pipeline.h"
 
-#include <ATen/Parallel.h>
-#include <c10/core/InferenceMode.h>
 
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -15,6 +13,7 @@
 
 #include "common/stopwatch.h"
 #include "pipeline/bounded_queue.h"
+#include "pipeline/inference_thread.h"
 #include "pipeline/slot_pool.h"
 #include "posebatch/predictor.h"
 #include "preprocess/normalize.h"
@@ -73,11 +72,6 @@ void LowerThreadPriority(int niceness) {
   if (niceness <= 0) return;
   const pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), niceness);  // best effort
-}
-
-int DefaultThreads() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n > 0 ? static_cast<int>(n) : 1;
 }
 
 // One run over one source. Stages are member functions; the async and sequential drivers
@@ -175,8 +169,9 @@ class Run {
     {
       ScopedTimer t(&times_.inference);
       try {
-        c10::InferenceMode guard;
-        result.outputs = model_.network->Forward(slot->Input());
+        const at::Tensor input = slot->Input();
+        InferenceThread::Get().Run(options_.intra_op_threads,
+                                   [&] { result.outputs = model_.network->Forward(input); });
         ValidateHeatmapOutputs(result.outputs, model_.spec.pose_head, rows);
       } catch (...) {
         throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
@@ -222,15 +217,10 @@ class Run {
     return context_.cancel != nullptr && context_.cancel->load(std::memory_order_relaxed);
   }
 
-  void SetInferenceThreads() {
-    at::set_num_threads(options_.intra_op_threads > 0 ? options_.intra_op_threads : DefaultThreads());
-  }
-
   // ---- drivers --------------------------------------------------------------------------
 
   void RunSequential() {
     try {
-      SetInferenceThreads();
       Frame frame;
       int64_t next_to_run = 0;
       auto run_ready = [&] {
@@ -323,7 +313,6 @@ class Run {
     }
 
     std::thread inference(guarded([&] {
-      SetInferenceThreads();
       for (int64_t b = 0;; ++b) {
         BatchSlot* slot;
         {

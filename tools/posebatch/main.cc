@@ -51,6 +51,7 @@ struct AnalyzeArgs {
   bool overwrite = false;
   bool no_async = false;
   bool half = false;
+  bool channels_last = false;
   bool quiet = false;
 };
 
@@ -291,6 +292,7 @@ int RunAnalyze(const AnalyzeArgs& args) {
     Stopwatch load;
     ModelLoadOptions load_options = MakeLoadOptions(args.config, args.device, args.snapshot);
     load_options.half = args.half;
+    load_options.channels_last = args.channels_last;
     model = LoadModel(args.model, load_options);
     if (!args.quiet) {
       std::fprintf(stderr, "model: %s (%zu bodyparts, stride %g) loaded in %.2f s\n",
@@ -418,6 +420,8 @@ int main(int argc, char** argv) {
   analyze->add_option("--scorer", a.scorer, "scorer name in outputs (default: from the model)");
   analyze->add_option("--device", a.device, "cpu or cuda[:N]")->capture_default_str();
   analyze->add_flag("--half", a.half, "float16 inference (GPU, native models)");
+  analyze->add_flag("--channels-last", a.channels_last,
+                    "NHWC native networks: faster on CPU, scores may differ from DeepLabCut's by ~1e-5");
   analyze->add_flag("--overwrite", a.overwrite, "redo inputs that already have results");
   analyze->add_flag("--no-async", a.no_async, "run all stages in one thread, in turn");
   analyze->add_flag("--quiet,-q", a.quiet, "no progress or summary");

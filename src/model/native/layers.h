@@ -22,7 +22,8 @@ class ParamSet {
   // Moves every expected tensor out of `sd` (as float32, contiguous; integer buffers as they
   // are). Strict: a missing or unexpected key or a wrong shape is an Error naming the first
   // few offenders and `origin`.
-  void Load(StateDict& sd, const std::string& origin);
+  // With channels_last, convolution kernels are stored NHWC (for NHWC activations).
+  void Load(StateDict& sd, const std::string& origin, bool channels_last = false);
   int64_t NumParameters() const;
   // Moves every floating-point tensor to `device` as `dtype` (after Load, before Prepare).
   void To(c10::Device device, at::ScalarType dtype);

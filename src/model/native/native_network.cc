@@ -10,12 +10,13 @@ namespace {
 class NativeNetwork : public Network {
  public:
   NativeNetwork(std::unique_ptr<Backbone> backbone, std::vector<std::pair<std::string, std::unique_ptr<Head>>> heads,
-                std::string describe, c10::Device device, bool half)
+                std::string describe, c10::Device device, bool half, bool channels_last)
       : backbone_(std::move(backbone)),
         heads_(std::move(heads)),
         describe_(std::move(describe)),
         device_(device),
-        half_(half) {}
+        half_(half),
+        channels_last_(channels_last) {}
 
   HeadOutputs Forward(const at::Tensor& batch) override {
     at::Tensor x = batch;
@@ -33,8 +34,8 @@ class NativeNetwork : public Network {
     return out;
   }
 
-  // Channels-last rows: the convolutions' native layout, and the decoder's pixel order.
-  InputLayout input_layout() const override { return InputLayout::kNHWC; }
+  // Channels-last rows when the weights are: the convolutions then never reorder.
+  InputLayout input_layout() const override { return channels_last_ ? InputLayout::kNHWC : InputLayout::kNCHW; }
 
   std::string Describe() const override { return describe_; }
 
@@ -44,6 +45,7 @@ class NativeNetwork : public Network {
   std::string describe_;
   c10::Device device_;
   bool half_;
+  bool channels_last_;
 };
 
 [[noreturn]] void Bad(const std::string& origin, const std::string& what) {
@@ -53,7 +55,7 @@ class NativeNetwork : public Network {
 }  // namespace
 
 std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict state_dict, const std::string& origin,
-                                            const std::string& device_name, bool half) {
+                                            const std::string& device_name, bool half, bool channels_last) {
   RegisterAll();
   const c10::Device device = ResolveDevice(device_name);
   if (half && device.is_cpu()) Bad(origin, "float16 (--half) needs a GPU (--device cuda)");
@@ -91,7 +93,7 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
       Bad(origin, "bad config for head '" + name + "' (" + e.what() + ")");
     }
   }
-  params.Load(state_dict, origin);
+  params.Load(state_dict, origin, channels_last);
   if (!device.is_cpu() || half) params.To(device, half ? at::kHalf : at::kFloat);
   backbone->Prepare();
   for (auto& h : heads) h.second->Prepare();
@@ -101,8 +103,9 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
   std::string describe = "native " + backbone->Describe() + " + ";
   for (size_t i = 0; i < heads.size(); ++i) describe += (i ? ", " : "") + heads[i].first;
   describe += " head" + std::string(heads.size() > 1 ? "s" : "") + ", " + buf + ", on " + device.str() +
-              (half ? " (float16)" : "") + ", from " + origin;
-  return std::make_unique<NativeNetwork>(std::move(backbone), std::move(heads), describe, device, half);
+              (half ? " (float16)" : "") + (channels_last ? ", channels-last" : "") + ", from " + origin;
+  return std::make_unique<NativeNetwork>(std::move(backbone), std::move(heads), describe, device, half,
+                                         channels_last);
 }
 
 }  // namespace posebatch::native
