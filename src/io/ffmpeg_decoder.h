@@ -37,6 +37,8 @@ class FfmpegDecoder {
   int64_t rejected_packets() const { return rejected_packets_; }
 
  private:
+  void Open(int threads);   // the constructor's work; may throw
+  void Release() noexcept;  // frees whatever is allocated (constructor failure, destructor)
   bool ReceiveFrame();  // true when frame_ holds a new frame
   void ConvertTo(Frame* frame);
   [[noreturn]] void Fail(const std::string& what, int av_error) const;
