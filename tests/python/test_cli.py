@@ -318,6 +318,80 @@ class DamagedVideos(unittest.TestCase):
                          ["index_mjpegS.h5", "zeroed_mjpegS.h5"])
 
 
+class FullOrReadOnlyDisk(unittest.TestCase):
+    """A destination that fills up or cannot be written: a clear error, exit 1, no partial
+    file, and earlier complete results untouched. Uses small tmpfs mounts (needs root; the
+    tests are skipped where mounting is not permitted)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.mnt = os.path.join(self.tmp.name, "mnt")
+        os.mkdir(self.mnt)
+        self.mounted = False
+        self.model = os.path.join(FIX, "models", "good")
+
+    def tearDown(self):
+        if self.mounted:
+            subprocess.run(["umount", self.mnt], check=False)
+        self.tmp.cleanup()
+
+    def mount(self, *opts):
+        if self.mounted:
+            subprocess.run(["umount", self.mnt], check=True)
+            self.mounted = False
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(opts), "tmpfs", self.mnt],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + r.stderr.strip())
+        self.mounted = True
+
+    def analyze(self, *extra):
+        return run("analyze", self.model, os.path.join(FIX, "videos", "index_mjpeg.avi"), "--dest", self.mnt,
+                   "--scorer", "S", "-q", "-t", "1", "--csv", *extra)
+
+    def test_disk_full_is_a_clear_error_without_partial_files(self):
+        self.mount("size=16k")
+        r = self.analyze()
+        self.assertEqual(r.returncode, 1, r.stderr)  # not a crash (it was SIGSEGV at exit)
+        self.assertIn("disk full", r.stderr)
+        self.assertIn("index_mjpegS", r.stderr)
+        self.assertEqual(os.listdir(self.mnt), [])
+
+    def contents(self):
+        out = {}
+        for name in os.listdir(self.mnt):
+            with open(os.path.join(self.mnt, name), "rb") as f:
+                out[name] = f.read()
+        return out
+
+    def test_disk_full_keeps_earlier_results(self):
+        self.mount("size=512k")
+        self.assertEqual(self.analyze().returncode, 0)
+        before = self.contents()
+        self.assertEqual(sorted(before), ["index_mjpegS.csv", "index_mjpegS.h5", "index_mjpegS_meta.pickle"])
+        # Fill the disk to the last byte, then redo the analysis over the earlier results.
+        fd = os.open(os.path.join(self.mnt, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 512) > 0:
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        r = self.analyze("--overwrite")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        os.remove(os.path.join(self.mnt, "filler"))
+        after = self.contents()
+        self.assertEqual(after, before)
+        self.assertEqual(len(pd.read_hdf(os.path.join(self.mnt, "index_mjpegS.h5"))), 75)
+
+    def test_read_only_destination(self):
+        self.mount("ro", "size=64k")
+        r = self.analyze()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(self.mnt, r.stderr)
+        self.assertIn("writable", r.stderr)
+
+
 class SampleAccuracy(unittest.TestCase):
     """The bundled sample model on the bundled sample video, against its ground truth."""
 

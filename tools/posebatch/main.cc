@@ -213,6 +213,20 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
     return st;
   }
   const SourceInfo& info = source.info();
+  // An earlier run's _meta.pickle is set aside, not overwritten, until the new .h5 is in place:
+  // if this run cannot finish (disk full at the last flush), the earlier results stay as they were.
+  const std::string meta_path = out_base + "_meta.pickle", meta_previous = meta_path + ".previous";
+  std::error_code ec;
+  const bool had_meta = info.is_video && fs::exists(meta_path);
+  if (had_meta) fs::rename(meta_path, meta_previous, ec);
+  auto restore_meta = [&] {
+    std::error_code e;
+    if (had_meta) {
+      fs::rename(meta_previous, meta_path, e);
+    } else if (info.is_video) {
+      fs::remove(meta_path, e);
+    }
+  };
   if (info.is_video) {  // DeepLabCut's _meta.pickle, before the .h5 so a complete .h5 implies it
     AnalysisMeta meta;
     meta.start = start;
@@ -229,13 +243,20 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
     meta.bodyparts = model.spec.bodyparts;
     meta.unique_bodyparts = model.spec.unique_bodyparts;
     try {
-      WriteMetaPickle(out_base + "_meta.pickle", meta);
+      WriteMetaPickle(meta_path, meta);
     } catch (...) {
       writer->Abort();
+      restore_meta();
       throw;
     }
   }
-  writer->Commit();
+  try {
+    writer->Commit();
+  } catch (...) {
+    restore_meta();
+    throw;
+  }
+  if (had_meta) fs::remove(meta_previous, ec);
   if (!args.quiet) PrintSummary(display, stats);
   *lost_frames = ReportDamage(display, stats);
   const int64_t rows = stats.frames + stats.lost_frames;
