@@ -9,6 +9,7 @@ PKGS=(
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev  # libFuzzer targets (fuzz/, CI)
   python3-torch python3-numpy python3-pandas python3-tables python3-yaml python3-torchvision
 )
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds with warnings as errors, runs every
 # test (C++ units, the pipeline, the CLI end to end with pandas, the sample's accuracy).
-# POSEBATCH_SANITIZE=1 also builds and runs the ASan+UBSan and TSan variants.
+# POSEBATCH_SANITIZE=1 also builds and runs the ASan+UBSan and TSan variants, and fuzzes every
+# parser of untrusted input briefly (fuzz/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -30,4 +31,7 @@ if [ "${POSEBATCH_SANITIZE:-0}" = 1 ]; then
   ninja -C build-tsan -j"$jobs" test_pipeline
   (cd build-tsan && POSEBATCH_TEST_THREADS=1 TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/../tests/tsan.supp" \
      POSEBATCH_FIXTURES="$PWD/../build/fixtures" POSEBATCH_GOLDEN="$PWD/../../shared/golden" ./tests/test_pipeline)
+  # libFuzzer: a short run of every target from its committed seed corpus (fuzz/README.md).
+  # Any crash, leak, sanitizer report, hang (-timeout) or memory blow-up fails CI.
+  bash fuzz/run.sh build-fuzz "${POSEBATCH_FUZZ_SECONDS:-40}"
 fi

@@ -31,8 +31,17 @@ struct StageTimes {
   double write = 0;           // PoseWriter::Append
 };
 
+// A run of frame numbers [first, last] that could not be decoded (written as rows of NaN).
+struct LostRange {
+  int64_t first = 0;
+  int64_t last = 0;
+};
+
 struct RunStats {
   int64_t frames = 0;   // frames analysed and written
+  int64_t lost_frames = 0;          // rows of NaN written for frames that could not be decoded
+  std::vector<LostRange> lost;      // where, in frame order
+  StreamEnd stream;                 // the source's end-of-stream report (damage counters)
   int64_t batches = 0;  // forward passes
   double wall_seconds = 0;
   StageTimes busy;
@@ -53,7 +62,9 @@ struct RunContext {
 };
 
 // Runs `model` over every frame of `source`, appending one row per frame to `writer` in input
-// order. Does not Commit or Abort the writer: the caller decides. Thread-safety: one call
+// order. Rows follow the source's timeline: a frame number the source skipped (a frame that
+// could not be decoded), or that lies between its last frame and StreamEnd::timeline_end, is
+// written as a row of NaN and counted in RunStats::lost. Does not Commit or Abort the writer: the caller decides. Thread-safety: one call
 // at a time per Model (the network is not re-entrant).
 Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer,
                    const PipelineOptions& pipeline, const PreprocessOptions& preprocess,

@@ -7,6 +7,8 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <climits>
+#include <cmath>
 #include <filesystem>
 
 #include "posebatch/status.h"
@@ -25,6 +27,18 @@ double RationalOrZero(AVRational r) { return (r.num > 0 && r.den > 0) ? av_q2d(r
 }  // namespace
 
 FfmpegDecoder::FfmpegDecoder(const std::string& path, int threads) : path_(path) {
+  // A constructor that throws runs no destructor: release what Open() got so far (a leak per
+  // unreadable file before; found by fuzz_video).
+  try {
+    Open(threads);
+  } catch (...) {
+    Release();
+    throw;
+  }
+}
+
+void FfmpegDecoder::Open(int threads) {
+  const std::string& path = path_;
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) {
     throw Error(Status::NotFound(path + ": no such file"));
@@ -32,7 +46,8 @@ FfmpegDecoder::FfmpegDecoder(const std::string& path, int threads) : path_(path)
   if (std::filesystem::is_directory(path, ec)) {
     throw Error(Status::InvalidArgument(path + ": is a folder, not a video or image"));
   }
-  av_log_set_level(AV_LOG_ERROR);
+  // FFmpeg would print a line per damaged packet; damage is counted and reported instead.
+  av_log_set_level(AV_LOG_QUIET);
   int err = avformat_open_input(&format_, path.c_str(), nullptr, nullptr);
   if (err < 0) {
     format_ = nullptr;
@@ -42,10 +57,7 @@ FfmpegDecoder::FfmpegDecoder(const std::string& path, int threads) : path_(path)
   if (err < 0) Fail("cannot read stream information", err);
   const AVCodec* codec = nullptr;
   stream_index_ = av_find_best_stream(format_, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
-  if (stream_index_ < 0 || codec == nullptr) {
-    avformat_close_input(&format_);
-    throw Error(Status::Corrupt(path + ": no decodable video stream"));
-  }
+  if (stream_index_ < 0 || codec == nullptr) throw Error(Status::Corrupt(path + ": no decodable video stream"));
   AVStream* stream = format_->streams[stream_index_];
   codec_ = avcodec_alloc_context3(codec);
   if (codec_ == nullptr) Fail("cannot allocate a decoder", AVERROR(ENOMEM));
@@ -61,8 +73,11 @@ FfmpegDecoder::FfmpegDecoder(const std::string& path, int threads) : path_(path)
   }
   fps_ = RationalOrZero(stream->avg_frame_rate);
   if (fps_ == 0) fps_ = RationalOrZero(stream->r_frame_rate);
+  time_base_ = RationalOrZero(stream->time_base);
+  if (stream->start_time != AV_NOPTS_VALUE) origin_ts_ = stream->start_time;
   if (stream->nb_frames > 0) {
     declared_frames_ = stream->nb_frames;
+    frame_count_exact_ = true;
   } else if (stream->duration > 0 && fps_ > 0) {
     declared_frames_ = static_cast<int64_t>(stream->duration * av_q2d(stream->time_base) * fps_ + 0.5);
   } else if (format_->duration > 0 && fps_ > 0) {
@@ -73,8 +88,11 @@ FfmpegDecoder::FfmpegDecoder(const std::string& path, int threads) : path_(path)
   if (frame_ == nullptr || packet_ == nullptr) Fail("out of memory", AVERROR(ENOMEM));
 }
 
-FfmpegDecoder::~FfmpegDecoder() {
+FfmpegDecoder::~FfmpegDecoder() { Release(); }
+
+void FfmpegDecoder::Release() noexcept {
   sws_freeContext(sws_);
+  sws_ = nullptr;
   av_packet_free(&packet_);
   av_frame_free(&frame_);
   avcodec_free_context(&codec_);
@@ -89,6 +107,11 @@ void FfmpegDecoder::Fail(const std::string& what, int av_error) const {
 }
 
 bool FfmpegDecoder::ReceiveFrame() {
+  // Damaged data costs frames, not the run: a frame the decoder cannot produce is counted and
+  // skipped (its number stays free on the timeline). Only an endless run of failures, which no
+  // real video produces, ends decoding.
+  constexpr int kMaxConsecutiveFailures = 10000;
+  int consecutive_failures = 0;
   while (true) {
     int err = avcodec_receive_frame(codec_, frame_);
     if (err == 0) return true;
@@ -96,36 +119,69 @@ bool FfmpegDecoder::ReceiveFrame() {
       finished_ = true;
       return false;
     }
-    if (err != AVERROR(EAGAIN)) Fail("decoding failed", err);
+    if (err != AVERROR(EAGAIN)) {
+      if (err == AVERROR(ENOMEM)) Fail("decoding failed", err);
+      ++failed_frames_;
+      if (++consecutive_failures > kMaxConsecutiveFailures) Fail("decoder fails on every frame", err);
+      continue;
+    }
     if (draining_) {  // EAGAIN while draining should not happen; treat as the end
       finished_ = true;
       return false;
     }
     // The decoder wants input: feed it the next packet of our stream.
     err = av_read_frame(format_, packet_);
-    if (err == AVERROR_EOF) {
+    if (err == AVERROR(ENOMEM)) Fail("reading the file failed", err);
+    if (err < 0) {
+      // The end, or where the file stops making sense (truncated, damaged container): decode
+      // what the decoder still holds and stop there.
+      if (err != AVERROR_EOF) stop_reason_ = "reading stopped early (" + AvErrorText(err) + ")";
       draining_ = true;
       avcodec_send_packet(codec_, nullptr);
       continue;
     }
-    if (err < 0) Fail("reading the file failed", err);
     if (packet_->stream_index == stream_index_) {
       int send = avcodec_send_packet(codec_, packet_);
-      if (send == AVERROR_INVALIDDATA) {
-        ++rejected_packets_;  // damaged packet: skip it, keep decoding what follows
-      } else if (send < 0 && send != AVERROR(EAGAIN)) {
+      if (send == AVERROR(ENOMEM)) {
         av_packet_unref(packet_);
         Fail("decoder rejected data", send);
+      } else if (send < 0 && send != AVERROR(EAGAIN)) {
+        ++rejected_packets_;  // damaged packet: skip it, keep decoding what follows
       }
     }
     av_packet_unref(packet_);
   }
 }
 
-bool FfmpegDecoder::Next(Frame* frame, bool convert) {
+int64_t FfmpegDecoder::TimelineIndex() {
+  const int64_t ts = frame_->best_effort_timestamp;
+  int64_t index = last_index_ + 1;  // no usable timestamp: count
+  if (ts != AV_NOPTS_VALUE && time_base_ > 0 && fps_ > 0) {
+    // Frame 0 is at the stream's start time; a stream whose first frames were lost starts
+    // later, one whose start time is unknown (or wrong) starts at its first frame.
+    if (origin_ts_ == INT64_MIN || (last_index_ < 0 && ts < origin_ts_)) origin_ts_ = ts;
+    const double t = static_cast<double>(ts - origin_ts_) * time_base_;
+    const int64_t placed = std::llround(t * fps_);
+    // Timestamps that go backwards or repeat (jitter, reordering glitches) never overwrite a
+    // row: such a frame takes the next number.
+    if (placed > last_index_) index = placed;
+  }
+  last_index_ = index;
+  return index;
+}
+
+bool FfmpegDecoder::Next(Frame* frame, int64_t convert_from) {
   if (finished_) return false;
   if (!ReceiveFrame()) return false;
-  if (convert) ConvertTo(frame);
+  frame->index = TimelineIndex();
+  if ((frame_->flags & AV_FRAME_FLAG_CORRUPT) != 0 || frame_->decode_error_flags != 0) {
+    if (!concealed_.empty() && concealed_.back().second + 1 == frame->index) {
+      concealed_.back().second = frame->index;
+    } else {
+      concealed_.emplace_back(frame->index, frame->index);
+    }
+  }
+  if (frame->index >= convert_from) ConvertTo(frame);
   av_frame_unref(frame_);
   return true;
 }

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "posebatch/frame_source.h"
 
@@ -24,20 +26,34 @@ class FfmpegDecoder {
   FfmpegDecoder(const FfmpegDecoder&) = delete;
   FfmpegDecoder& operator=(const FfmpegDecoder&) = delete;
 
-  // Decodes the next frame. With convert=false the pixels are not converted (used to skip
-  // frames cheaply). Returns false at the end of the stream.
-  bool Next(Frame* frame, bool convert);
+  // Decodes the next frame and sets frame->index to its place on the stream's timeline (from
+  // its timestamp and the frame rate; frames the decoder could not produce leave gaps). The
+  // pixels are converted only from frame `convert_from` on (skipping frames cheaply). Returns
+  // false at the end of the stream, or where the file stops being readable (stop_reason()).
+  bool Next(Frame* frame, int64_t convert_from = 0);
 
   int width() const;
   int height() const;
   double fps() const { return fps_; }
   int64_t declared_frames() const { return declared_frames_; }
   const std::string& codec_name() const { return codec_name_; }
-  // Packets the decoder rejected as invalid so far (damaged data).
+  // True when the container says exactly how many frames the stream has (an index: mp4, avi),
+  // false when declared_frames() is an estimate from the duration.
+  bool frame_count_exact() const { return frame_count_exact_; }
+  // Damage seen so far: packets the decoder rejected, frames it failed to decode, and why
+  // reading stopped before the end of the file (empty when it did not).
   int64_t rejected_packets() const { return rejected_packets_; }
+  int64_t last_index() const { return last_index_; }  // number of the last frame decoded, or -1
+  int64_t failed_frames() const { return failed_frames_; }
+  const std::string& stop_reason() const { return stop_reason_; }
+  // Frames produced by error concealment (FFmpeg flagged them corrupt), as ranges of numbers.
+  const std::vector<std::pair<int64_t, int64_t>>& concealed() const { return concealed_; }
 
  private:
+  void Open(int threads);   // the constructor's work; may throw
+  void Release() noexcept;  // frees whatever is allocated (constructor failure, destructor)
   bool ReceiveFrame();  // true when frame_ holds a new frame
+  int64_t TimelineIndex();  // frame_'s index from its timestamp, after the previous one
   void ConvertTo(Frame* frame);
   [[noreturn]] void Fail(const std::string& what, int av_error) const;
 
@@ -52,7 +68,14 @@ class FfmpegDecoder {
   bool finished_ = false;
   double fps_ = 0;
   int64_t declared_frames_ = -1;
+  bool frame_count_exact_ = false;
+  double time_base_ = 0;            // seconds per timestamp unit
+  int64_t origin_ts_ = INT64_MIN;   // timestamp of frame 0 (stream start), once known
+  int64_t last_index_ = -1;
   int64_t rejected_packets_ = 0;
+  int64_t failed_frames_ = 0;
+  std::string stop_reason_;
+  std::vector<std::pair<int64_t, int64_t>> concealed_;
   std::string codec_name_;
 };
 

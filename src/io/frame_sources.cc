@@ -30,28 +30,53 @@ class VideoSource : public FrameSource {
     info_.codec = decoder_.codec_name();
     int64_t end = info_.frame_count;
     if (options.stop_frame >= 0 && (end < 0 || options.stop_frame < end)) end = options.stop_frame;
+    info_.first_index = options.start_frame;
     info_.to_deliver = end < 0 ? -1 : std::max<int64_t>(0, end - options.start_frame);
   }
 
   const SourceInfo& info() const override { return info_; }
 
   bool Next(Frame* frame) override {
-    if (options_.stop_frame >= 0 && next_index_ >= options_.stop_frame) return false;
-    while (next_index_ < options_.start_frame) {  // decode-and-drop: exact frame numbers
-      if (!decoder_.Next(frame, /*convert=*/false)) return false;
-      ++next_index_;
+    if (ended_) return false;
+    while (true) {
+      // Frames before the range are decoded (their numbers come from the timeline) and dropped
+      // without conversion.
+      if (!decoder_.Next(frame, /*convert_from=*/options_.start_frame)) break;
+      if (options_.stop_frame >= 0 && frame->index >= options_.stop_frame) break;
+      if (frame->index < options_.start_frame) continue;
+      frame->label.clear();
+      return true;
     }
-    if (!decoder_.Next(frame, /*convert=*/true)) return false;
-    frame->index = next_index_++;
-    frame->label.clear();
-    return true;
+    ended_ = true;
+    return false;
+  }
+
+  StreamEnd End() const override {
+    StreamEnd e;
+    // Frames the container says exist after the last decoded one (truncation). An exact count
+    // (a container index) is trusted; a count estimated from the duration may be off by one,
+    // so it counts only when reading stopped early or when more than one frame is missing.
+    const bool trusted = decoder_.frame_count_exact() || !decoder_.stop_reason().empty() ||
+                         info_.frame_count - (decoder_.last_index() + 1) > 1;
+    if (trusted && info_.to_deliver >= 0) {
+      e.timeline_end = info_.first_index + info_.to_deliver;
+    }
+    e.rejected_packets = decoder_.rejected_packets();
+    e.failed_frames = decoder_.failed_frames();
+    for (const auto& range : decoder_.concealed()) {  // those inside the range asked for
+      const int64_t first = std::max(range.first, options_.start_frame);
+      const int64_t last = options_.stop_frame >= 0 ? std::min(range.second, options_.stop_frame - 1) : range.second;
+      if (first <= last) e.concealed.emplace_back(first, last);
+    }
+    e.stop_reason = decoder_.stop_reason();
+    return e;
   }
 
  private:
   FfmpegDecoder decoder_;
   DecodeOptions options_;
   SourceInfo info_;
-  int64_t next_index_ = 0;
+  bool ended_ = false;
 };
 
 class ImageSource : public FrameSource {
@@ -76,7 +101,7 @@ class ImageSource : public FrameSource {
     if (next_ >= paths_.size()) return false;
     const std::string& path = paths_[next_];
     FfmpegDecoder decoder(path, 1);
-    if (!decoder.Next(frame, /*convert=*/true)) {
+    if (!decoder.Next(frame)) {
       throw Error(Status::Corrupt(path + ": image holds no decodable picture"));
     }
     frame->index = static_cast<int64_t>(next_);

@@ -75,10 +75,17 @@ class H5TableWriter : public PoseWriter {
     ncols_ = columns_.size();
     index_bytes_ = options.string_index_width > 0 ? options.string_index_width : sizeof(int64_t);
     row_bytes_ = index_bytes_ + ncols_ * sizeof(float);
+    // A file whose flush failed (disk full) cannot be closed, and HDF5's exit handler then
+    // crashes closing it again (SIGSEGV in H5F__close_cb after a clean error message): keep
+    // HDF5 out of exit; the process is ending anyway and the temporary file is removed.
+    static const bool no_atexit = (H5dont_atexit(), true);
+    (void)no_atexit;
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become our messages, not stderr noise
     file_ = H5Fcreate(temp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (file_ < 0) {
-      throw Error(Status::IOError(temp_path_ + ": cannot create file (is the folder writable?)"));
+      std::error_code ec;  // HDF5 may leave an empty file behind (disk full): not ours to keep
+      std::filesystem::remove(temp_path_, ec);
+      throw Error(Status::IOError(temp_path_ + ": cannot create file (is the folder writable? disk full?)"));
     }
     try {
       CreateLayout(layout);

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -104,6 +105,7 @@ class Unpickler {
         case 't': {                                               // TUPLE
           auto t = Make(Type::kTuple);
           t->items = PopToMark();
+          for (const auto& item : t->items) Adopt(t, item);
           Push(t);
           break;
         }
@@ -113,12 +115,14 @@ class Unpickler {
           auto t = Make(Type::kTuple);
           t->items.assign(stack_.end() - n, stack_.end());
           stack_.resize(stack_.size() - n);
+          for (const auto& item : t->items) Adopt(t, item);
           Push(t);
           break;
         }
         case 'l': {                                               // LIST
           auto l = Make(Type::kList);
           l->items = PopToMark();
+          for (const auto& item : l->items) Adopt(l, item);
           Push(l);
           break;
         }
@@ -126,32 +130,35 @@ class Unpickler {
           auto items = PopToMark();
           if (items.size() % 2) Bad("odd number of dict items");
           auto d = Make(Type::kDict);
-          for (size_t i = 0; i < items.size(); i += 2) d->dict.emplace_back(items[i], items[i + 1]);
+          for (size_t i = 0; i < items.size(); i += 2) SetItem(d, items[i], items[i + 1]);
           Push(d);
           break;
         }
         case 'a': {                                               // APPEND
           PyRef v = Pop();
-          Container(Type::kList)->items.push_back(v);
-          CheckSize(Top()->items.size());
+          PyRef list = Mutable(Type::kList);
+          Adopt(list, v);
+          list->items.push_back(v);
+          CheckSize(list->items.size());
           break;
         }
         case 'e': {                                               // APPENDS
           auto items = PopToMark();
-          auto& dst = Container(Type::kList)->items;
-          dst.insert(dst.end(), items.begin(), items.end());
-          CheckSize(dst.size());
+          PyRef list = Mutable(Type::kList);
+          for (const auto& item : items) Adopt(list, item);
+          list->items.insert(list->items.end(), items.begin(), items.end());
+          CheckSize(list->items.size());
           break;
         }
         case 's': {                                               // SETITEM
           PyRef v = Pop(), k = Pop();
-          SetItem(Container(Type::kDict), k, v);
+          SetItem(Mutable(Type::kDict), k, v);
           break;
         }
         case 'u': {                                               // SETITEMS
           auto items = PopToMark();
           if (items.size() % 2) Bad("odd number of dict items");
-          PyRef d = Container(Type::kDict);
+          PyRef d = Mutable(Type::kDict);
           for (size_t i = 0; i < items.size(); i += 2) SetItem(d, items[i], items[i + 1]);
           break;
         }
@@ -302,8 +309,23 @@ class Unpickler {
   void CheckSize(size_t n) const {
     if (n > limits_.max_container) Bad("container too large");
   }
+  // The container on top of the stack, about to be modified: it must not sit inside another
+  // container already (only a recursive structure does that, and it could form a cycle).
+  PyRef Mutable(Type t) {
+    PyRef c = Container(t);
+    if (c->frozen) Bad("container modified after being stored (recursive structure)");
+    return c;
+  }
+  // Records that `child` now lives inside `parent`: bounds the nesting and freezes the child.
+  void Adopt(const PyRef& parent, const PyRef& child) {
+    if (parent == child) Bad("container holds itself");
+    child->frozen = true;
+    parent->depth = std::max(parent->depth, child->depth + 1);
+    if (parent->depth > limits_.max_depth) Bad("containers nested too deeply");
+  }
   void SetItem(const PyRef& d, const PyRef& k, const PyRef& v) {
     if (!k->is(Type::kStr) && !k->is(Type::kInt)) Bad("dict key is a " + k->TypeName());
+    Adopt(d, v);
     for (auto& kv : d->dict) {
       if (kv.first->type == k->type && kv.first->s == k->s && kv.first->i == k->i) {
         kv.second = v;
@@ -358,7 +380,10 @@ class Unpickler {
     }
     if (g == "torch.Size" || g == "builtins.set" || g == "builtins.frozenset") {
       auto t = Make(g == "torch.Size" ? Type::kTuple : Type::kList);
-      if (a.size() == 1 && (a[0]->is(Type::kTuple) || a[0]->is(Type::kList))) t->items = a[0]->items;
+      if (a.size() == 1 && (a[0]->is(Type::kTuple) || a[0]->is(Type::kList))) {
+        t->items = a[0]->items;  // already frozen inside a[0]
+        t->depth = a[0]->depth;
+      }
       return t;
     }
     if (g == "_codecs.encode" || g == "builtins.bytearray") {
@@ -405,7 +430,9 @@ class Unpickler {
       std::string scratch;
       std::string_view bytes = archive_->Read(*e, &scratch);
       t = at::empty({numel}, at::TensorOptions().dtype(dtype));
-      std::memcpy(t.data_ptr(), bytes.data(), static_cast<size_t>(numel * elem));
+      // An empty storage has no data pointer (memcpy from/to null is undefined even for 0
+      // bytes: found by fuzz_model_file under UBSan).
+      if (numel > 0) std::memcpy(t.data_ptr(), bytes.data(), static_cast<size_t>(numel * elem));
     }
     auto s = Make(Type::kStorage);
     s->tensor = t;
@@ -423,7 +450,10 @@ class Unpickler {
     if (offset < 0 || offset > numel) Bad("storage offset out of bounds");
     bool empty = false;
     int64_t last = offset;
+    int64_t elements = 1;  // the view's element count must fit int64 (stride-0 views repeat)
     for (size_t d = 0; d < size.size(); ++d) {
+      if (size[d] > 0 && elements > INT64_MAX / size[d]) Bad("tensor size overflows");
+      elements *= size[d];
       if (size[d] == 0) empty = true;
       if (size[d] > 0 && stride[d] > 0 && (size[d] - 1) > (INT64_MAX - last) / stride[d]) Bad("tensor extent overflows");
       if (size[d] > 0) last += (size[d] - 1) * stride[d];

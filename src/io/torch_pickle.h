@@ -29,6 +29,10 @@ struct PyObject {
   std::vector<PyRef> items;                     // list, tuple
   std::vector<std::pair<PyRef, PyRef>> dict;    // dict / OrderedDict, in insertion order
   at::Tensor tensor;                            // tensor; storage (flat, 1-D)
+  // Reader bookkeeping: containers nest at most PickleLimits::max_depth deep, and a container
+  // placed inside another is frozen (never modified again), so no pickle can build a cycle.
+  uint32_t depth = 0;
+  bool frozen = false;
 
   bool is(Type t) const { return type == t; }
   // Dict lookup by string key; nullptr if absent (or not a dict).
@@ -40,6 +44,7 @@ struct PickleLimits {
   size_t max_stack = 1 << 20;     // values on the unpickler stack
   size_t max_memo = 1 << 22;      // memo entries
   size_t max_container = 1 << 24; // items in one list/dict
+  uint32_t max_depth = 100;       // nesting of containers (state dicts need 3 or 4)
 };
 
 // Parses `data.pkl` of `archive` (found under any top folder). Throws Error (kCorrupt for

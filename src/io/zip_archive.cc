@@ -17,6 +17,7 @@ constexpr uint32_t kEocd = 0x06054b50, kEocd64 = 0x06064b50, kEocd64Locator = 0x
 constexpr uint32_t kCentral = 0x02014b50, kLocal = 0x04034b50;
 constexpr uint64_t kMaxEntries = 1u << 20;
 constexpr uint64_t kMaxInflated = uint64_t{1} << 34;  // 16 GiB: larger is surely corrupt
+constexpr uint64_t kMaxDeflateRatio = 1040;             // deflate's limit is 1032:1
 
 uint16_t U16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 uint32_t U32(const uint8_t* p) { return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24); }
@@ -96,6 +97,7 @@ void ZipArchive::Parse() {
   }
   if (count > kMaxEntries) Bad("too many entries");
   if (cd_offset > size_ || cd_size > size_ - cd_offset) Bad("central directory out of bounds");
+  if (count > cd_size / 46) Bad("central directory too small for its entries");
   uint64_t pos = cd_offset;
   const uint64_t end = cd_offset + cd_size;
   entries_.reserve(static_cast<size_t>(count));
@@ -135,6 +137,11 @@ void ZipArchive::Parse() {
     if (en.method != 0 && en.method != 8) Bad("entry '" + en.name + "' uses unsupported compression");
     if (en.method == 0 && en.compressed != en.size) Bad("stored entry '" + en.name + "' has inconsistent sizes");
     if (en.size > kMaxInflated) Bad("entry '" + en.name + "' declares an absurd size");
+    // Deflate expands at most ~1032:1: a larger declared size is a lie that would make Read()
+    // allocate gigabytes for a few bytes of input.
+    if (en.method == 8 && en.size / kMaxDeflateRatio > en.compressed + 1) {
+      Bad("entry '" + en.name + "' declares more data than its compressed bytes can hold");
+    }
     if (local > size_ || size_ - local < 30 || U32(data_ + local) != kLocal) {
       Bad("entry '" + en.name + "' has a bad local header offset");
     }

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -92,6 +93,7 @@ class Run {
         name_(source.info().path) {
     num_columns_ = static_cast<size_t>(model.spec.pose_head.num_keypoints) * 3;
     row_values_.resize(num_columns_);
+    next_row_index_ = source.info().first_index;
   }
 
   Status Execute(RunStats* stats) {
@@ -101,8 +103,12 @@ class Run {
     } else {
       RunSequential();
     }
+    if (!latch_.failed()) WriteTrailingLostRows();
     if (stats != nullptr) {
       stats->frames = frames_written_;
+      stats->lost_frames = lost_frames_;
+      stats->lost = lost_;
+      stats->stream = stream_end_;
       stats->batches = batches_run_;
       stats->wall_seconds = wall.Seconds();
       stats->busy = times_;
@@ -113,12 +119,14 @@ class Run {
  private:
   // ---- stages -------------------------------------------------------------------------
 
-  // Decodes one frame and assigns it a row of the current batch. Returns the job, or a job
-  // with frame == nullptr at the end of the stream.
+  // Decodes one frame into *frame. Returns false at the end of the stream (after taking the
+  // source's end-of-stream report).
   bool DecodeInto(Frame* frame, double* busy) {
     ScopedTimer t(busy);
     try {
-      return source_.Next(frame);
+      if (source_.Next(frame)) return true;
+      stream_end_ = source_.End();  // read by the writer side only after the threads joined
+      return false;
     } catch (...) {
       throw Error(WithContext(StatusFromCurrentException(StatusCode::kCorrupt),
                               "decode after frame " + std::to_string(last_decoded_)));
@@ -197,6 +205,7 @@ class Run {
     const float* p = poses.data_ptr<float>();
     for (size_t i = 0; i < r.records.size(); ++i) {
       const RowRecord& rec = r.records[i];
+      if (rec.label.empty()) WriteLostRows(rec.index);  // videos: rows stay true to the timeline
       try {
         // Bottom-up input is the (cropped) frame itself, padded bottom/right: network pixels
         // are output pixels, so no mapping is needed.
@@ -207,9 +216,41 @@ class Run {
                                 "writing frame " + std::to_string(rec.index) + " of " + name_));
       }
       ++frames_written_;
+      next_row_index_ = rec.index + 1;
     }
     if (context_.on_progress) {
-      context_.on_progress(Progress{frames_written_, source_.info().to_deliver, progress_clock_.Seconds()});
+      context_.on_progress(
+          Progress{frames_written_ + lost_frames_, source_.info().to_deliver, progress_clock_.Seconds()});
+    }
+  }
+
+  // Rows of NaN for the frame numbers in [next_row_index_, stop): frames the source could not
+  // decode. The writer stage fills them (not the source) so that lost frames never take a
+  // batch row or an inference.
+  void WriteLostRows(int64_t stop) {
+    if (stop <= next_row_index_) return;
+    std::fill(row_values_.begin(), row_values_.end(), std::numeric_limits<float>::quiet_NaN());
+    for (int64_t index = next_row_index_; index < stop; ++index) {
+      try {
+        writer_.Append(index, std::string(), row_values_.data());
+      } catch (...) {
+        throw Error(WithContext(StatusFromCurrentException(StatusCode::kIOError),
+                                "writing frame " + std::to_string(index) + " of " + name_));
+      }
+    }
+    lost_.push_back(LostRange{next_row_index_, stop - 1});
+    lost_frames_ += stop - next_row_index_;
+    next_row_index_ = stop;
+  }
+
+  // After the last decoded frame: the frames the container declares but the file no longer
+  // holds (a truncated file). Runs after every stage thread has joined.
+  void WriteTrailingLostRows() {
+    if (!source_.info().is_video || stream_end_.timeline_end < 0) return;
+    try {
+      WriteLostRows(stream_end_.timeline_end);
+    } catch (...) {
+      latch_.Fail(StatusFromCurrentException(), [] {});
     }
   }
 
@@ -360,6 +401,10 @@ class Run {
   std::vector<float> row_values_;
   int64_t frames_written_ = 0;
   int64_t batches_run_ = 0;
+  int64_t next_row_index_ = 0;  // frame number the next row stands for (videos)
+  int64_t lost_frames_ = 0;
+  std::vector<LostRange> lost_;
+  StreamEnd stream_end_;        // set by the decode side at the end of the stream
 };
 
 }  // namespace

@@ -248,6 +248,170 @@ class Behaviour(unittest.TestCase):
         self.assertIn("stride 8", r.stdout)
 
 
+class DamagedVideos(unittest.TestCase):
+    """Damaged copies of the index videos (make_fixtures.py: write_damaged_videos): what can be
+    decoded is, rows stay on the video's timeline (lost frames are rows of NaN), the loss is
+    reported, and the exit status says so."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dest = self.tmp.name
+        self.model = os.path.join(FIX, "models", "good")
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def analyze(self, video, sub, *extra):
+        # One frame per batch and one thread: a frame's prediction cannot depend on its batch.
+        d = os.path.join(self.dest, sub)
+        r = run("analyze", self.model, video, "--dest", d, "--scorer", "S", "-q", "-b", "1", "-t", "1", "--csv", *extra)
+        stem = os.path.splitext(os.path.basename(video))[0]
+        h5 = os.path.join(d, stem + "S.h5")
+        return r, (pd.read_hdf(h5) if os.path.exists(h5) else None), os.path.join(d, stem + "S.csv")
+
+    def clean(self, name):
+        return self.analyze(os.path.join(FIX, "videos", name), "clean")[1]
+
+    def assertRowsEqualClean(self, df, clean, rows):
+        for i in rows:
+            np.testing.assert_array_equal(df.loc[i].to_numpy(), clean.loc[i].to_numpy(), err_msg=f"frame {i}")
+
+    def test_lost_frames_are_nan_rows_in_place(self):
+        r, df, csv = self.analyze(os.path.join(FIX, "damaged", "zeroed_mjpeg.avi"), "d")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("3 frames could not be decoded", r.stderr)
+        self.assertIn("frames 10-11, 40", r.stderr)
+        self.assertIn("zeroed_mjpeg.avi", r.stderr)
+        self.assertEqual(list(df.index), list(range(75)))
+        lost = [10, 11, 40]
+        self.assertTrue(df.loc[lost].isna().all().all())
+        kept = [i for i in range(75) if i not in lost]
+        self.assertFalse(df.loc[kept].isna().any().any())
+        # Every other row is the prediction for that very frame: equal to the undamaged video's.
+        self.assertRowsEqualClean(df, self.clean("index_mjpeg.avi"), kept)
+        # The .csv holds the same rows (NaN as empty fields, as pandas writes them).
+        back = pd.read_csv(csv, header=[0, 1, 2], index_col=0)
+        np.testing.assert_array_equal(back.to_numpy(np.float32), df.to_numpy())
+
+    def test_allow_lost_frames_exits_zero(self):
+        r, df, _ = self.analyze(os.path.join(FIX, "damaged", "zeroed_mjpeg.avi"), "d", "--allow-lost-frames")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("could not be decoded", r.stderr)  # still reported
+        self.assertEqual(len(df), 75)
+
+    def test_truncated_file_keeps_its_head_and_marks_the_tail(self):
+        for name, clean in [("truncated_h264.mp4", "index_h264.mp4"), ("truncated_mpeg4.avi", "index_mpeg4.avi"),
+                            ("truncated_ffv1.mkv", "index_ffv1.mkv")]:
+            with self.subTest(name):
+                r, df, _ = self.analyze(os.path.join(FIX, "damaged", name), name)
+                self.assertEqual(r.returncode, 3, r.stderr)
+                self.assertIn("could not be decoded", r.stderr)
+                self.assertEqual(list(df.index), list(range(75)))
+                decoded = df.notna().all(axis=1).to_numpy()
+                n = int(decoded.sum())
+                self.assertTrue(20 < n < 60, n)
+                self.assertTrue(decoded[:n].all() and not decoded[n:].any())  # head decoded, tail NaN
+                self.assertIn(f"frames {n}-74", r.stderr)
+                self.assertRowsEqualClean(df, self.clean(clean), range(n - 1))  # the last may be cut short
+
+    def test_bit_flips_never_shift_rows(self):
+        for name in ("bitflip_h264.mp4", "bitflip_mjpeg.avi", "zeroed_h264.mp4"):
+            with self.subTest(name):
+                r, df, _ = self.analyze(os.path.join(FIX, "damaged", name), name)
+                self.assertIn(r.returncode, (0, 3), r.stderr)
+                self.assertEqual(list(df.index), list(range(75)))
+                self.assertEqual(r.returncode == 3, bool(df.isna().any().any()), r.stderr)
+
+    def test_unreadable_files_are_errors_naming_them(self):
+        for path in (os.path.join(FIX, "damaged", "no_moov.mp4"), os.path.join(FIX, "empty.mp4"),
+                     os.path.join(FIX, "not_a_video.mp4")):
+            r = run("analyze", self.model, path, "--dest", self.dest)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(path, r.stderr)
+            self.assertEqual(os.listdir(self.dest), [])
+
+    def test_one_damaged_video_among_good_ones(self):
+        r = run("analyze", self.model, os.path.join(FIX, "videos", "index_mjpeg.avi"),
+                os.path.join(FIX, "damaged", "zeroed_mjpeg.avi"), "--dest", self.dest, "-q", "--scorer", "S")
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertEqual(sorted(f for f in os.listdir(self.dest) if f.endswith(".h5")),
+                         ["index_mjpegS.h5", "zeroed_mjpegS.h5"])
+
+
+class FullOrReadOnlyDisk(unittest.TestCase):
+    """A destination that fills up or cannot be written: a clear error, exit 1, no partial
+    file, and earlier complete results untouched. Uses small tmpfs mounts (needs root; the
+    tests are skipped where mounting is not permitted)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.mnt = os.path.join(self.tmp.name, "mnt")
+        os.mkdir(self.mnt)
+        self.mounted = False
+        self.model = os.path.join(FIX, "models", "good")
+
+    def tearDown(self):
+        if self.mounted:
+            subprocess.run(["umount", self.mnt], check=False)
+        self.tmp.cleanup()
+
+    def mount(self, *opts):
+        if self.mounted:
+            subprocess.run(["umount", self.mnt], check=True)
+            self.mounted = False
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(opts), "tmpfs", self.mnt],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: " + r.stderr.strip())
+        self.mounted = True
+
+    def analyze(self, *extra):
+        return run("analyze", self.model, os.path.join(FIX, "videos", "index_mjpeg.avi"), "--dest", self.mnt,
+                   "--scorer", "S", "-q", "-t", "1", "--csv", *extra)
+
+    def test_disk_full_is_a_clear_error_without_partial_files(self):
+        self.mount("size=16k")
+        r = self.analyze()
+        self.assertEqual(r.returncode, 1, r.stderr)  # not a crash (it was SIGSEGV at exit)
+        self.assertIn("disk full", r.stderr)
+        self.assertIn("index_mjpegS", r.stderr)
+        self.assertEqual(os.listdir(self.mnt), [])
+
+    def contents(self):
+        out = {}
+        for name in os.listdir(self.mnt):
+            with open(os.path.join(self.mnt, name), "rb") as f:
+                out[name] = f.read()
+        return out
+
+    def test_disk_full_keeps_earlier_results(self):
+        self.mount("size=512k")
+        self.assertEqual(self.analyze().returncode, 0)
+        before = self.contents()
+        self.assertEqual(sorted(before), ["index_mjpegS.csv", "index_mjpegS.h5", "index_mjpegS_meta.pickle"])
+        # Fill the disk to the last byte, then redo the analysis over the earlier results.
+        fd = os.open(os.path.join(self.mnt, "filler"), os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"\0" * 512) > 0:
+                pass
+        except OSError:
+            pass
+        os.close(fd)
+        r = self.analyze("--overwrite")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        os.remove(os.path.join(self.mnt, "filler"))
+        after = self.contents()
+        self.assertEqual(after, before)
+        self.assertEqual(len(pd.read_hdf(os.path.join(self.mnt, "index_mjpegS.h5"))), 75)
+
+    def test_read_only_destination(self):
+        self.mount("ro", "size=64k")
+        r = self.analyze()
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(self.mnt, r.stderr)
+        self.assertIn("writable", r.stderr)
+
+
 class SampleAccuracy(unittest.TestCase):
     """The bundled sample model on the bundled sample video, against its ground truth."""
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "posebatch/frame_source.h"
 #include "posebatch/status.h"
@@ -79,6 +80,91 @@ TEST(VideoErrors, NotAVideoIsCorrupt) {
     try {
       OpenVideo(Fixture(name), DecodeOptions{});
       FAIL() << name;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.status().code(), StatusCode::kCorrupt) << e.what();
+      EXPECT_NE(e.status().message().find(name), std::string::npos) << e.what();
+    }
+  }
+}
+
+// ---- Damaged videos (tests/fixtures/make_fixtures.py: write_damaged_videos) ----------------
+
+struct Decoded {
+  std::vector<int64_t> indices;  // frame numbers delivered, in order
+  std::vector<int> codes;        // the number painted on each of those frames
+  StreamEnd end;
+};
+
+Decoded DecodeAll(const std::string& rel) {
+  Decoded d;
+  auto src = OpenVideo(Fixture(rel), DecodeOptions{});
+  Frame f;
+  while (src->Next(&f)) {
+    d.indices.push_back(f.index);
+    d.codes.push_back(ReadIndexCode(f));
+  }
+  d.end = src->End();
+  return d;
+}
+
+void ExpectStrictlyIncreasing(const Decoded& d, const std::string& name) {
+  for (size_t i = 1; i < d.indices.size(); ++i) ASSERT_GT(d.indices[i], d.indices[i - 1]) << name << " at " << i;
+}
+
+TEST(DamagedVideo, IntraOnlyLostPacketsLeaveExactGaps) {
+  // MJPEG: every frame stands alone, so wiping packets 10, 11 and 40 loses exactly those frames
+  // and every other frame keeps its number (no shifted rows).
+  Decoded d = DecodeAll("damaged/zeroed_mjpeg.avi");
+  std::vector<int64_t> expected;
+  for (int64_t i = 0; i < 75; ++i)
+    if (i != 10 && i != 11 && i != 40) expected.push_back(i);
+  EXPECT_EQ(d.indices, expected);
+  for (size_t i = 0; i < d.indices.size(); ++i) EXPECT_EQ(d.codes[i], d.indices[i]) << "row " << i;
+  EXPECT_EQ(d.end.timeline_end, 75);
+  EXPECT_GT(d.end.rejected_packets + d.end.failed_frames, 0);
+}
+
+TEST(DamagedVideo, InterCodedLostPacketsKeepTimelineNumbers) {
+  // MJPEG: a flipped frame is concealed or lost, its neighbours are untouched.
+  Decoded m = DecodeAll("damaged/bitflip_mjpeg.avi");
+  for (size_t i = 0; i < m.indices.size(); ++i) {
+    const int64_t k = m.indices[i];
+    if (k != 10 && k != 11 && k != 40) {
+      EXPECT_EQ(m.codes[i], k) << "bitflip_mjpeg.avi row " << i;
+    }
+  }
+  for (const char* name : {"damaged/zeroed_h264.mp4", "damaged/bitflip_h264.mp4", "damaged/bitflip_mjpeg.avi"}) {
+    Decoded d = DecodeAll(name);
+    ExpectStrictlyIncreasing(d, name);
+    ASSERT_FALSE(d.indices.empty()) << name;
+    EXPECT_LT(d.indices.back(), 75) << name;
+    EXPECT_EQ(d.end.timeline_end, 75) << name;
+    // Frames before the damage are intact: each carries its own number. (After it, H.264's
+    // concealment errors spread to every later frame of the group of pictures.)
+    for (size_t i = 0; i < d.indices.size() && d.indices[i] < 5; ++i) EXPECT_EQ(d.codes[i], d.indices[i]) << name;
+  }
+}
+
+TEST(DamagedVideo, TruncatedFilesDecodeWhatIsThere) {
+  for (const char* name : {"damaged/truncated_h264.mp4", "damaged/truncated_mpeg4.avi", "damaged/truncated_ffv1.mkv"}) {
+    Decoded d = DecodeAll(name);
+    ExpectStrictlyIncreasing(d, name);
+    ASSERT_GT(d.indices.size(), 20u) << name;  // about half of the 75 frames survive
+    EXPECT_LT(d.indices.size(), 60u) << name;
+    for (size_t i = 0; i + 1 < d.indices.size(); ++i) {  // the last one may be cut short
+      EXPECT_EQ(d.indices[i], static_cast<int64_t>(i)) << name;
+      EXPECT_EQ(d.codes[i], d.indices[i]) << name;
+    }
+    // The timeline still ends at frame 75: the missing tail is known (and becomes NaN rows).
+    EXPECT_EQ(d.end.timeline_end, 75) << name;
+  }
+}
+
+TEST(DamagedVideo, UnreadableFilesAreErrorsNamingThem) {
+  for (const char* name : {"damaged/no_moov.mp4", "not_a_video.mp4", "empty.mp4"}) {
+    try {
+      OpenVideo(Fixture(name), DecodeOptions{});
+      ADD_FAILURE() << name << " opened";
     } catch (const Error& e) {
       EXPECT_EQ(e.status().code(), StatusCode::kCorrupt) << e.what();
       EXPECT_NE(e.status().message().find(name), std::string::npos) << e.what();

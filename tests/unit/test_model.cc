@@ -291,3 +291,63 @@ TEST(TorchPickle, SmallExportReadsBackExactly) {
 
 }  // namespace
 }  // namespace posebatch
+
+// Regressions found by fuzz/fuzz_pickle (a stack overflow each, before the fix): a list that
+// contains itself (walking or freeing it never ends) and containers nested 300000 deep.
+namespace posebatch {
+namespace {
+
+Status PickleStatus(const std::string& bytes) {
+  try {
+    PyRef root = ParsePickle(bytes, "crafted.pkl");
+    PyToYaml(*root);  // walks the tree, as loading an export's config does
+    return Status::OK();
+  } catch (const Error& e) {
+    return e.status();
+  }
+}
+
+TEST(TorchPickle, RecursiveStructuresAreRefused) {
+  // EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP: l = []; l.append(l)
+  Status st = PickleStatus(std::string("]q\0h\0a.", 7));
+  EXPECT_EQ(st.code(), StatusCode::kCorrupt) << st.ToString();
+  EXPECT_NE(st.message().find("crafted.pkl"), std::string::npos) << st.message();
+  // Indirect: l = []; t = (l,); l.append(t)  -> l is frozen inside t before the APPEND.
+  st = PickleStatus(std::string("]q\0h\0\x85" "a.", 7));
+  EXPECT_EQ(st.code(), StatusCode::kCorrupt) << st.ToString();
+  EXPECT_NE(st.message().find("recursive"), std::string::npos) << st.message();
+}
+
+TEST(TorchPickle, DeepNestingIsRefusedShallowIsRead) {
+  Status st = PickleStatus(")" + std::string(300000, '\x85') + ".");
+  EXPECT_EQ(st.code(), StatusCode::kCorrupt) << st.ToString();
+  EXPECT_NE(st.message().find("nested too deeply"), std::string::npos) << st.message();
+  EXPECT_TRUE(PickleStatus(")" + std::string(50, '\x85') + ".").ok());
+}
+
+// Found by fuzz/fuzz_model_file review: a deflated entry declaring gigabytes from a few bytes.
+TEST(ZipArchiveTest, DeflatedEntryClaimingMoreThanDeflateCanHoldIsRefused) {
+  std::ifstream in(testing::Fixture("dlc/small.pt"), std::ios::binary);
+  std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto archive = ZipArchive::FromBytes(blob, "ok.zip");
+  ASSERT_FALSE(archive->entries().empty());
+  // Find the first central directory entry and make it "deflated, 1 compressed byte, 3 GB".
+  const size_t cd = blob.find("PK\x01\x02");
+  ASSERT_NE(cd, std::string::npos);
+  auto put32 = [&](size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) blob[at + i] = static_cast<char>(v >> (8 * i));
+  };
+  blob[cd + 10] = 8;
+  blob[cd + 11] = 0;
+  put32(cd + 20, 1);
+  put32(cd + 24, 3000000000u);
+  try {
+    ZipArchive::FromBytes(blob, "bomb.zip");
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(e.status().message().find("declares more data"), std::string::npos) << e.status().message();
+  }
+}
+
+}  // namespace
+}  // namespace posebatch

@@ -53,7 +53,13 @@ struct AnalyzeArgs {
   bool half = false;
   bool channels_last = false;
   bool quiet = false;
+  bool allow_lost_frames = false;
 };
+
+// Exit statuses: 0 all done; 1 some input failed; 2 bad usage; 3 every input has its outputs,
+// but some frames could not be decoded (rows of NaN) and --allow-lost-frames was not given;
+// 130 interrupted.
+constexpr int kExitLostFrames = 3;
 
 const char* kVideoExts[] = {".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".webm", ".wmv", ".flv", ".h264"};
 
@@ -136,10 +142,62 @@ bool ParseCrop(const std::string& text, Crop* c) {
   return c->enabled() && c->x1 >= 0 && c->y1 >= 0;
 }
 
-// Runs one source into writers at `out_base` (+ ".h5" / ".csv"). Returns the status.
+// "10-11, 40" (at most 20 ranges, then "...").
+template <typename Range, typename First, typename Last>
+std::string FormatRanges(const std::vector<Range>& ranges, First first, Last last) {
+  std::string out;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    if (i == 20) return out + ", ...";
+    if (i > 0) out += ", ";
+    out += std::to_string(first(ranges[i]));
+    if (last(ranges[i]) != first(ranges[i])) out += "-" + std::to_string(last(ranges[i]));
+  }
+  return out;
+}
+
+std::string Count(int64_t n, const char* what) {  // "1 damaged packet", "3 damaged packets"
+  return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+}
+
+// Tells what damage cost: frames written as NaN and where, and why decoding stopped early.
+// Returns true when frames were lost.
+bool ReportDamage(const std::string& display, const RunStats& stats) {
+  const StreamEnd& e = stats.stream;
+  if (!e.concealed.empty()) {
+    int64_t n = 0;
+    for (const auto& r : e.concealed) n += r.second - r.first + 1;
+    std::fprintf(stderr, "warning: %s: %s decoded from damaged data by concealment (analysed; pixels partly guessed): frames %s\n",
+                 display.c_str(), Count(n, "frame").c_str(),
+                 FormatRanges(e.concealed, [](const auto& r) { return r.first; }, [](const auto& r) { return r.second; })
+                     .c_str());
+  }
+  if (stats.lost_frames == 0 && e.stop_reason.empty() && e.rejected_packets == 0 && e.failed_frames == 0) {
+    return false;
+  }
+  std::string causes;
+  if (e.rejected_packets > 0) causes += Count(e.rejected_packets, "damaged packet") + "; ";
+  if (e.failed_frames > 0) causes += Count(e.failed_frames, "frame") + " failed to decode; ";
+  if (!e.stop_reason.empty()) causes += e.stop_reason + "; ";
+  if (!causes.empty()) causes.resize(causes.size() - 2);
+  if (stats.lost_frames > 0) {
+    std::fprintf(stderr, "warning: %s: %s could not be decoded, written as rows of NaN: frames %s%s%s\n",
+                 display.c_str(), Count(stats.lost_frames, "frame").c_str(),
+                 FormatRanges(stats.lost, [](const LostRange& r) { return r.first; },
+                              [](const LostRange& r) { return r.last; })
+                     .c_str(),
+                 causes.empty() ? "" : " (", causes.empty() ? "" : (causes + ")").c_str());
+  } else {
+    std::fprintf(stderr, "warning: %s: damaged data (%s)%s\n", display.c_str(), causes.c_str(),
+                 e.stop_reason.empty() ? ", no frame lost" : "; the frames after that point are unknown");
+  }
+  return stats.lost_frames > 0 || !e.stop_reason.empty();
+}
+
+// Runs one source into writers at `out_base` (+ ".h5" / ".csv"). Returns the status; sets
+// *lost_frames when frames could not be decoded.
 Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base, const ColumnLayout& layout,
                   const H5WriterOptions& h5, const AnalyzeArgs& args, const PipelineOptions& popts,
-                  const PreprocessOptions& pre, const std::string& display) {
+                  const PreprocessOptions& pre, const std::string& display, bool* lost_frames) {
   std::vector<std::unique_ptr<PoseWriter>> writers;
   writers.push_back(CreateH5Writer(out_base + ".h5", layout, h5));
   if (args.csv) writers.push_back(CreateCsvWriter(out_base + ".csv", layout));
@@ -158,6 +216,20 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
     return st;
   }
   const SourceInfo& info = source.info();
+  // An earlier run's _meta.pickle is set aside, not overwritten, until the new .h5 is in place:
+  // if this run cannot finish (disk full at the last flush), the earlier results stay as they were.
+  const std::string meta_path = out_base + "_meta.pickle", meta_previous = meta_path + ".previous";
+  std::error_code ec;
+  const bool had_meta = info.is_video && fs::exists(meta_path);
+  if (had_meta) fs::rename(meta_path, meta_previous, ec);
+  auto restore_meta = [&] {
+    std::error_code e;
+    if (had_meta) {
+      fs::rename(meta_previous, meta_path, e);
+    } else if (info.is_video) {
+      fs::remove(meta_path, e);
+    }
+  };
   if (info.is_video) {  // DeepLabCut's _meta.pickle, before the .h5 so a complete .h5 implies it
     AnalysisMeta meta;
     meta.start = start;
@@ -174,17 +246,26 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
     meta.bodyparts = model.spec.bodyparts;
     meta.unique_bodyparts = model.spec.unique_bodyparts;
     try {
-      WriteMetaPickle(out_base + "_meta.pickle", meta);
+      WriteMetaPickle(meta_path, meta);
     } catch (...) {
       writer->Abort();
+      restore_meta();
       throw;
     }
   }
-  writer->Commit();
+  try {
+    writer->Commit();
+  } catch (...) {
+    restore_meta();
+    throw;
+  }
+  if (had_meta) fs::remove(meta_previous, ec);
   if (!args.quiet) PrintSummary(display, stats);
-  if (info.is_video && info.to_deliver >= 0 && info.to_deliver != stats.frames) {
-    std::fprintf(stderr, "note: %s declares %lld frames in range but %lld were decoded\n", display.c_str(),
-                 static_cast<long long>(info.to_deliver), static_cast<long long>(stats.frames));
+  *lost_frames = ReportDamage(display, stats);
+  const int64_t rows = stats.frames + stats.lost_frames;
+  if (info.is_video && info.to_deliver >= 0 && info.to_deliver != rows) {
+    std::fprintf(stderr, "note: %s declares %lld frames in range; %lld rows were written\n", display.c_str(),
+                 static_cast<long long>(info.to_deliver), static_cast<long long>(rows));
   }
   std::printf("%s.h5\n", out_base.c_str());
   if (args.csv) std::printf("%s.csv\n", out_base.c_str());
@@ -319,7 +400,7 @@ int RunAnalyze(const AnalyzeArgs& args) {
                  popts.preprocess_workers);
   }
 
-  int failures = 0;
+  int failures = 0, damaged = 0;
   for (const auto& video : videos) {
     if (g_interrupted) break;
     fs::path vp(video);
@@ -333,8 +414,10 @@ int RunAnalyze(const AnalyzeArgs& args) {
     Status st;
     try {
       auto source = OpenVideo(video, dec);
+      bool lost = false;
       st = AnalyzeOne(model, *source, base, LayoutFor(model, scorer, false), H5WriterOptions{}, args, popts, pre,
-                      video);
+                      video, &lost);
+      if (lost) ++damaged;
     } catch (...) {
       st = StatusFromCurrentException(StatusCode::kIOError);
     }
@@ -353,8 +436,9 @@ int RunAnalyze(const AnalyzeArgs& args) {
       h5.key = "predictions";
       for (const auto& p : images) h5.string_index_width = std::max(h5.string_index_width, p.size());
       auto source = OpenImages(images);
+      bool lost = false;
       st = AnalyzeOne(model, *source, base, LayoutFor(model, scorer, true), h5, args, popts, pre,
-                      std::to_string(images.size()) + " images");
+                      std::to_string(images.size()) + " images", &lost);
     } catch (...) {
       st = StatusFromCurrentException(StatusCode::kIOError);
     }
@@ -367,7 +451,13 @@ int RunAnalyze(const AnalyzeArgs& args) {
     std::cerr << "interrupted: unfinished outputs were removed; finished ones are kept\n";
     return 130;
   }
-  return failures == 0 ? 0 : 1;
+  if (failures > 0) return 1;
+  if (damaged > 0 && !args.allow_lost_frames) {
+    std::fprintf(stderr, "%d video(s) lost frames (see above); exit status %d (--allow-lost-frames: 0)\n", damaged,
+                 kExitLostFrames);
+    return kExitLostFrames;
+  }
+  return 0;
 }
 
 int RunInfo(const std::string& model_path, const std::string& config, const std::string& snapshot) {
@@ -425,6 +515,8 @@ int main(int argc, char** argv) {
   analyze->add_flag("--overwrite", a.overwrite, "redo inputs that already have results");
   analyze->add_flag("--no-async", a.no_async, "run all stages in one thread, in turn");
   analyze->add_flag("--quiet,-q", a.quiet, "no progress or summary");
+  analyze->add_flag("--allow-lost-frames", a.allow_lost_frames,
+                    "exit 0 even when frames of a damaged video could not be decoded (else exit 3)");
 
   std::string info_model, info_config, info_snapshot;
   auto* info = app.add_subcommand("info", "describe a model");
