@@ -395,14 +395,17 @@ int RunAnalyze(const AnalyzeArgs& args) {
     }
     Status st;
     try {
+      auto source = OpenVideo(video, dec);  // first: a video that cannot be read is named as such
       if (model_fingerprint.empty()) model_fingerprint = FingerprintFile(model.weights_path);
       const ColumnLayout layout = LayoutFor(model, scorer, false);
       ResumePlan plan = PlanResume(
           base, JournalHeaderFor(model_fingerprint, model, video, layout, dec, pre, popts, args.device),
           popts.batch_size, layout.NumColumns(), args.resume, video, dec.start_frame);
-      DecodeOptions video_dec = dec;
-      if (plan.continue_previous) video_dec.start_frame = plan.previous.frames.back() + 1;
-      auto source = OpenVideo(video, video_dec);  // decodes and drops the frames already done
+      if (plan.continue_previous) {  // decode and drop the frames already done
+        DecodeOptions rest = dec;
+        rest.start_frame = plan.previous.frames.back() + 1;
+        source = OpenVideo(video, rest);
+      }
       st = AnalyzeOne(model, *source, base, layout, H5WriterOptions{}, args, popts, pre, video, &plan);
     } catch (...) {
       st = StatusFromCurrentException(StatusCode::kIOError);
