@@ -143,7 +143,12 @@ class H5TableWriter : public PoseWriter {
     WriteStringAttr(file_, "TITLE", "");
     WriteStringAttr(file_, "VERSION", "1.0");
 
-    group_ = H5Gcreate2(file_, options_.key.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    // No object timestamps: the same rows give the same bytes (a resumed run's file equals an
+    // uninterrupted run's).
+    hid_t group_plist = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(group_plist, 0);
+    group_ = H5Gcreate2(file_, options_.key.c_str(), H5P_DEFAULT, group_plist, H5P_DEFAULT);
+    H5Pclose(group_plist);
     if (group_ < 0) throw Error(Status::IOError(temp_path_ + ": cannot create group"));
     WriteStringAttr(group_, "CLASS", "GROUP");
     WriteStringAttr(group_, "TITLE", "");
@@ -192,6 +197,7 @@ class H5TableWriter : public PoseWriter {
     hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
     hsize_t chunk[1] = {std::max<hsize_t>(1, 65536 / row_bytes_)};  // PyTables-like chunk size
     H5Pset_chunk(plist, 1, chunk);
+    H5Pset_obj_track_times(plist, 0);
     dataset_ = H5Dcreate2(group_, "table", row_type_, space, H5P_DEFAULT, plist, H5P_DEFAULT);
     H5Pclose(plist);
     H5Sclose(space);

@@ -5,7 +5,10 @@ POSEBATCH_SOURCE set. Uses Debian's /usr/bin/python3 with python3-pandas and pyt
 """
 import io
 import os
+import random
+import re
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -239,7 +242,8 @@ class Behaviour(unittest.TestCase):
         _, err = p.communicate(timeout=60)
         self.assertEqual(p.returncode, 130, err)
         self.assertIn("interrupted", err)
-        self.assertEqual(os.listdir(out), [])
+        # Only the resume journal may stay (when a chunk was complete), for --resume.
+        self.assertEqual([f for f in os.listdir(out) if not f.endswith(".resume")], [])
 
     def test_info(self):
         r = run("info", self.model)
@@ -410,6 +414,176 @@ class FullOrReadOnlyDisk(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(self.mnt, r.stderr)
         self.assertIn("writable", r.stderr)
+
+
+class KilledMidRun(unittest.TestCase):
+    """SIGKILL at random moments: no final-named file unless complete; --resume continues from the
+    last complete chunk of the journal and the final files equal an uninterrupted run's."""
+
+    FRAMES = 6000
+    BATCH = 4
+    CHUNK_ROWS = 256  # the journal's chunk for batch 4 (a multiple of it, about 256 rows)
+    NCOLS = 12        # 4 bodyparts x (x, y, likelihood)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.video = os.path.join(cls.tmp.name, "long.mp4")
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+                        "-frames:v", str(cls.FRAMES), "-c:v", "libx264", "-preset", "ultrafast", cls.video],
+                       check=True)
+        cls.model = os.path.join(FIX, "models", "good")
+        cls.ref = os.path.join(cls.tmp.name, "ref")
+        r = subprocess.run(cls.command(cls.ref), capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr
+        cls.ref_df = pd.read_hdf(os.path.join(cls.ref, "longS.h5"))
+        assert len(cls.ref_df) == cls.FRAMES
+        seed = int(os.environ.get("POSEBATCH_KILL_SEED", time.time_ns() % 2**32))
+        print(f"KilledMidRun: random seed {seed} (POSEBATCH_KILL_SEED to repeat)")
+        cls.rng = random.Random(seed)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    @classmethod
+    def command(cls, dest, *extra, batch=None):
+        return [BIN, "analyze", cls.model, cls.video, "--dest", dest, "--scorer", "S", "--csv", "-t", "1", "-b",
+                str(batch or cls.BATCH), "-q", *extra]
+
+    def setUp(self):
+        self.dest = os.path.join(self.tmp.name, self.id().rsplit(".", 1)[-1])
+        self.journal = os.path.join(self.dest, "longS.resume")
+
+    def read(self, name):
+        with open(os.path.join(self.dest, name), "rb") as f:
+            return f.read()
+
+    def journal_state(self):
+        """(complete chunks, header bytes, chunk bytes) of the journal, from its size (format:
+        src/io/resume_journal.h); no journal or a torn header counts as 0 chunks."""
+        chunk = 16 + self.CHUNK_ROWS * (8 + 4 * self.NCOLS) + 4
+        magic = b"posebatch-resume-journal 1\n"
+        try:
+            with open(self.journal, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return 0, None, chunk
+        if len(data) < len(magic) + 4 or not data.startswith(magic):
+            return 0, None, chunk
+        header = len(magic) + 4 + struct.unpack_from("<I", data, len(magic))[0] + 4
+        return max(0, (len(data) - header) // chunk), header, chunk
+
+    def chunks(self):
+        return self.journal_state()[0]
+
+    def run_and_kill(self, extra=(), min_new_chunks=1, max_delay=0.25):
+        """Starts a run, waits until it has completed `min_new_chunks` more journal chunks (0: not at
+        all), then SIGKILLs it after a random delay. Returns (killed, stderr)."""
+        before = self.chunks()
+        p = subprocess.Popen(self.command(self.dest, *extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+        deadline = time.time() + 120
+        while min_new_chunks and p.poll() is None and time.time() < deadline and \
+                self.chunks() < before + min_new_chunks:
+            time.sleep(0.002)
+        time.sleep(self.rng.uniform(0, max_delay))
+        killed = p.poll() is None
+        if killed:
+            p.kill()
+        _, err = p.communicate(timeout=60)
+        if killed:
+            self.assertEqual(p.returncode, -signal.SIGKILL)
+        return killed, err
+
+    def assert_nothing_final_unless_complete(self):
+        """No .h5/.csv under its final name unless it is the complete, valid result."""
+        names = os.listdir(self.dest) if os.path.isdir(self.dest) else []
+        if "longS.h5" in names:
+            pd.testing.assert_frame_equal(pd.read_hdf(os.path.join(self.dest, "longS.h5")), self.ref_df,
+                                          check_exact=True)
+        if "longS.csv" in names:
+            self.assertEqual(self.read("longS.csv"), open(os.path.join(self.ref, "longS.csv"), "rb").read())
+
+    def assert_equals_uninterrupted(self):
+        for name in ("longS.h5", "longS.csv"):
+            with open(os.path.join(self.ref, name), "rb") as f:
+                self.assertEqual(self.read(name), f.read(), name + " differs from the uninterrupted run's")
+        pd.testing.assert_frame_equal(pd.read_hdf(os.path.join(self.dest, "longS.h5")), self.ref_df,
+                                      check_exact=True)
+        self.assertTrue(os.path.exists(os.path.join(self.dest, "longS_meta.pickle")))
+        self.assertEqual([f for f in os.listdir(self.dest) if f.endswith((".part", ".resume"))], [])
+
+    def resumed_from(self, err):
+        m = re.search(r"resuming from frame (\d+)", err)
+        return int(m.group(1)) if m else None
+
+    def test_sigkill_several_times_then_resume_equals_uninterrupted(self):
+        kills, starts = 0, []
+        for attempt in range(5):
+            chunks_before = self.chunks()
+            # The first kill falls anywhere, start-up included; later ones after new rows are journaled.
+            killed, err = self.run_and_kill(["--resume"] if attempt else [], min_new_chunks=0 if attempt == 0 else 1,
+                                            max_delay=0.6 if attempt == 0 else 0.25)
+            self.assertTrue(killed, "the run finished before it could be killed: " + err)
+            kills += 1
+            if attempt:
+                start = self.resumed_from(err)
+                if chunks_before:
+                    self.assertEqual(start, chunks_before * self.CHUNK_ROWS, err)
+                    starts.append(start)
+                else:
+                    self.assertIsNone(start, err)
+            self.assert_nothing_final_unless_complete()
+        chunks_before = self.chunks()
+        r = subprocess.run(self.command(self.dest, "--resume"), capture_output=True, text=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        start = self.resumed_from(r.stderr)
+        self.assertGreater(chunks_before, 0)
+        self.assertEqual(start, chunks_before * self.CHUNK_ROWS, r.stderr)
+        starts.append(start)
+        self.assertGreater(start, 0, "resume started from frame 0")
+        self.assertEqual(starts, sorted(starts))
+        self.assertEqual(start % self.BATCH, 0)
+        self.assert_equals_uninterrupted()
+        print(f"KilledMidRun: survived {kills} SIGKILLs; resumed from frames {starts}")
+
+    def test_rerun_without_resume_starts_over_and_completes(self):
+        killed, _ = self.run_and_kill(min_new_chunks=1)
+        self.assertTrue(killed)
+        self.assertGreater(self.chunks(), 0)
+        self.assert_nothing_final_unless_complete()
+        r = subprocess.run(self.command(self.dest), capture_output=True, text=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("an interrupted run left", r.stderr)
+        self.assertIn("starting from frame 0", r.stderr)
+        self.assertIsNone(self.resumed_from(r.stderr))
+        self.assert_equals_uninterrupted()
+
+    def test_torn_journal_resumes_from_the_previous_chunk(self):
+        killed, _ = self.run_and_kill(min_new_chunks=2)
+        self.assertTrue(killed)
+        chunks, header, chunk = self.journal_state()
+        self.assertGreaterEqual(chunks, 2)
+        os.truncate(self.journal, header + chunks * chunk - 5)  # the last chunk loses its last bytes
+        r = subprocess.run(self.command(self.dest, "--resume"), capture_output=True, text=True, timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.resumed_from(r.stderr), (chunks - 1) * self.CHUNK_ROWS, r.stderr)
+        self.assertIn("discarded a torn or corrupt tail", r.stderr)
+        self.assert_equals_uninterrupted()
+
+    def test_journal_for_other_options_is_not_used(self):
+        killed, _ = self.run_and_kill(min_new_chunks=1)
+        self.assertTrue(killed)
+        r = subprocess.run(self.command(self.dest, "--resume", batch=8), capture_output=True, text=True,
+                           timeout=600)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("cannot resume", r.stderr)
+        self.assertIn("batch_size (journal 4, now 8)", r.stderr)
+        self.assertIn("starting from frame 0", r.stderr)
+        df = pd.read_hdf(os.path.join(self.dest, "longS.h5"))
+        self.assertEqual(list(df.index), list(range(self.FRAMES)))
+        self.assertFalse(os.path.exists(self.journal))
 
 
 class SampleAccuracy(unittest.TestCase):

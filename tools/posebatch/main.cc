@@ -14,6 +14,7 @@
 
 #include "common/stopwatch.h"
 #include "io/meta_pickle.h"
+#include "io/resume_journal.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
 #include "posebatch/pipeline.h"
@@ -49,6 +50,7 @@ struct AnalyzeArgs {
   int slots = 3;
   bool csv = false;
   bool overwrite = false;
+  bool resume = false;
   bool no_async = false;
   bool half = false;
   bool channels_last = false;
@@ -193,14 +195,107 @@ bool ReportDamage(const std::string& display, const RunStats& stats) {
   return stats.lost_frames > 0 || !e.stop_reason.empty();
 }
 
-// Runs one source into writers at `out_base` (+ ".h5" / ".csv"). Returns the status; sets
+// The resume journal of one video: what its rows depend on, and what an interrupted run left
+// that this run continues (when --resume found a matching, intact journal).
+struct ResumePlan {
+  std::string path;  // <out_base>.resume
+  JournalHeader header;
+  int64_t chunk_rows = 0;
+  bool continue_previous = false;
+  JournalContents previous;  // the rows to replay when continue_previous
+};
+
+// Everything the rows of one video depend on; a journal whose header differs is stale.
+JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model& model, const std::string& video,
+                               const ColumnLayout& layout, const DecodeOptions& dec, const PreprocessOptions& pre,
+                               const PipelineOptions& popts, const std::string& device) {
+  std::string columns;
+  for (const auto& col : layout.Columns())
+    for (const auto& part : col) columns += part + '\x1f';
+  const Crop& c = pre.crop;
+  return {{"model_weights", model_fingerprint},
+          {"model_config", FingerprintText(model.spec.config_text)},
+          {"device", device},
+          {"columns", std::to_string(layout.NumColumns()) + ":" + FingerprintText(columns)},
+          {"video", FingerprintFileEnds(video)},
+          {"frames", std::to_string(dec.start_frame) + ":" + std::to_string(dec.stop_frame)},
+          {"crop", c.enabled() ? std::to_string(c.x1) + "," + std::to_string(c.x2) + "," + std::to_string(c.y1) +
+                                     "," + std::to_string(c.y2)
+                               : "none"},
+          {"batch_size", std::to_string(popts.batch_size)},
+          {"chunk_rows", std::to_string(JournalChunkRows(popts.batch_size))}};
+}
+
+// Decides whether this run continues an interrupted one, and says so on stderr.
+ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int batch_size, size_t ncols,
+                      bool resume, const std::string& video, int64_t start_frame) {
+  ResumePlan plan;
+  plan.path = out_base + ".resume";
+  plan.header = std::move(header);
+  plan.chunk_rows = JournalChunkRows(batch_size);
+  std::error_code ec;
+  const bool exists = fs::exists(plan.path, ec);
+  if (!resume) {
+    if (exists) {
+      std::fprintf(stderr, "note: %s: an interrupted run left %s; starting from frame %lld and replacing it "
+                   "(--resume continues from it instead)\n", video.c_str(), plan.path.c_str(),
+                   static_cast<long long>(start_frame));
+    }
+    return plan;
+  }
+  if (!exists) {
+    std::fprintf(stderr, "%s: nothing to resume (no %s); starting from frame %lld\n", video.c_str(),
+                 plan.path.c_str(), static_cast<long long>(start_frame));
+    return plan;
+  }
+  JournalContents found = ReadJournal(plan.path, ncols);
+  std::string why = found.problem;
+  if (why.empty()) {
+    std::string differs = HeaderMismatch(plan.header, found.header);
+    if (!differs.empty()) why = "it was written for another model, video or options: " + differs;
+  }
+  if (why.empty() && found.rows() == 0) why = "it holds no complete chunk yet";
+  if (why.empty() && found.frames.front() != start_frame) why = "its first frame is not the range's start";
+  if (!why.empty()) {
+    std::fprintf(stderr, "%s: cannot resume from %s (%s); starting from frame %lld\n", video.c_str(),
+                 plan.path.c_str(), why.c_str(), static_cast<long long>(start_frame));
+    return plan;
+  }
+  std::fprintf(stderr, "%s: resuming from frame %lld (%lld frames in %lld chunks from %s", video.c_str(),
+               static_cast<long long>(found.frames.back() + 1), static_cast<long long>(found.rows()),
+               static_cast<long long>(found.chunks), plan.path.c_str());
+  if (found.discarded_bytes > 0) {
+    std::fprintf(stderr, "; discarded a torn or corrupt tail of %llu bytes",
+                 static_cast<unsigned long long>(found.discarded_bytes));
+  }
+  std::fprintf(stderr, ")\n");
+  plan.previous = std::move(found);
+  plan.continue_previous = true;
+  return plan;
+}
+
+// Runs one source into writers at `out_base` (+ ".h5" / ".csv"). `plan` (videos): the resume
+// journal to write, and the rows of an interrupted run to replay first. Returns the status; sets
 // *lost_frames when frames could not be decoded.
 Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base, const ColumnLayout& layout,
                   const H5WriterOptions& h5, const AnalyzeArgs& args, const PipelineOptions& popts,
-                  const PreprocessOptions& pre, const std::string& display, bool* lost_frames) {
+                  const PreprocessOptions& pre, const std::string& display, const ResumePlan* plan,
+                  bool* lost_frames) {
   std::vector<std::unique_ptr<PoseWriter>> writers;
   writers.push_back(CreateH5Writer(out_base + ".h5", layout, h5));
   if (args.csv) writers.push_back(CreateCsvWriter(out_base + ".csv", layout));
+  int64_t replayed = 0;
+  if (plan != nullptr) {
+    const JournalContents* previous = plan->continue_previous ? &plan->previous : nullptr;
+    if (previous != nullptr) {  // the interrupted run's rows, bit for bit
+      const size_t ncols = layout.NumColumns();
+      for (int64_t r = 0; r < previous->rows(); ++r)
+        for (auto& w : writers) w->Append(previous->frames[r], "", previous->values.data() + r * ncols);
+      replayed = previous->rows();
+    }
+    // Last, so that it is deleted only once the real outputs are in place.
+    writers.push_back(CreateJournalWriter(plan->path, plan->header, layout.NumColumns(), plan->chunk_rows, previous));
+  }
   auto writer = CreateFanOutWriter(std::move(writers));
   ProgressPrinter progress(display, args.quiet);
   RunContext ctx;
@@ -210,9 +305,14 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   const double start = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   Status st = RunPipeline(model, source, *writer, popts, pre, ctx, &stats);
   progress.Finish();
-  if (st.ok() && stats.frames == 0) st = Status::Corrupt(display + ": no frames could be decoded");
+  if (st.ok() && stats.frames + replayed == 0) st = Status::Corrupt(display + ": no frames could be decoded");
   if (!st.ok()) {
     writer->Abort();
+    std::error_code ec;
+    if (plan != nullptr && fs::exists(plan->path, ec)) {
+      std::fprintf(stderr, "%s: completed chunks are kept in %s: rerun with --resume to continue from them\n",
+                   display.c_str(), plan->path.c_str());
+    }
     return st;
   }
   const SourceInfo& info = source.info();
@@ -240,7 +340,7 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
     meta.batch_size = popts.batch_size;
     meta.width = info.width;
     meta.height = info.height;
-    meta.nframes = info.frame_count >= 0 ? info.frame_count : stats.frames;
+    meta.nframes = info.frame_count >= 0 ? info.frame_count : replayed + stats.frames;
     meta.crop = pre.crop;
     meta.individuals = model.spec.individuals;
     meta.bodyparts = model.spec.bodyparts;
@@ -260,10 +360,13 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
     throw;
   }
   if (had_meta) fs::remove(meta_previous, ec);
-  if (!args.quiet) PrintSummary(display, stats);
+  if (!args.quiet) {
+    PrintSummary(display, stats);
+    if (replayed > 0) std::fprintf(stderr, "  + %lld frames resumed from the journal\n", static_cast<long long>(replayed));
+  }
   *lost_frames = ReportDamage(display, stats);
   const int64_t rows = stats.frames + stats.lost_frames;
-  if (info.is_video && info.to_deliver >= 0 && info.to_deliver != rows) {
+  if (info.is_video && info.to_deliver >= 0 && replayed == 0 && info.to_deliver != rows) {
     std::fprintf(stderr, "note: %s declares %lld frames in range; %lld rows were written\n", display.c_str(),
                  static_cast<long long>(info.to_deliver), static_cast<long long>(rows));
   }
@@ -401,22 +504,36 @@ int RunAnalyze(const AnalyzeArgs& args) {
   }
 
   int failures = 0, damaged = 0;
+  std::string model_fingerprint;  // of the weights file, for resume journals; computed once
   for (const auto& video : videos) {
     if (g_interrupted) break;
     fs::path vp(video);
     fs::path dir = args.dest.empty() ? vp.parent_path() : fs::path(args.dest);
     std::string base = (dir / (vp.stem().string() + scorer)).string();
-    if (!args.overwrite && fs::exists(base + ".h5")) {
+    // Done only when every requested output is there (a kill can fall between two renames).
+    if (!args.overwrite && fs::exists(base + ".h5") && fs::exists(base + "_meta.pickle") &&
+        (!args.csv || fs::exists(base + ".csv"))) {
       std::fprintf(stderr, "%s: already analysed (%s.h5), skipping; --overwrite to redo\n", video.c_str(),
                    base.c_str());
+      std::error_code ec;
+      fs::remove(base + ".resume", ec);  // left by a kill after the outputs were complete
       continue;
     }
     Status st;
     try {
-      auto source = OpenVideo(video, dec);
+      auto source = OpenVideo(video, dec);  // first: a video that cannot be read is named as such
+      if (model_fingerprint.empty()) model_fingerprint = FingerprintFile(model.weights_path);
+      const ColumnLayout layout = LayoutFor(model, scorer, false);
+      ResumePlan plan = PlanResume(
+          base, JournalHeaderFor(model_fingerprint, model, video, layout, dec, pre, popts, args.device),
+          popts.batch_size, layout.NumColumns(), args.resume, video, dec.start_frame);
+      if (plan.continue_previous) {  // decode and drop the frames already done
+        DecodeOptions rest = dec;
+        rest.start_frame = plan.previous.frames.back() + 1;
+        source = OpenVideo(video, rest);
+      }
       bool lost = false;
-      st = AnalyzeOne(model, *source, base, LayoutFor(model, scorer, false), H5WriterOptions{}, args, popts, pre,
-                      video, &lost);
+      st = AnalyzeOne(model, *source, base, layout, H5WriterOptions{}, args, popts, pre, video, &plan, &lost);
       if (lost) ++damaged;
     } catch (...) {
       st = StatusFromCurrentException(StatusCode::kIOError);
@@ -438,7 +555,7 @@ int RunAnalyze(const AnalyzeArgs& args) {
       auto source = OpenImages(images);
       bool lost = false;
       st = AnalyzeOne(model, *source, base, LayoutFor(model, scorer, true), h5, args, popts, pre,
-                      std::to_string(images.size()) + " images", &lost);
+                      std::to_string(images.size()) + " images", /*plan=*/nullptr, &lost);
     } catch (...) {
       st = StatusFromCurrentException(StatusCode::kIOError);
     }
@@ -448,7 +565,8 @@ int RunAnalyze(const AnalyzeArgs& args) {
     }
   }
   if (g_interrupted) {
-    std::cerr << "interrupted: unfinished outputs were removed; finished ones are kept\n";
+    std::cerr << "interrupted: unfinished outputs were removed; finished ones are kept; --resume continues "
+                 "unfinished videos from their last completed chunk\n";
     return 130;
   }
   if (failures > 0) return 1;
@@ -513,6 +631,8 @@ int main(int argc, char** argv) {
   analyze->add_flag("--channels-last", a.channels_last,
                     "NHWC native networks: faster on CPU, scores may differ from DeepLabCut's by ~1e-5");
   analyze->add_flag("--overwrite", a.overwrite, "redo inputs that already have results");
+  analyze->add_flag("--resume", a.resume,
+                    "continue an interrupted run from its last completed chunk (its .resume journal)");
   analyze->add_flag("--no-async", a.no_async, "run all stages in one thread, in turn");
   analyze->add_flag("--quiet,-q", a.quiet, "no progress or summary");
   analyze->add_flag("--allow-lost-frames", a.allow_lost_frames,

@@ -1,0 +1,179 @@
+// The resume journal: intact chunks come back bit for bit, torn or corrupt tails are never
+// trusted, stale headers are named, and the writer's file lifecycle (keep on abort, delete on
+// commit) holds.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "io/resume_journal.h"
+#include "posebatch/status.h"
+
+namespace posebatch {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr size_t kCols = 6;
+
+// Row values that differ per frame and column, with a NaN and odd bit patterns.
+std::vector<float> RowFor(int64_t frame) {
+  std::vector<float> v(kCols);
+  for (size_t c = 0; c < kCols; ++c) v[c] = static_cast<float>(frame) * 1.25f + static_cast<float>(c) / 3.0f;
+  if (frame % 7 == 0) v[2] = std::numeric_limits<float>::quiet_NaN();
+  return v;
+}
+
+class Journal : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("pb_journal_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    path_ = (dir_ / "out.resume").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Writes frames [first, first + rows) and aborts (as a killed or failed run leaves it).
+  void WriteRows(int64_t first, int64_t rows, const JournalContents* resume = nullptr) {
+    auto w = CreateJournalWriter(path_, header_, kCols, kChunk, resume);
+    for (int64_t f = first; f < first + rows; ++f) w->Append(f, "", RowFor(f).data());
+    w->Abort();
+  }
+
+  void ExpectRows(const JournalContents& j, int64_t first, int64_t rows) {
+    ASSERT_EQ(j.rows(), rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      ASSERT_EQ(j.frames[r], first + r);
+      auto want = RowFor(first + r);
+      ASSERT_EQ(std::memcmp(want.data(), j.values.data() + r * kCols, kCols * sizeof(float)), 0) << "row " << r;
+    }
+  }
+
+  static constexpr int64_t kChunk = 8;
+  JournalHeader header_{{"model_weights", "123:abcd"}, {"batch_size", "4"}, {"frames", "10:-1"}};
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(Journal, CompleteChunksComeBackBitForBit) {
+  WriteRows(10, 3 * kChunk + 5);  // the 5 rows of an unfinished chunk are never written
+  JournalContents j = ReadJournal(path_, kCols);
+  EXPECT_EQ(j.problem, "");
+  EXPECT_EQ(j.header, header_);
+  EXPECT_EQ(j.chunks, 3);
+  EXPECT_EQ(j.discarded_bytes, 0u);
+  EXPECT_EQ(j.valid_bytes, fs::file_size(path_));
+  ExpectRows(j, 10, 3 * kChunk);
+}
+
+TEST_F(Journal, TornLastChunkIsDiscarded) {
+  WriteRows(10, 3 * kChunk);
+  const auto size = fs::file_size(path_);
+  for (uintmax_t cut : {1, 3, 17}) {
+    fs::resize_file(path_, size - cut);
+    JournalContents j = ReadJournal(path_, kCols);
+    EXPECT_EQ(j.problem, "");
+    EXPECT_EQ(j.chunks, 2) << "cut " << cut;
+    EXPECT_EQ(j.discarded_bytes, fs::file_size(path_) - j.valid_bytes);
+    EXPECT_GT(j.discarded_bytes, 0u);
+    ExpectRows(j, 10, 2 * kChunk);
+  }
+}
+
+TEST_F(Journal, CorruptChunkAndEverythingAfterItIsDiscarded) {
+  WriteRows(10, 3 * kChunk);
+  // Flip one bit in the second of three chunks (chunk = head 16 + rows + crc 4 bytes).
+  const uintmax_t chunk_bytes = 16 + kChunk * (8 + kCols * sizeof(float)) + 4;
+  const auto at = static_cast<std::streamoff>(fs::file_size(path_) - 2 * chunk_bytes + 40);
+  std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+  char byte = 0;
+  f.seekg(at);
+  f.read(&byte, 1);
+  byte = static_cast<char>(byte ^ 0x10);
+  f.seekp(at);
+  f.write(&byte, 1);
+  f.close();
+  JournalContents j = ReadJournal(path_, kCols);
+  EXPECT_EQ(j.chunks, 1);
+  ExpectRows(j, 10, kChunk);
+  EXPECT_EQ(j.discarded_bytes, 2 * chunk_bytes);
+}
+
+TEST_F(Journal, ResumedWriterContinuesAfterTheIntactPrefix) {
+  WriteRows(10, 2 * kChunk + 3);
+  fs::resize_file(path_, fs::file_size(path_) - 2);  // tear the second chunk
+  JournalContents first = ReadJournal(path_, kCols);
+  ASSERT_EQ(first.chunks, 1);
+  WriteRows(10 + kChunk, 3 * kChunk, &first);  // continue from the next frame
+  JournalContents j = ReadJournal(path_, kCols);
+  EXPECT_EQ(j.discarded_bytes, 0u);
+  EXPECT_EQ(j.chunks, 4);
+  ExpectRows(j, 10, 4 * kChunk);
+}
+
+TEST_F(Journal, RowsMustFollowOn) {
+  auto w = CreateJournalWriter(path_, header_, kCols, kChunk, nullptr);
+  w->Append(10, "", RowFor(10).data());
+  EXPECT_THROW(w->Append(12, "", RowFor(12).data()), Error);
+  w->Abort();
+}
+
+TEST_F(Journal, CommitDeletesAndAbortKeepsOnlyCompleteChunks) {
+  {
+    auto w = CreateJournalWriter(path_, header_, kCols, kChunk, nullptr);
+    for (int64_t f = 0; f < kChunk - 1; ++f) w->Append(f, "", RowFor(f).data());
+    w->Abort();
+    EXPECT_FALSE(fs::exists(path_)) << "a journal without a complete chunk is of no use";
+  }
+  {
+    auto w = CreateJournalWriter(path_, header_, kCols, kChunk, nullptr);
+    for (int64_t f = 0; f < kChunk; ++f) w->Append(f, "", RowFor(f).data());
+    w->Abort();
+    EXPECT_TRUE(fs::exists(path_));
+  }
+  {
+    auto w = CreateJournalWriter(path_, header_, kCols, kChunk, nullptr);
+    for (int64_t f = 0; f < 2 * kChunk; ++f) w->Append(f, "", RowFor(f).data());
+    w->Commit();
+    EXPECT_FALSE(fs::exists(path_));
+  }
+}
+
+TEST_F(Journal, StaleOrForeignJournalsAreNamed) {
+  WriteRows(10, kChunk);
+  JournalContents j = ReadJournal(path_, kCols);
+  JournalHeader other = header_;
+  other[1].second = "8";
+  EXPECT_EQ(HeaderMismatch(header_, j.header), "");
+  EXPECT_EQ(HeaderMismatch(other, j.header), "batch_size (journal 4, now 8)");
+  other = header_;
+  other.emplace_back("crop", "none");
+  EXPECT_EQ(HeaderMismatch(other, j.header), "crop (missing from the journal)");
+  EXPECT_EQ(HeaderMismatch(JournalHeader(header_.begin(), header_.end() - 1), j.header), "frames (only in the journal)");
+
+  // A torn header, something else entirely, and no file at all.
+  fs::resize_file(path_, 30);
+  EXPECT_NE(ReadJournal(path_, kCols).problem, "");
+  std::ofstream(path_) << "hello";
+  EXPECT_NE(ReadJournal(path_, kCols).problem.find("not a posebatch resume journal"), std::string::npos);
+  fs::remove(path_);
+  EXPECT_EQ(ReadJournal(path_, kCols).problem, "no journal");
+}
+
+TEST(JournalChunks, AreBatchMultiplesOfAboutTwoHundredFiftySixRows) {
+  for (int b : {1, 3, 4, 8, 64, 100, 1000}) {
+    int64_t rows = JournalChunkRows(b);
+    EXPECT_EQ(rows % b, 0) << b;
+    EXPECT_GE(rows, 256) << b;
+    EXPECT_LT(rows, 256 + b) << b;
+  }
+}
+
+}  // namespace
+}  // namespace posebatch
