@@ -2,7 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "io/py_pickle.h"
@@ -81,14 +83,20 @@ void WriteMetaPickle(const std::string& path, const AnalysisMeta& m) {
   const std::string bytes = PyValue::Dict({{PyValue::Str("data"), data}}).Pickle0();
   const std::string tmp = path + ".part";
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) throw Error(Status::IOError(tmp + ": cannot create file"));
+  if (f == nullptr) throw Error(Status::IOError(tmp + ": cannot create file (" + std::strerror(errno) + ")"));
   bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  ok = (std::fclose(f) == 0) && ok;
+  int write_errno = ok ? 0 : errno;
+  if (std::fclose(f) != 0 && ok) {  // buffered data hits the disk here
+    ok = false;
+    write_errno = errno;
+  }
   std::error_code ec;
   if (ok) std::filesystem::rename(tmp, path, ec);
   if (!ok || ec) {
     std::filesystem::remove(tmp, ec);
-    throw Error(Status::IOError(path + ": cannot write"));
+    const std::string why = write_errno == ENOSPC ? "disk full" : write_errno != 0 ? std::strerror(write_errno)
+                                                                                  : "cannot rename into place";
+    throw Error(Status::IOError(path + ": cannot write (" + why + ")"));
   }
 }
 
