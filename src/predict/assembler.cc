@@ -101,7 +101,8 @@ struct Assembly {
   std::vector<bool> visible;                // by bodypart
   int n_visible = 0;
   PyIntSet idx;              // joint indices
-  float affinity_sum = 0;    // float32 sum, as numpy adds float32 affinities
+  // Python's `0 + np.float32` is a float64 in NumPy 1.x: float32 affinities summed in double.
+  double affinity_sum = 0;
   std::vector<int> links;    // link ids, in order added
 };
 
@@ -487,8 +488,7 @@ class ImageAssembler {
       if (static_cast<int>(out.size()) == p_.max_individuals) break;
       AssembledAnimal animal;
       animal.keypoints = a->data;
-      // numpy: float32 sum / int -> float64.
-      animal.affinity = a->links.empty() ? 0.0 : static_cast<double>(a->affinity_sum) / a->links.size();
+      animal.affinity = a->links.empty() ? 0.0 : a->affinity_sum / static_cast<double>(a->links.size());
       out.push_back(std::move(animal));
     }
     return out;

@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -166,6 +167,57 @@ TEST(LinearAssignment, RejectsWhatScipyRejects) {
   EXPECT_EQ(pairs, (std::vector<std::pair<int64_t, int64_t>>{{0, 1}}));
 }
 
+// ---- The assembler alone on DeepLabCut's own results for random inputs
+// (tests/data/paf_assembler_cases.yaml, made by tests/fixtures/make_assembler_cases.py with
+// DeepLabCut's Assembler): reversed graph edges, all-zero bodyparts, fusion of partial
+// assemblies, pose suppression, min_n_links, many ties in sorts and queues.
+
+TEST(Assembler, RandomCasesMatchDeepLabCut) {
+  const YAML::Node root = YAML::LoadFile(std::string(POSEBATCH_TEST_DATA) + "/paf_assembler_cases.yaml");
+  int cases = 0, animals = 0;
+  for (const YAML::Node& c : root["cases"]) {
+    AssemblerParams p;
+    p.num_bodyparts = c["num_bodyparts"].as<int>();
+    p.max_individuals = c["max_individuals"].as<int>();
+    for (const auto& e : c["graph"]) p.graph.push_back({e[0].as<int>(), e[1].as<int>()});
+    for (const auto& i : c["paf_inds"]) p.paf_inds.push_back(i.as<int>());
+    ImageDetections det;
+    for (const auto& part : c["candidates"]) {
+      det.candidates.emplace_back();
+      for (const auto& v : part) {
+        det.candidates.back().push_back(Candidate{v[0].as<float>(), v[1].as<float>(), v[2].as<float>()});
+      }
+    }
+    for (const auto& a : c["affinities"]) {
+      AffinityMatrix m;
+      m.rows = a["rows"].as<int64_t>();
+      m.cols = a["cols"].as<int64_t>();
+      for (const auto& v : a["values"]) m.values.push_back(v.as<float>());
+      det.affinities[a["edge"].as<int>()] = m;
+    }
+    const auto got = AssembleAnimals(det, p);
+    const YAML::Node want = c["assemblies"];
+    ASSERT_EQ(got.size(), want.size()) << "case " << cases;
+    for (size_t j = 0; j < got.size(); ++j) {
+      EXPECT_NEAR(got[j].affinity, want[j]["affinity"].as<double>(), 1e-12) << "case " << cases << " animal " << j;
+      for (int k = 0; k < p.num_bodyparts; ++k) {
+        for (int col = 0; col < 4; ++col) {
+          const double w = want[j]["data"][k][col].as<double>(), v = got[j].keypoints[k][col];
+          if (std::isnan(w)) {
+            EXPECT_TRUE(std::isnan(v)) << "case " << cases << " animal " << j << " bodypart " << k;
+          } else {
+            EXPECT_EQ(v, w) << "case " << cases << " animal " << j << " bodypart " << k << " column " << col;
+          }
+        }
+      }
+    }
+    ++cases;
+    animals += static_cast<int>(got.size());
+  }
+  EXPECT_EQ(cases, 300);
+  std::printf("%d random cases, %d animals: identical to DeepLabCut's\n", cases, animals);
+}
+
 // ---- The predictor and assembler on DeepLabCut's synthetic cases.
 
 TEST(PafPredictor, ConfigIsParsed) {
@@ -289,8 +341,11 @@ TEST(DLCRNetHead, GoldenRawOutputsMatchDeepLabCut) {
                   MaxAbs(got - want), rel);
     }
     // Random weights assemble nobody: DeepLabCut's poses are all -1; ours must be too.
+    const auto start = std::chrono::steady_clock::now();
     const at::Tensor poses =
         PredictPafPoses(out["bodypart"]["heatmap"], out["bodypart"]["locref"], out["bodypart"]["paf"], spec.paf);
+    std::printf("frame %d: PredictPafPoses took %.1f ms\n", frame,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     ExpectSamePoses(poses.select(0, 0), LoadNpy(base + "_pred_bodypart_poses.npy"), "frame poses");
     ExpectSamePoses(poses.select(0, 0), LoadNpy(base + "_final_bodyparts.npy"), "frame final");
   }
