@@ -73,8 +73,8 @@ void ParsePafPredictor(const YAML::Node& predictor, const ModelSpec& spec, const
   paf->stride = spec.pose_head.stride;
   paf->num_keypoints = ValueOr<int>(predictor["num_multibodyparts"], static_cast<int>(spec.bodyparts.size()));
   if (paf->num_keypoints != static_cast<int>(spec.bodyparts.size())) {
-    Bad(origin, where + ".num_multibodyparts is " + std::to_string(paf->num_keypoints) + " but metadata.bodyparts has " +
-                    std::to_string(spec.bodyparts.size()));
+    Bad(origin, where + ".num_multibodyparts is " + std::to_string(paf->num_keypoints) +
+                    " but metadata.bodyparts has " + std::to_string(spec.bodyparts.size()));
   }
   paf->num_animals = ValueOr<int>(predictor["num_animals"], static_cast<int>(spec.individuals.size()));
   paf->locref_std = ValueOr<double>(predictor["locref_stdev"], 7.2801);

@@ -54,7 +54,8 @@ Peaks FindPeaks(const at::Tensor& heatmap, const at::Tensor& locref, const PafPr
   const int64_t B = heatmap.size(0), K = heatmap.size(1), H = heatmap.size(2), W = heatmap.size(3);
   at::Tensor hm = spec.apply_sigmoid ? at::sigmoid(heatmap) : heatmap;
   const int64_t r = spec.nms_radius;
-  const at::Tensor kernel = GaussianKernel(spec.sigma, 2 * r + 1).view({1, 1, 2 * r + 1, 2 * r + 1}).repeat({K, 1, 1, 1});
+  const int64_t size = 2 * r + 1;
+  const at::Tensor kernel = GaussianKernel(spec.sigma, size).view({1, 1, size, size}).repeat({K, 1, 1, 1});
   // padding="same" with an odd kernel: r zeros on every side.
   hm = at::conv2d(hm, kernel, {}, {1, 1}, {r, r}, {1, 1}, K);
   const at::Tensor pooled = at::max_pool2d(hm, {r, r}, {1, 1}, {r / 2, r / 2});
