@@ -24,6 +24,28 @@ struct HeatmapHeadSpec {
   bool clip_scores = true;          // clip scores to [0, 1]
 };
 
+// DeepLabCut's PartAffinityFieldPredictor (multi-animal bottom-up) for one head, with the
+// settings of its Assembler.
+struct PafPredictorSpec {
+  std::string name = "bodypart";          // key of the head in the model outputs
+  int num_keypoints = 0;                  // num_multibodyparts: heatmap channels
+  int num_animals = 1;                    // at most this many animals per image
+  double stride = 8;                      // input pixels per heatmap cell
+  double locref_std = 7.2801;             // locref_stdev
+  int nms_radius = 5;                     // Gaussian kernel 2r+1, max-pool window r
+  double sigma = 1.0;                     // Gaussian smoothing of the heatmaps
+  double min_affinity = 0.05;             // weaker links are dropped
+  std::vector<std::array<int, 2>> graph;  // PAF edges: (source, target) bodypart
+  std::vector<int> edges_to_keep;         // indices into graph used for assembly
+  bool apply_sigmoid = true;              // sigmoid on heatmaps
+  bool clip_scores = false;               // clip output scores to [0, 1]
+  // Fixed by DeepLabCut (the PyTorch predictor leaves Assembler's defaults).
+  double peak_threshold = 0.01;  // smoothed heatmap value a peak must reach
+  double pcutoff = 0.1;          // candidates below this are not linked
+  int min_n_links = 2;           // assemblies with fewer links (but some) are dropped
+  double max_overlap = 0.8;      // pose suppression threshold
+};
+
 // How frames become network input (DeepLabCut's data.inference block).
 struct InputSpec {
   bool normalize = true;                              // (x/255 - mean) / std
@@ -42,7 +64,12 @@ struct ModelSpec {
   std::vector<std::string> individuals;       // metadata.individuals
   bool with_identity = false;                 // metadata.with_identity
   InputSpec input;                            // preprocessing
+  // model.heads.bodypart.predictor.type: HeatmapPredictor (pose_head is filled) or
+  // PartAffinityFieldPredictor (paf is filled; pose_head keeps the head's name, keypoints,
+  // stride and locref scale). The pipeline runs HeatmapPredictor models only, for now.
+  std::string predictor = "HeatmapPredictor";
   HeatmapHeadSpec pose_head;                  // the bodypart head's predictor
+  PafPredictorSpec paf;                       // multi-animal PAF predictor
   std::string config_path;                    // where the spec was read from
   std::string torchscript_file;               // posebatch.torchscript, relative to the config
   std::string config_text;                    // the whole config as YAML (architecture details)

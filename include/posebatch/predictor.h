@@ -17,6 +17,20 @@ namespace posebatch {
 at::Tensor PredictHeatmapPoses(const at::Tensor& heatmap, const at::Tensor& locref,
                                const HeatmapHeadSpec& head);
 
+// DeepLabCut's PartAffinityFieldPredictor with its Assembler (multi-animal bottom-up), the
+// same decisions as DeepLabCut 3.0.1 (ties included): sigmoid, Gaussian smoothing
+// (sigma, (2r+1)^2 kernel, zero padding), peaks by a max-pool of window r at >= 0.01,
+// peak x = col*stride + floor(stride/2) + dx*locref_std (y likewise), PAF line integrals over
+// 10 samples (trapezoid rule, rounded to 3 decimals), then assembly (see
+// src/predict/assembler.h for what it does and leaves out).
+// heatmap: float32 (B, K, H, W), raw (before sigmoid); locref: (B, 2K, H, W); paf:
+// (B, 2E, H, W) with E = spec.graph.size(). Returns float32 (B, num_animals, K, 5) = x, y,
+// score, id (-1: no identity), assembly affinity, in network-input pixels; animals in
+// DeepLabCut's order; rows of absent animals are all -1; keypoints an animal lacks are
+// NaN, NaN, 0, NaN (score clipped like the others with clip_scores).
+at::Tensor PredictPafPoses(const at::Tensor& heatmap, const at::Tensor& locref, const at::Tensor& paf,
+                           const PafPredictorSpec& spec);
+
 // Checks that the outputs of `head` for a batch of `batch` rows are what the spec promises;
 // throws Error (kModelError) with the expected and actual shapes otherwise.
 void ValidateHeatmapOutputs(const HeadOutputs& outputs, const HeatmapHeadSpec& head,

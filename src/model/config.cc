@@ -57,7 +57,61 @@ double HeadUpsampling(const YAML::Node& head) {
   if (Present(strides) && strides.IsSequence()) {
     for (const auto& s : strides) up *= s.as<double>();
   }
+  // DLCRNetHead's refinement stages start with a stride-2 transposed convolution.
+  if (ValueOr<std::string>(Child(head, "type"), "") == "DLCRNetHead" &&
+      ValueOr<int>(Child(head, "num_stages"), 5) > 0) {
+    up *= 2;
+  }
   return up;
+}
+
+// model.heads.bodypart.predictor of type PartAffinityFieldPredictor.
+void ParsePafPredictor(const YAML::Node& predictor, const ModelSpec& spec, const std::string& origin,
+                       PafPredictorSpec* paf) {
+  const std::string where = "model.heads.bodypart.predictor";
+  paf->name = spec.pose_head.name;
+  paf->stride = spec.pose_head.stride;
+  paf->num_keypoints = ValueOr<int>(predictor["num_multibodyparts"], static_cast<int>(spec.bodyparts.size()));
+  if (paf->num_keypoints != static_cast<int>(spec.bodyparts.size())) {
+    Bad(origin, where + ".num_multibodyparts is " + std::to_string(paf->num_keypoints) +
+                    " but metadata.bodyparts has " + std::to_string(spec.bodyparts.size()));
+  }
+  paf->num_animals = ValueOr<int>(predictor["num_animals"], static_cast<int>(spec.individuals.size()));
+  paf->locref_std = ValueOr<double>(predictor["locref_stdev"], 7.2801);
+  paf->nms_radius = ValueOr<int>(predictor["nms_radius"], 5);
+  paf->sigma = ValueOr<double>(predictor["sigma"], 1.0);
+  paf->min_affinity = ValueOr<double>(predictor["min_affinity"], 0.05);
+  paf->apply_sigmoid = ValueOr<bool>(predictor["apply_sigmoid"], true);
+  paf->clip_scores = ValueOr<bool>(predictor["clip_scores"], false);
+  const YAML::Node graph = predictor["graph"];
+  if (!Present(graph) || !graph.IsSequence()) Bad(origin, "missing field " + where + ".graph");
+  for (const auto& edge : graph) {
+    if (!edge.IsSequence() || edge.size() != 2) Bad(origin, where + ".graph must hold pairs of bodypart indices");
+    paf->graph.push_back({edge[0].as<int>(), edge[1].as<int>()});
+  }
+  const YAML::Node keep = predictor["edges_to_keep"];
+  if (!Present(keep) || !keep.IsSequence()) Bad(origin, "missing field " + where + ".edges_to_keep");
+  for (const auto& e : keep) paf->edges_to_keep.push_back(e.as<int>());
+  for (const auto& e : paf->graph) {
+    if (e[0] < 0 || e[1] < 0 || e[0] >= paf->num_keypoints || e[1] >= paf->num_keypoints || e[0] == e[1]) {
+      Bad(origin, where + ".graph has edge (" + std::to_string(e[0]) + ", " + std::to_string(e[1]) +
+                      "), which does not join two of the " + std::to_string(paf->num_keypoints) + " bodyparts");
+    }
+  }
+  for (int e : paf->edges_to_keep) {
+    if (e < 0 || e >= static_cast<int>(paf->graph.size())) {
+      Bad(origin, where + ".edges_to_keep holds " + std::to_string(e) + ", not an index into graph");
+    }
+  }
+  if (paf->num_animals < 1) Bad(origin, where + ".num_animals must be at least 1");
+  if (paf->nms_radius < 1 || paf->nms_radius % 2 == 0) {
+    Bad(origin, where + ".nms_radius must be odd (DeepLabCut's peak search fails on even radii)");
+  }
+  // Options of DeepLabCut's assembler that posebatch does not reproduce yet.
+  for (const char* option : {"add_discarded", "force_fusion"}) {
+    if (ValueOr<bool>(predictor[option], false)) Bad(origin, where + "." + option + " is not supported yet");
+  }
+  if (spec.with_identity) Bad(origin, "metadata.with_identity (identity heads) is not supported yet");
 }
 
 }  // namespace
@@ -118,9 +172,11 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
     YAML::Node predictor = head["predictor"];
     if (!Present(predictor)) Bad(origin, "missing field model.heads.bodypart.predictor");
     std::string type = ValueOr<std::string>(predictor["type"], "");
-    if (type != "HeatmapPredictor") {
-      Bad(origin, "predictor '" + type + "' is not supported yet (this build runs HeatmapPredictor)");
+    if (type != "HeatmapPredictor" && type != "PartAffinityFieldPredictor") {
+      Bad(origin, "predictor '" + type +
+                      "' is not supported yet (this build reads HeatmapPredictor and PartAffinityFieldPredictor)");
     }
+    spec.predictor = type;
     HeatmapHeadSpec& h = spec.pose_head;
     h.name = "bodypart";
     h.num_keypoints = static_cast<int>(spec.bodyparts.size());
@@ -134,6 +190,10 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
       h.stride = BackboneStride(model, posebatch_block, origin) / HeadUpsampling(head);
     }
     if (!(h.stride > 0)) Bad(origin, "head stride must be positive");
+    if (type == "PartAffinityFieldPredictor") {
+      h.locref_std = ValueOr<double>(predictor["locref_stdev"], 7.2801);
+      ParsePafPredictor(predictor, spec, origin, &spec.paf);
+    }
   } catch (const YAML::Exception& e) {
     Bad(origin, std::string("unexpected value (") + e.what() + ")");
   }

@@ -127,14 +127,19 @@ at::Tensor Norm2d::operator()(const at::Tensor& x) const {
 }
 
 ConvTranspose2d::ConvTranspose2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
-                                 int64_t s)
-    : kernel(k), stride(s) {
+                                 int64_t s, int64_t pad, int64_t out_pad)
+    : kernel(k), stride(s), padding(pad), output_padding(out_pad) {
+  if (pad < 0 || out_pad < 0 || out_pad > pad || out_pad >= s) {
+    throw Error(Status::ModelError(prefix + ": transposed convolution with padding " + std::to_string(pad) +
+                                   " and output_padding " + std::to_string(out_pad) + " is not supported"));
+  }
   weight = p.Add(prefix + "weight", {in, out, k, k});
   bias = p.Add(prefix + "bias", {out});
 }
 
 at::Tensor ConvTranspose2d::Reference(const at::Tensor& x) const {
-  return at::conv_transpose2d(x, *weight, *bias, {stride, stride});
+  return at::conv_transpose2d(x, *weight, *bias, {stride, stride}, {padding, padding},
+                              {output_padding, output_padding});
 }
 
 void ConvTranspose2d::Prepare() {
@@ -165,7 +170,10 @@ at::Tensor ConvTranspose2d::operator()(const at::Tensor& x) const {
       out.slice(2, py, c10::nullopt, 2).slice(3, px, c10::nullopt, 2).copy_(phase);
     }
   }
-  return out;
+  if (padding == 0) return out;
+  // Padding p removes p rows/cols at the start and end; output_padding adds op back at the end.
+  return out.narrow(2, padding, 2 * H + 1 - 2 * padding + output_padding)
+      .narrow(3, padding, 2 * W + 1 - 2 * padding + output_padding);
 }
 
 }  // namespace posebatch::native

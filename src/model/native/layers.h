@@ -58,12 +58,15 @@ struct Norm2d {
   std::shared_ptr<at::Tensor> weight, bias, running_mean, running_var, num_batches_tracked;
 };
 
-// nn.ConvTranspose2d without padding. The k=3, s=2 case (DeepLabCut's heads) runs as four
-// ordinary convolutions on the input grid, one per output phase, written into the interleaved
-// output: same sums, but through oneDNN instead of the reference-BLAS transposed convolution.
+// nn.ConvTranspose2d, without padding or with padding p and output_padding op <= p (a crop of
+// the unpadded output: DLCRNetHead's p = op = 1). The k=3, s=2 case (DeepLabCut's heads) runs
+// as four ordinary convolutions on the input grid, one per output phase, written into the
+// interleaved output: same sums, but through oneDNN instead of the reference-BLAS transposed
+// convolution.
 struct ConvTranspose2d {
   ConvTranspose2d() = default;
-  ConvTranspose2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride);
+  ConvTranspose2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride,
+                  int64_t padding = 0, int64_t output_padding = 0);
   at::Tensor operator()(const at::Tensor& x) const;
   // The same result through at::conv_transpose2d (reference for tests).
   at::Tensor Reference(const at::Tensor& x) const;
@@ -71,7 +74,7 @@ struct ConvTranspose2d {
   void Prepare();
   std::shared_ptr<at::Tensor> weight, bias;
   std::vector<at::Tensor> phase_kernels;  // [even/odd rows][even/odd cols], (out, in, kh, kw)
-  int64_t kernel = 3, stride = 2;
+  int64_t kernel = 3, stride = 2, padding = 0, output_padding = 0;
   bool subpixel = true;  // use the phase decomposition when it applies
 };
 

@@ -20,6 +20,7 @@ void RegisterAll() {
     RegisterResNet();
     RegisterHRNet();
     RegisterHeatmapHead();
+    RegisterDLCRNetHead();
   });
 }
 

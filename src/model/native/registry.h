@@ -45,6 +45,7 @@ std::map<std::string, HeadBuilder>& HeadRegistry();
 void RegisterResNet();
 void RegisterHRNet();
 void RegisterHeatmapHead();
+void RegisterDLCRNetHead();
 void RegisterAll();
 
 }  // namespace posebatch::native
