@@ -586,6 +586,63 @@ class KilledMidRun(unittest.TestCase):
         self.assertFalse(os.path.exists(self.journal))
 
 
+def peak_rss_kb(*args):
+    """Runs the CLI and returns (exit status, its peak resident set in KiB, from wait4)."""
+    p = subprocess.Popen([BIN, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.stderr.close()
+    return os.waitstatus_to_exitcode(status), usage.ru_maxrss
+
+
+class ResourceBounds(unittest.TestCase):
+    """Memory is bounded by the slots and queues, not by the length of the video or the number
+    of videos (a leak per frame or per video would show as growth)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.model = os.path.join(FIX, "models", "good")
+        for name, frames in (("short", 300), ("long", 3000)):
+            subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+                            "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast",
+                            os.path.join(cls.tmp.name, name + ".mp4")], check=True)
+        cls.many = os.path.join(cls.tmp.name, "many")
+        os.makedirs(cls.many)
+        cls.few = os.path.join(cls.tmp.name, "few")
+        os.makedirs(cls.few)
+        for i in range(30):
+            os.symlink(os.path.join(cls.tmp.name, "short.mp4"), os.path.join(cls.many, f"v{i:02d}.mp4"))
+            if i < 6:
+                os.symlink(os.path.join(cls.tmp.name, "short.mp4"), os.path.join(cls.few, f"v{i:02d}.mp4"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def analyze(self, video, dest):
+        code, kb = peak_rss_kb("analyze", self.model, video, "--dest", os.path.join(self.tmp.name, dest), "-q",
+                               "-t", "1", "-b", "8", "--csv", "--overwrite")
+        self.assertEqual(code, 0)
+        return kb
+
+    def test_peak_memory_does_not_grow_with_video_length(self):
+        short = self.analyze(os.path.join(self.tmp.name, "short.mp4"), "s")
+        long = self.analyze(os.path.join(self.tmp.name, "long.mp4"), "l")
+        print(f"peak RSS: 300 frames {short} KiB, 3000 frames {long} KiB")
+        h5 = [f for f in os.listdir(os.path.join(self.tmp.name, "l")) if f.endswith(".h5")][0]
+        self.assertEqual(len(pd.read_hdf(os.path.join(self.tmp.name, "l", h5))), 3000)
+        self.assertLessEqual(long, short * 1.05)
+
+    def test_peak_memory_does_not_grow_with_the_number_of_videos(self):
+        # The heap settles after the first videos (a one-time step of ~10% from 1 to 6 here), so
+        # the check is the slope past that: a leak of 0.5 MiB per video would add 12 MiB.
+        few = self.analyze(self.few, "few")
+        many = self.analyze(self.many, "many")
+        print(f"peak RSS: 6 videos {few} KiB, 30 videos {many} KiB")
+        self.assertEqual(len([f for f in os.listdir(os.path.join(self.tmp.name, "many")) if f.endswith(".h5")]), 30)
+        self.assertLessEqual(many - few, 12 * 1024)
+
+
 class SampleAccuracy(unittest.TestCase):
     """The bundled sample model on the bundled sample video, against its ground truth."""
 
