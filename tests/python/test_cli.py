@@ -635,12 +635,14 @@ class ResourceBounds(unittest.TestCase):
 
     def test_peak_memory_does_not_grow_with_the_number_of_videos(self):
         # The heap settles after the first videos (a one-time step of ~10% from 1 to 6 here), so
-        # the check is the slope past that: a leak of 0.5 MiB per video would add 12 MiB.
+        # the check is the slope past that. Measured: +6 to +9 MiB from 6 to 30 videos (heap
+        # fragmentation, HDF5's free lists); a leak of a frame buffer or a batch slot per video
+        # (>= 0.9 MiB, 7 MiB here) would add over 20 MiB.
         few = self.analyze(self.few, "few")
         many = self.analyze(self.many, "many")
         print(f"peak RSS: 6 videos {few} KiB, 30 videos {many} KiB")
         self.assertEqual(len([f for f in os.listdir(os.path.join(self.tmp.name, "many")) if f.endswith(".h5")]), 30)
-        self.assertLessEqual(many - few, 12 * 1024)
+        self.assertLessEqual(many - few, 16 * 1024)
 
 
 class SampleAccuracy(unittest.TestCase):
