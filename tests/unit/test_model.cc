@@ -22,6 +22,7 @@
 #include "posebatch/predictor.h"
 #include "posebatch/status.h"
 #include "preprocess/normalize.h"
+#include "dlc_export.h"
 #include "test_env.h"
 
 namespace posebatch {
@@ -101,19 +102,6 @@ TEST(NativeModel, HRNetConfigPadsInputsToMultiplesOf32) {
   EXPECT_EQ(out["bodypart"]["heatmap"].sizes(), (at::IntArrayRef{1, 5, 129, 161}));
 }
 
-// The model file's config and state dict, as BuildNativeNetwork takes them.
-struct Export {
-  YAML::Node config;
-  native::StateDict pose;
-};
-
-Export ReadExport(const std::string& path) {
-  PyRef root = LoadTorchFile(path);
-  Export e;
-  e.config = PyToYaml(*root->Get("config"));
-  for (const auto& [k, v] : root->Get("pose")->dict) e.pose[k->s] = v->tensor;
-  return e;
-}
 
 TEST(NativeModel, HRNetW18InterpolatedBackboneLoadsDekrWeightsStrictly) {
   // DEKR's backbone: hrnet_w18 with interpolate_branches. Its golden state dict names every

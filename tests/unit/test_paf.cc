@@ -27,6 +27,7 @@
 #include "predict/assembler.h"
 #include "predict/linear_assignment.h"
 #include "preprocess/normalize.h"
+#include "dlc_export.h"
 #include "test_env.h"
 
 namespace posebatch {
@@ -301,18 +302,6 @@ TEST(PafPredictor, WrongShapesAreModelErrors) {
 
 // ---- DLCRNetHead on the golden frames.
 
-struct Export {
-  YAML::Node config;
-  native::StateDict pose;
-};
-
-Export ReadExport(const std::string& path) {
-  PyRef root = LoadTorchFile(path);
-  Export e;
-  e.config = PyToYaml(*root->Get("config"));
-  for (const auto& [k, v] : root->Get("pose")->dict) e.pose[k->s] = v->tensor;
-  return e;
-}
 
 double MaxAbs(const at::Tensor& t) { return t.abs().max().item<double>(); }
 
