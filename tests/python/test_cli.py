@@ -118,7 +118,9 @@ class GoldenStructure(unittest.TestCase):
         self.assertTrue(((xs >= 0) & (xs <= 256 + 8)).all())
 
 
-class Behaviour(unittest.TestCase):
+class TinyModelTestCase(unittest.TestCase):
+    """A temporary destination folder per test and the tiny fixture model."""
+
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.dest = self.tmp.name
@@ -127,6 +129,8 @@ class Behaviour(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
+
+class Behaviour(TinyModelTestCase):
     def outputs(self):
         return sorted(os.listdir(self.dest))
 
@@ -252,18 +256,10 @@ class Behaviour(unittest.TestCase):
         self.assertIn("stride 8", r.stdout)
 
 
-class DamagedVideos(unittest.TestCase):
+class DamagedVideos(TinyModelTestCase):
     """Damaged copies of the index videos (make_fixtures.py: write_damaged_videos): what can be
     decoded is, rows stay on the video's timeline (lost frames are rows of NaN), the loss is
     reported, and the exit status says so."""
-
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.dest = self.tmp.name
-        self.model = os.path.join(FIX, "models", "good")
-
-    def tearDown(self):
-        self.tmp.cleanup()
 
     def analyze(self, video, sub, *extra):
         # One frame per batch and one thread: a frame's prediction cannot depend on its batch.
