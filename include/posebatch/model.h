@@ -66,14 +66,19 @@ struct ModelSpec {
   InputSpec input;                            // preprocessing
   // model.heads.bodypart.predictor.type: HeatmapPredictor (pose_head is filled) or
   // PartAffinityFieldPredictor (paf is filled; pose_head keeps the head's name, keypoints,
-  // stride and locref scale). The pipeline runs HeatmapPredictor models only, for now.
+  // stride and locref scale).
   std::string predictor = "HeatmapPredictor";
   HeatmapHeadSpec pose_head;                  // the bodypart head's predictor
+  HeatmapHeadSpec unique_head;                // the unique_bodypart head (when unique_bodyparts is set)
   PafPredictorSpec paf;                       // multi-animal PAF predictor
   std::string config_path;                    // where the spec was read from
   std::string torchscript_file;               // posebatch.torchscript, relative to the config
   std::string config_text;                    // the whole config as YAML (architecture details)
 };
+
+// True when DeepLabCut writes this model's outputs with an individuals level: multi-animal
+// predictors, unique bodyparts, top-down and CTD models.
+bool IsMultiAnimal(const ModelSpec& spec);
 
 // Parses a DeepLabCut pytorch_config (YAML). Throws Error naming the file and the field.
 ModelSpec ParseModelConfig(const std::string& yaml_text, const std::string& origin);

@@ -33,6 +33,7 @@ struct PipelineOptions {
   int preprocess_workers = 1;  // threads that write frames into batch slots
   int decoded_frames = 6;      // decoded frames buffered between decode and preprocessing
   int result_batches = 4;      // finished batches buffered between inference and the writer
+  int postprocess_workers = 1;  // threads running predictors and assembly, in parallel over batches
   bool async = true;           // false: run every stage in the calling thread, in turn
   int intra_op_threads = 0;    // LibTorch intra-op threads for inference; 0 = all cores
   int feeder_niceness = 10;    // nice value of decode/preprocess threads (0 = same as inference)

@@ -83,7 +83,9 @@ void TuneAllocatorForInference();
 int ChooseBatchSize(Model& model, int width, int height, const std::vector<int>& candidates, int intra_op_threads,
                     std::string* report);
 
-// The layout of the rows RunPipeline writes for `model`.
+// The layout of the rows RunPipeline writes for `model`: with the individuals level (and
+// unique bodyparts) for multi-animal models, as DeepLabCut writes them; single-animal models
+// get an individuals level (their one individual) only when `with_individuals` is set.
 ColumnLayout LayoutFor(const Model& model, const std::string& scorer, bool with_individuals);
 
 }  // namespace posebatch

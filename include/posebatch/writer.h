@@ -52,6 +52,22 @@ std::unique_ptr<PoseWriter> CreateH5Writer(const std::string& final_path,
 std::unique_ptr<PoseWriter> CreateCsvWriter(const std::string& final_path,
                                             const ColumnLayout& layout);
 
+// DeepLabCut's multi-animal side files, built from the same rows as the .h5: <stem><scorer>
+// _full.pickle (per frame, per bodypart: coordinates and confidences of every individual) and
+// _assemblies.pickle (per frame, the animals found, as DeepLabCut's trackers read them). Rows
+// are spooled to a temporary file, so memory stays flat; Commit writes both pickles.
+struct FullPickleOptions {
+  std::string full_path;        // <stem><scorer>_full.pickle
+  std::string assemblies_path;  // <stem><scorer>_assemblies.pickle
+  // The full pickle's "metadata" entry (DeepLabCut copies these from the project's pose_cfg).
+  int nms_radius = -1;                       // "nms radius"; -1 writes None
+  double min_confidence = -1;                // "minimal confidence"; < 0 writes None
+  double sigma = 1;                          // "sigma"
+  std::vector<std::vector<int64_t>> graph;   // "PAFgraph" (empty writes None)
+  std::vector<int64_t> graph_inds;           // "PAFinds"
+};
+std::unique_ptr<PoseWriter> CreateFullPickleWriter(const ColumnLayout& layout, const FullPickleOptions& options);
+
 // Forwards every call to several writers (commits all or aborts all).
 std::unique_ptr<PoseWriter> CreateFanOutWriter(std::vector<std::unique_ptr<PoseWriter>> writers);
 

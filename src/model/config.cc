@@ -114,6 +114,24 @@ void ParsePafPredictor(const YAML::Node& predictor, const ModelSpec& spec, const
   if (spec.with_identity) Bad(origin, "metadata.with_identity (identity heads) is not supported yet");
 }
 
+// A head read by DeepLabCut's HeatmapPredictor (its defaults where the config is silent).
+void ParseHeatmapHead(const YAML::Node& head, const std::string& name, int num_keypoints, const YAML::Node& model,
+                      const YAML::Node& posebatch_block, const std::string& origin, HeatmapHeadSpec* h) {
+  YAML::Node predictor = head["predictor"];
+  h->name = name;
+  h->num_keypoints = num_keypoints;
+  h->apply_sigmoid = ValueOr<bool>(predictor["apply_sigmoid"], true);  // DLC default
+  h->clip_scores = ValueOr<bool>(predictor["clip_scores"], false);
+  h->location_refinement = ValueOr<bool>(predictor["location_refinement"], true);
+  h->locref_std = ValueOr<double>(predictor["locref_std"], 7.2801);
+  if (auto s = Child(posebatch_block, "stride"); Present(s)) {
+    h->stride = s.as<double>();
+  } else {
+    h->stride = BackboneStride(model, posebatch_block, origin) / HeadUpsampling(head);
+  }
+  if (!(h->stride > 0)) Bad(origin, "model.heads." + name + ": head stride must be positive");
+}
+
 }  // namespace
 
 ModelSpec ParseModelConfig(const std::string& yaml_text, const std::string& origin) {
@@ -178,18 +196,17 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
     }
     spec.predictor = type;
     HeatmapHeadSpec& h = spec.pose_head;
-    h.name = "bodypart";
-    h.num_keypoints = static_cast<int>(spec.bodyparts.size());
-    h.apply_sigmoid = ValueOr<bool>(predictor["apply_sigmoid"], true);  // DLC default
-    h.clip_scores = ValueOr<bool>(predictor["clip_scores"], false);
-    h.location_refinement = ValueOr<bool>(predictor["location_refinement"], true);
-    h.locref_std = ValueOr<double>(predictor["locref_std"], 7.2801);
-    if (auto s = Child(posebatch_block, "stride"); Present(s)) {
-      h.stride = s.as<double>();
-    } else {
-      h.stride = BackboneStride(model, posebatch_block, origin) / HeadUpsampling(head);
+    ParseHeatmapHead(head, "bodypart", static_cast<int>(spec.bodyparts.size()), model, posebatch_block, origin, &h);
+    if (!spec.unique_bodyparts.empty()) {
+      YAML::Node unique = heads["unique_bodypart"];
+      if (!Present(unique)) Bad(origin, "metadata.unique_bodyparts is set but model.heads.unique_bodypart is missing");
+      std::string utype = ValueOr<std::string>(Child(unique["predictor"], "type"), "");
+      if (utype != "HeatmapPredictor") {
+        Bad(origin, "model.heads.unique_bodypart.predictor '" + utype + "' is not supported (HeatmapPredictor is)");
+      }
+      ParseHeatmapHead(unique, "unique_bodypart", static_cast<int>(spec.unique_bodyparts.size()), model,
+                       posebatch_block, origin, &spec.unique_head);
     }
-    if (!(h.stride > 0)) Bad(origin, "head stride must be positive");
     if (type == "PartAffinityFieldPredictor") {
       h.locref_std = ValueOr<double>(predictor["locref_stdev"], 7.2801);
       ParsePafPredictor(predictor, spec, origin, &spec.paf);

@@ -192,10 +192,10 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
     throw Error(Status::ModelError(model.spec.config_path + ": method '" + model.spec.method +
                                    "' is not supported yet (this build runs bottom-up models)"));
   }
-  if (model.spec.predictor != "HeatmapPredictor") {
+  if (model.spec.predictor != "HeatmapPredictor" && model.spec.predictor != "PartAffinityFieldPredictor") {
     throw Error(Status::ModelError(model.spec.config_path + ": predictor '" + model.spec.predictor +
-                                   "' (multi-animal) is not run by the pipeline yet (this build runs "
-                                   "HeatmapPredictor models)"));
+                                   "' is not run by the pipeline yet (this build runs HeatmapPredictor and "
+                                   "PartAffinityFieldPredictor models)"));
   }
   return model;
 }

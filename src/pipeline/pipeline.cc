@@ -6,6 +6,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <ATen/Parallel.h>
+
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -15,8 +18,9 @@
 #include "common/stopwatch.h"
 #include "pipeline/bounded_queue.h"
 #include "pipeline/inference_thread.h"
+#include "pipeline/reorder_buffer.h"
 #include "pipeline/slot_pool.h"
-#include "posebatch/predictor.h"
+#include "predict/pose_postprocessor.h"
 #include "preprocess/normalize.h"
 
 namespace posebatch {
@@ -62,6 +66,12 @@ struct BatchResult {
   std::vector<RowRecord> records;
 };
 
+// A batch's output rows, ready for the writer.
+struct RowsBatch {
+  std::vector<RowRecord> records;
+  std::vector<float> rows;  // records.size() x num_columns
+};
+
 Status WithContext(const Status& s, const std::string& context) {
   return Status(s.code(), context + ": " + s.message());
 }
@@ -73,6 +83,12 @@ void LowerThreadPriority(int niceness) {
   if (niceness <= 0) return;
   const pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
   ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), niceness);  // best effort
+}
+
+// ATen ops on the calling thread run single-threaded (OpenMP's thread count is per thread).
+void UseOneIntraOpThread() {
+  at::init_num_threads();
+  at::set_num_threads(1);
 }
 
 // One run over one source. Stages are member functions; the async and sequential drivers
@@ -88,10 +104,11 @@ class Run {
         preprocess_(preprocess),
         context_(context),
         normalizer_(model.spec.input),
+        postprocessor_(model.spec),
         pool_(options.async ? options.num_slots : 1, options.batch_size, model.network->input_layout(),
               options.pin_memory),
         name_(source.info().path) {
-    num_columns_ = static_cast<size_t>(model.spec.pose_head.num_keypoints) * 3;
+    num_columns_ = postprocessor_.num_columns();
     row_values_.resize(num_columns_);
     next_row_index_ = source.info().first_index;
   }
@@ -180,7 +197,7 @@ class Run {
         const at::Tensor input = slot->Input();
         InferenceThread::Get().Run(options_.intra_op_threads,
                                    [&] { result.outputs = model_.network->Forward(input); });
-        ValidateHeatmapOutputs(result.outputs, model_.spec.pose_head, rows);
+        postprocessor_.Validate(result.outputs, rows);
       } catch (...) {
         throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
                                 "inference on frames " + std::to_string(slot->records.front().index) +
@@ -192,25 +209,29 @@ class Run {
     return result;
   }
 
-  void PostprocessAndWrite(const BatchResult& r) {
-    at::Tensor poses;
-    {
-      ScopedTimer t(&times_.postprocess);
-      const auto& head = model_.spec.pose_head;
-      const auto& outs = r.outputs.at(head.name);
-      auto lr = outs.find("locref");
-      poses = PredictHeatmapPoses(outs.at("heatmap"), lr == outs.end() ? at::Tensor() : lr->second, head);
+  // Predictor and assembly: may run on several postprocess workers at once (const state only).
+  RowsBatch Postprocess(BatchResult r, double* busy) const {
+    ScopedTimer t(busy);
+    RowsBatch out;
+    out.rows.resize(r.records.size() * num_columns_);
+    try {
+      postprocessor_.Process(r.outputs, static_cast<int64_t>(r.records.size()), out.rows.data());
+    } catch (...) {
+      throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
+                              "postprocess frames " + std::to_string(r.records.front().index) + ".." +
+                                  std::to_string(r.records.back().index) + " of " + name_));
     }
+    out.records = std::move(r.records);
+    return out;
+  }
+
+  void Write(const RowsBatch& r) {
     ScopedTimer t(&times_.write);
-    const float* p = poses.data_ptr<float>();
     for (size_t i = 0; i < r.records.size(); ++i) {
       const RowRecord& rec = r.records[i];
       if (rec.label.empty()) WriteLostRows(rec.index);  // videos: rows stay true to the timeline
       try {
-        // Bottom-up input is the (cropped) frame itself, padded bottom/right: network pixels
-        // are output pixels, so no mapping is needed.
-        std::copy(p + i * num_columns_, p + (i + 1) * num_columns_, row_values_.begin());
-        writer_.Append(rec.index, rec.label, row_values_.data());
+        writer_.Append(rec.index, rec.label, r.rows.data() + i * num_columns_);
       } catch (...) {
         throw Error(WithContext(StatusFromCurrentException(StatusCode::kIOError),
                                 "writing frame " + std::to_string(rec.index) + " of " + name_));
@@ -270,7 +291,7 @@ class Run {
           if (slot == nullptr) return;
           BatchResult r = Infer(slot);
           pool_.Release(slot);
-          PostprocessAndWrite(r);
+          Write(Postprocess(std::move(r), &times_.postprocess));
           ++next_to_run;
         }
       };
@@ -305,11 +326,14 @@ class Run {
     for (auto& f : frames) free_frames.Push(&f);
     BoundedQueue<PreprocessJob> jobs(static_cast<size_t>(std::max(1, options_.decoded_frames)));
     BoundedQueue<BatchResult> results(static_cast<size_t>(std::max(1, options_.result_batches)));
+    const int post_workers = std::max(1, options_.postprocess_workers);
+    ReorderBuffer<RowsBatch> ordered(std::max(options_.result_batches, post_workers));
     auto cancel_all = [&] {
       pool_.Cancel();
       free_frames.Cancel();
       jobs.Cancel();
       results.Cancel();
+      ordered.Cancel();
     };
     auto guarded = [&](auto&& body) {
       return [&, body] {
@@ -369,15 +393,37 @@ class Run {
       results.Close();
     }));
 
-    std::thread post(guarded([&] {
-      BatchResult r;
-      while (results.Pop(&r)) PostprocessAndWrite(r);
+    // Postprocess workers (DeepLabCut runs assembly on its one consumer thread, where it
+    // stalls inference); the writer puts their batches back in order.
+    std::atomic<int> post_running{post_workers};
+    std::vector<std::thread> postprocessors;
+    for (int w = 0; w < post_workers; ++w) {
+      postprocessors.emplace_back(guarded([&] {
+        UseOneIntraOpThread();  // its ATen ops must not compete with inference's team
+        double busy = 0;
+        BatchResult r;
+        while (results.Pop(&r)) {
+          const int64_t id = r.batch_id;
+          if (!ordered.Put(id, Postprocess(std::move(r), &busy))) break;
+        }
+        {
+          std::lock_guard<std::mutex> lock(times_mu);
+          times_.postprocess += busy;
+        }
+        if (post_running.fetch_sub(1) == 1) ordered.Close();
+      }));
+    }
+
+    std::thread writer(guarded([&] {
+      RowsBatch r;
+      while (ordered.Take(&r)) Write(r);
     }));
 
     decoder.join();
     for (auto& t : preprocessors) t.join();
     inference.join();
-    post.join();
+    for (auto& t : postprocessors) t.join();
+    writer.join();
   }
 
   Model& model_;
@@ -387,6 +433,7 @@ class Run {
   PreprocessOptions preprocess_;
   const RunContext& context_;
   Normalizer normalizer_;
+  PosePostprocessor postprocessor_;
   SlotPool pool_;
   std::string name_;
   FailureLatch latch_;
@@ -396,8 +443,8 @@ class Run {
   BatchSlot* open_slot_ = nullptr;
   int64_t next_batch_ = 0;
   int64_t last_decoded_ = -1;
+  size_t num_columns_ = 0;  // floats per output row
   // Writer-side state (one thread).
-  size_t num_columns_ = 0;
   std::vector<float> row_values_;
   int64_t frames_written_ = 0;
   int64_t batches_run_ = 0;
@@ -426,9 +473,11 @@ ColumnLayout LayoutFor(const Model& model, const std::string& scorer, bool with_
   ColumnLayout layout;
   layout.scorer = scorer;
   layout.bodyparts = model.spec.bodyparts;
-  if (with_individuals) {
+  if (IsMultiAnimal(model.spec)) {
     layout.individuals = model.spec.individuals;
     layout.unique_bodyparts = model.spec.unique_bodyparts;
+  } else if (with_individuals) {  // a single animal, under its one individual (image runs)
+    layout.individuals = {model.spec.individuals.front()};
   }
   return layout;
 }

@@ -47,6 +47,7 @@ struct AnalyzeArgs {
   std::string dest;
   std::string batch_size = "8";
   int workers = 1;
+  int post_workers = 1;
   int slots = 3;
   bool csv = false;
   bool overwrite = false;
@@ -274,6 +275,22 @@ ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int bat
   return plan;
 }
 
+// The metadata DeepLabCut copies into _full.pickle from the project's pose_cfg.
+FullPickleOptions FullPickleOptionsFor(const Model& model, const std::string& out_base) {
+  FullPickleOptions o;
+  o.full_path = out_base + "_full.pickle";
+  o.assemblies_path = out_base + "_assemblies.pickle";
+  if (model.spec.predictor == "PartAffinityFieldPredictor") {
+    const PafPredictorSpec& paf = model.spec.paf;
+    o.nms_radius = paf.nms_radius;
+    o.min_confidence = paf.peak_threshold;
+    o.sigma = paf.sigma;
+    for (const auto& e : paf.graph) o.graph.push_back({e[0], e[1]});
+    for (int i : paf.edges_to_keep) o.graph_inds.push_back(i);
+  }
+  return o;
+}
+
 // Runs one source into writers at `out_base` (+ ".h5" / ".csv"). `plan` (videos): the resume
 // journal to write, and the rows of an interrupted run to replay first. Returns the status; sets
 // *lost_frames when frames could not be decoded.
@@ -284,6 +301,8 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   std::vector<std::unique_ptr<PoseWriter>> writers;
   writers.push_back(CreateH5Writer(out_base + ".h5", layout, h5));
   if (args.csv) writers.push_back(CreateCsvWriter(out_base + ".csv", layout));
+  const bool side_pickles = source.info().is_video && IsMultiAnimal(model.spec);
+  if (side_pickles) writers.push_back(CreateFullPickleWriter(layout, FullPickleOptionsFor(model, out_base)));
   int64_t replayed = 0;
   if (plan != nullptr) {
     const JournalContents* previous = plan->continue_previous ? &plan->previous : nullptr;
@@ -372,6 +391,7 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   }
   std::printf("%s.h5\n", out_base.c_str());
   if (args.csv) std::printf("%s.csv\n", out_base.c_str());
+  if (side_pickles) std::printf("%s_full.pickle\n%s_assemblies.pickle\n", out_base.c_str(), out_base.c_str());
   std::fflush(stdout);
   return st;
 }
@@ -421,6 +441,7 @@ int RunAnalyze(const AnalyzeArgs& args) {
   }
   popts.num_slots = args.slots;
   popts.preprocess_workers = args.workers;
+  popts.postprocess_workers = args.post_workers;
   popts.async = !args.no_async;
   popts.pin_memory = args.device != "cpu";
   if (args.threads != "auto") {
@@ -434,8 +455,8 @@ int RunAnalyze(const AnalyzeArgs& args) {
       return 2;
     }
   }
-  if (popts.batch_size < 1 || args.workers < 1 || args.slots < 1) {
-    std::cerr << "error: --batch-size, --workers and --slots must be >= 1\n";
+  if (popts.batch_size < 1 || args.workers < 1 || args.post_workers < 1 || args.slots < 1) {
+    std::cerr << "error: --batch-size, --workers, --post-workers and --slots must be >= 1\n";
     return 2;
   }
   if (!args.dest.empty()) {
@@ -512,7 +533,8 @@ int RunAnalyze(const AnalyzeArgs& args) {
     std::string base = (dir / (vp.stem().string() + scorer)).string();
     // Done only when every requested output is there (a kill can fall between two renames).
     if (!args.overwrite && fs::exists(base + ".h5") && fs::exists(base + "_meta.pickle") &&
-        (!args.csv || fs::exists(base + ".csv"))) {
+        (!args.csv || fs::exists(base + ".csv")) &&
+        (!IsMultiAnimal(model.spec) || fs::exists(base + "_assemblies.pickle"))) {
       std::fprintf(stderr, "%s: already analysed (%s.h5), skipping; --overwrite to redo\n", video.c_str(),
                    base.c_str());
       std::error_code ec;
@@ -624,6 +646,9 @@ int main(int argc, char** argv) {
   analyze->add_option("--crop", a.crop, "analyse only x1,x2,y1,y2 (DeepLabCut's cropping)");
   analyze->add_option("--threads,-t", a.threads, "inference threads, or auto (= all cores)")->capture_default_str();
   analyze->add_option("--workers", a.workers, "preprocess worker threads")->capture_default_str();
+  analyze->add_option("--post-workers", a.post_workers,
+                      "postprocess threads (predictor, multi-animal assembly), in parallel over batches")
+      ->capture_default_str();
   analyze->add_option("--slots", a.slots, "preallocated batch slots (memory bound)")->capture_default_str();
   analyze->add_option("--scorer", a.scorer, "scorer name in outputs (default: from the model)");
   analyze->add_option("--device", a.device, "cpu or cuda[:N]")->capture_default_str();

@@ -1,0 +1,177 @@
+"""Multi-animal analysis end to end: the CLI runs a PAF model, assembles animals, and writes the
+.h5/.csv with the individuals level, _full.pickle and _assemblies.pickle as DeepLabCut does.
+
+The model (fixtures: models/synth_paf) returns the golden r50_paf_multi synthetic head outputs,
+whose assembly DeepLabCut 3.0.1 computed (synthN_pred_poses.npy): so the rows must be
+DeepLabCut's own animals, in its order, after real decoding, batching and postprocess workers.
+"""
+import glob
+import json
+import os
+import pickle
+import subprocess
+import tempfile
+import unittest
+
+import numpy as np
+import pandas as pd
+
+BIN = os.environ["POSEBATCH_BIN"]
+FIX = os.environ["POSEBATCH_FIXTURES"]
+GOLDEN = os.environ["POSEBATCH_GOLDEN"]
+MODEL = os.path.join(FIX, "models", "synth_paf")
+VIDEO = os.path.join(FIX, "videos", "dark_bright.mp4")
+INDIVIDUALS = ["mus1", "mus2", "mus3"]
+BODYPARTS = ["snout", "leftear", "rightear", "tailbase"]
+# The unique bodypart's one peak per frame kind (see make_fixtures.SynthPafOutputs).
+UNIQUE = {0: [60.0, 44.0, 0.75], 1: [244.0, 164.0, 0.5]}
+
+
+def run(*args):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=300)
+
+
+def expected_animals(kind):
+    """DeepLabCut's assembly for a frame kind, padded to the individuals with -1."""
+    poses = np.load(os.path.join(GOLDEN, "r50_paf_multi", f"synth{kind}_pred_poses.npy"))[..., :3]
+    out = -np.ones((len(INDIVIDUALS), len(BODYPARTS), 3), np.float32)
+    out[: len(poses)] = poses[: len(INDIVIDUALS)]
+    return out
+
+
+def dlc_assemblies(full):
+    """DeepLabCut's _generate_assemblies_file, restated, on a loaded _full.pickle."""
+    nb = len(BODYPARTS)
+    width = full["metadata"]["key_str_width"]
+    out = {"single": {}}
+    for i in range(full["metadata"]["nframes"]):
+        p = full["frame" + str(i).zfill(width)]
+        preds = np.concatenate([np.stack(p["coordinates"][0][:nb]), np.stack(p["confidence"][:nb])], axis=-1)
+        ids = -np.ones((*preds.shape[:2], 1))
+        preds = np.concatenate([preds, ids], axis=-1).transpose((1, 0, 2))
+        out[i] = preds[~np.all(preds < 0, axis=(1, 2))]
+        u = np.concatenate([np.stack(p["coordinates"][0][nb:]), np.stack(p["confidence"][nb:])], axis=-1)
+        out["single"][i] = u.transpose((1, 0, 2))[0]
+    return out
+
+
+class PafVideo(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(MODEL, "kinds.json")) as f:
+            cls.kinds = json.load(f)
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dest = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def analyze(self, dest, *extra):
+        r = run("analyze", MODEL, VIDEO, "--dest", dest, "-q", *extra)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stem = os.path.join(dest, "dark_brightDLC_Resnet50_synth_paf")
+        return stem
+
+    def check_rows(self, df):
+        self.assertEqual(list(df.columns.names), ["scorer", "individuals", "bodyparts", "coords"])
+        cols = list(df.columns)
+        self.assertEqual(cols[0], ("DLC_Resnet50_synth_paf", "mus1", "snout", "x"))
+        self.assertEqual(cols[-1], ("DLC_Resnet50_synth_paf", "single", "cage", "likelihood"))
+        self.assertEqual(len(cols), (len(INDIVIDUALS) * len(BODYPARTS) + 1) * 3)
+        self.assertEqual(len(df), len(self.kinds))
+        for i, kind in enumerate(self.kinds):
+            row = df.iloc[i].to_numpy()
+            animals = row[:-3].reshape(len(INDIVIDUALS), len(BODYPARTS), 3)
+            np.testing.assert_allclose(animals, expected_animals(kind), atol=1e-4, rtol=0, err_msg=f"frame {i}")
+            np.testing.assert_allclose(row[-3:], UNIQUE[kind], atol=1e-6, err_msg=f"frame {i} unique")
+
+    def test_h5_csv_and_pickles_match_deeplabcut(self):
+        stem = self.analyze(self.dest, "-b", "2", "--csv", "--post-workers", "2")
+        df = pd.read_hdf(stem + ".h5")
+        self.check_rows(df)
+        csv = pd.read_csv(stem + ".csv", header=[0, 1, 2, 3], index_col=0)
+        np.testing.assert_allclose(csv.to_numpy(), df.to_numpy(), atol=1e-4)
+        with open(stem + "_full.pickle", "rb") as f:
+            full = pickle.load(f)
+        meta = full["metadata"]
+        self.assertEqual(meta["nframes"], len(self.kinds))
+        self.assertEqual(meta["all_joints_names"], BODYPARTS + ["cage"])
+        self.assertEqual(len(meta["PAFgraph"]), 6)
+        for i in range(len(self.kinds)):
+            p = full[f"frame{i}"]
+            self.assertIsNone(p["costs"])
+            coords = np.stack(p["coordinates"][0][: len(BODYPARTS)]).transpose((1, 0, 2))
+            scores = np.stack(p["confidence"][: len(BODYPARTS)]).transpose((1, 0, 2))
+            np.testing.assert_array_equal(np.concatenate([coords, scores], -1),
+                                          df.iloc[i].to_numpy()[:-3].reshape(3, 4, 3))
+        with open(stem + "_assemblies.pickle", "rb") as f:
+            assemblies = pickle.load(f)
+        want = dlc_assemblies(full)
+        self.assertEqual(list(assemblies.keys()), list(want.keys()))
+        for key in range(len(self.kinds)):
+            np.testing.assert_array_equal(assemblies[key], want[key])
+            self.assertEqual(assemblies[key].dtype, want[key].dtype)
+            np.testing.assert_array_equal(assemblies["single"][key], want["single"][key])
+        # Every animal DeepLabCut assembled, in its order.
+        for i, kind in enumerate(self.kinds):
+            golden = np.load(os.path.join(GOLDEN, "r50_paf_multi", f"synth{kind}_pred_poses.npy"))[:3, :, :3]
+            found = golden[~np.all(golden < 0, axis=(1, 2))]
+            self.assertGreater(len(found), 1)
+            np.testing.assert_allclose(assemblies[i][..., :3], found, atol=1e-4)
+
+    def test_modes_agree(self):
+        """Sequential, async with one and with three postprocess workers: identical files."""
+        outs = []
+        for sub, extra in [("seq", ["--no-async"]), ("one", ["-b", "1"]), ("three", ["-b", "1", "--post-workers", "3"])]:
+            d = os.path.join(self.dest, sub)
+            os.mkdir(d)
+            outs.append(pd.read_hdf(self.analyze(d, *extra) + ".h5"))
+        for o in outs[1:]:
+            pd.testing.assert_frame_equal(outs[0], o)
+
+    def test_skips_only_when_side_files_exist(self):
+        stem = self.analyze(self.dest)
+        os.remove(stem + "_assemblies.pickle")
+        r = run("analyze", MODEL, VIDEO, "--dest", self.dest, "-q")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(stem + "_assemblies.pickle"), "a run missing its side files is redone")
+        self.assertEqual(sorted(glob.glob(os.path.join(self.dest, "*.part"))), [])
+
+
+class PafImages(unittest.TestCase):
+    def test_image_folder(self):
+        with tempfile.TemporaryDirectory() as d:
+            for name, value in [("a_dark.png", 0), ("b_bright.png", 255)]:
+                raw = os.path.join(d, "x.rgb")
+                np.full((48, 64, 3), value, np.uint8).tofile(raw)
+                subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
+                                "64x48", "-i", raw, os.path.join(d, name)], check=True)
+                os.remove(raw)
+            r = run("analyze", MODEL, os.path.join(d, "a_dark.png"), os.path.join(d, "b_bright.png"), "-q")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            df = pd.read_hdf(os.path.join(d, "image_predictions_DLC_Resnet50_synth_paf.h5"))
+            self.assertEqual(list(df.columns.names), ["scorer", "individuals", "bodyparts", "coords"])
+            for i, kind in enumerate([0, 1]):
+                row = df.iloc[i].to_numpy()
+                np.testing.assert_allclose(row[:-3].reshape(3, 4, 3), expected_animals(kind), atol=1e-4, rtol=0)
+
+
+class NativePafExport(unittest.TestCase):
+    """DeepLabCut's r50_paf_multi export (ResNet-50 + DLCRNetHead, native) on its golden frames:
+    random weights assemble nobody, and DeepLabCut's final output is -1 everywhere."""
+
+    def test_golden_frames(self):
+        with tempfile.TemporaryDirectory() as d:
+            frames = [os.path.join(GOLDEN, "r50_paf_multi", f"frame{i}.png") for i in (0, 1)]
+            r = run("analyze", os.path.join(FIX, "dlc", "r50_paf_multi.pt"), *frames, "--dest", d, "-q", "-b", "2")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            df = pd.read_hdf(glob.glob(os.path.join(d, "image_predictions_*.h5"))[0])
+            for i in (0, 1):
+                want = np.load(os.path.join(GOLDEN, "r50_paf_multi", f"frame{i}_final_bodyparts.npy"))[..., :3]
+                np.testing.assert_allclose(df.iloc[i].to_numpy().reshape(want.shape), want, atol=1e-3)
+
+
+if __name__ == "__main__":
+    unittest.main()
