@@ -104,9 +104,18 @@ class Network {
   virtual std::string Describe() const = 0;
 };
 
+class Detector;
+
 struct Model {
   ModelSpec spec;
   std::unique_ptr<Network> network;
+  std::unique_ptr<Detector> detector;  // top-down models: the export's detector, when it has one
+
+  // Out of line: Detector is complete only where models are loaded.
+  Model();
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
   std::string path;          // the model file or folder the user named
   std::string weights_path;  // the file the weights came from
 };

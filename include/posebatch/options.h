@@ -28,7 +28,8 @@ struct PreprocessOptions {
 };
 
 struct PipelineOptions {
-  int batch_size = 8;          // frames per inference batch (DeepLabCut's default is 8)
+  int batch_size = 8;          // frames (top-down: crops) per inference batch (DeepLabCut's default: 8)
+  int detector_batch_size = 1;  // frames per detector batch (top-down; DeepLabCut's default: 1)
   int num_slots = 3;           // preallocated batch tensors: bounds memory and run-ahead
   int preprocess_workers = 1;  // threads that write frames into batch slots
   int decoded_frames = 6;      // decoded frames buffered between decode and preprocessing

@@ -10,9 +10,11 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "posebatch/detector.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
 #include "posebatch/options.h"
@@ -56,9 +58,24 @@ struct Progress {
 // Called from the writer thread after each batch is written; must be cheap.
 using ProgressCallback = std::function<void(const Progress&)>;
 
+// Boxes given per frame instead of a detector (top-down models). Implementations must be
+// safe to call from the decode thread while the caller waits in RunPipeline.
+class BoxProvider {
+ public:
+  virtual ~BoxProvider() = default;
+  // Boxes (x, y, w, h in frame pixels, best first) for frame `index` (videos) or the image
+  // `label`; none when the frame has no entry.
+  virtual Detections BoxesFor(int64_t index, const std::string& label) const = 0;
+};
+
+// Reads boxes from a JSON (or YAML) file: a mapping from frame number or image path to a list
+// of [x, y, w, h] or [x, y, w, h, score]. Throws Error naming the file and the entry.
+std::unique_ptr<BoxProvider> LoadBoxes(const std::string& path);
+
 struct RunContext {
   ProgressCallback on_progress;                  // may be empty
   const std::atomic<bool>* cancel = nullptr;     // set to stop early (e.g. Ctrl-C)
+  const BoxProvider* boxes = nullptr;            // top-down: replaces the model's detector
 };
 
 // Runs `model` over every frame of `source`, appending one row per frame to `writer` in input

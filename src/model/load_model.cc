@@ -11,10 +11,12 @@
 #include <regex>
 
 #include "io/torch_pickle.h"
+#include "posebatch/detector.h"
 #include "io/zip_archive.h"
 #include "model/config_internal.h"
 #include "model/native/native_network.h"
 #include "model/torchscript_network.h"
+#include "posebatch/detector.h"
 #include "posebatch/model.h"
 #include "posebatch/status.h"
 
@@ -188,9 +190,13 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
   } else {
     model = LoadNative(path, options.config_path, options, path);
   }
-  if (model.spec.method != "bu") {
+  if (model.spec.method != "bu" && model.spec.method != "td") {
     throw Error(Status::ModelError(model.spec.config_path + ": method '" + model.spec.method +
-                                   "' is not supported yet (this build runs bottom-up models)"));
+                                   "' is not supported yet (this build runs bottom-up and top-down models)"));
+  }
+  if (model.spec.method == "td" && model.spec.predictor != "HeatmapPredictor") {
+    throw Error(Status::ModelError(model.spec.config_path + ": top-down predictor '" + model.spec.predictor +
+                                   "' is not supported yet (HeatmapPredictor is)"));
   }
   if (model.spec.predictor != "HeatmapPredictor" && model.spec.predictor != "PartAffinityFieldPredictor") {
     throw Error(Status::ModelError(model.spec.config_path + ": predictor '" + model.spec.predictor +
@@ -199,6 +205,11 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
   }
   return model;
 }
+
+Model::Model() = default;
+Model::~Model() = default;
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
 
 std::string DefaultScorer(const Model& model) {
   fs::path p(model.path);

@@ -2,12 +2,6 @@
 #include "posebatch/pipeline.h"
 
 
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <ATen/Parallel.h>
-
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -20,39 +14,13 @@
 #include "pipeline/inference_thread.h"
 #include "pipeline/reorder_buffer.h"
 #include "pipeline/slot_pool.h"
+#include "pipeline/stage_common.h"
+#include "pipeline/topdown_pipeline.h"
 #include "predict/pose_postprocessor.h"
 #include "preprocess/normalize.h"
 
 namespace posebatch {
 namespace {
-
-// The first failure of any stage, and the switch that stops all the others.
-class FailureLatch {
- public:
-  template <typename CancelFn>
-  void Fail(Status status, CancelFn&& cancel_all) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (failed_) return;
-      failed_ = true;
-      first_ = std::move(status);
-    }
-    cancel_all();
-  }
-  bool failed() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return failed_;
-  }
-  Status status() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return first_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  bool failed_ = false;
-  Status first_;
-};
 
 struct PreprocessJob {
   Frame* frame = nullptr;
@@ -71,25 +39,6 @@ struct RowsBatch {
   std::vector<RowRecord> records;
   std::vector<float> rows;  // records.size() x num_columns
 };
-
-Status WithContext(const Status& s, const std::string& context) {
-  return Status(s.code(), context + ": " + s.message());
-}
-
-// Decode and preprocessing need a few percent of a core; inference's OpenMP team needs all of
-// them in lockstep (one preempted worker stalls the whole parallel region). A lower priority
-// for the feeder threads lets them run in the gaps instead of preempting inference.
-void LowerThreadPriority(int niceness) {
-  if (niceness <= 0) return;
-  const pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
-  ::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), niceness);  // best effort
-}
-
-// ATen ops on the calling thread run single-threaded (OpenMP's thread count is per thread).
-void UseOneIntraOpThread() {
-  at::init_num_threads();
-  at::set_num_threads(1);
-}
 
 // One run over one source. Stages are member functions; the async and sequential drivers
 // call the same ones, so both modes compute identical results.
@@ -461,6 +410,10 @@ Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer, const 
   if (pipeline.batch_size < 1) return Status::InvalidArgument("batch size must be >= 1");
   if (pipeline.num_slots < 1) return Status::InvalidArgument("number of batch slots must be >= 1");
   if (model.network == nullptr) return Status::InvalidArgument("model has no network");
+  if (model.spec.method == "td") {
+    if (!pipeline.async) return Status::InvalidArgument("top-down models run on the asynchronous pipeline only");
+    return RunTopDownPipeline(model, source, writer, pipeline, preprocess, context, stats);
+  }
   try {
     Run run(model, source, writer, pipeline, preprocess, context);
     return run.Execute(stats);

@@ -48,6 +48,8 @@ struct AnalyzeArgs {
   std::string batch_size = "8";
   int workers = 1;
   int post_workers = 1;
+  int detector_batch_size = 1;
+  std::string boxes;
   int slots = 3;
   bool csv = false;
   bool overwrite = false;
@@ -442,6 +444,7 @@ int RunAnalyze(const AnalyzeArgs& args) {
   popts.num_slots = args.slots;
   popts.preprocess_workers = args.workers;
   popts.postprocess_workers = args.post_workers;
+  popts.detector_batch_size = args.detector_batch_size;
   popts.async = !args.no_async;
   popts.pin_memory = args.device != "cpu";
   if (args.threads != "auto") {
@@ -455,8 +458,9 @@ int RunAnalyze(const AnalyzeArgs& args) {
       return 2;
     }
   }
-  if (popts.batch_size < 1 || args.workers < 1 || args.post_workers < 1 || args.slots < 1) {
-    std::cerr << "error: --batch-size, --workers, --post-workers and --slots must be >= 1\n";
+  if (popts.batch_size < 1 || args.workers < 1 || args.post_workers < 1 || args.slots < 1 ||
+      args.detector_batch_size < 1) {
+    std::cerr << "error: --batch-size, --detector-batch-size, --workers, --post-workers and --slots must be >= 1\n";
     return 2;
   }
   if (!args.dest.empty()) {
@@ -646,6 +650,11 @@ int main(int argc, char** argv) {
   analyze->add_option("--crop", a.crop, "analyse only x1,x2,y1,y2 (DeepLabCut's cropping)");
   analyze->add_option("--threads,-t", a.threads, "inference threads, or auto (= all cores)")->capture_default_str();
   analyze->add_option("--workers", a.workers, "preprocess worker threads")->capture_default_str();
+  analyze->add_option("--detector-batch-size", a.detector_batch_size, "frames per detector batch (top-down)")
+      ->capture_default_str();
+  analyze->add_option("--boxes", a.boxes,
+                      "top-down: JSON of boxes per frame number or image path ([x, y, w, h(, score)] lists), "
+                      "instead of the model's detector");
   analyze->add_option("--post-workers", a.post_workers,
                       "postprocess threads (predictor, multi-animal assembly), in parallel over batches")
       ->capture_default_str();

@@ -1,0 +1,482 @@
+// Threads of a top-down run, and how they meet:
+//
+//   decode ─frames─▶ detector preprocess ─▶ detector slots ─▶ detector inference ─┐
+//      └────────────── (boxes given: frames go straight on) ─────────────────────┤
+//                                                                   detected frames (in order)
+//   writer ◀─plans (frame order)─ crop stage ─crops─▶ pose slots ─▶ pose inference ─crop poses─▶ writer
+//
+// A decoded frame is held (not copied) until its crops are written, then returns to the pool
+// of frame buffers: that pool, the two slot pools and the bounded queues bound memory. Both
+// inference stages run on the process's one InferenceThread, so they take turns on the cores.
+#include "pipeline/topdown_pipeline.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <limits>
+#include <thread>
+
+#include "common/stopwatch.h"
+#include "pipeline/bounded_queue.h"
+#include "pipeline/inference_thread.h"
+#include "pipeline/slot_pool.h"
+#include "pipeline/stage_common.h"
+#include "posebatch/predictor.h"
+#include "predict/topdown_postprocess.h"
+#include "preprocess/normalize.h"
+#include "preprocess/topdown_crop.h"
+
+namespace posebatch {
+namespace {
+
+// A frame whose boxes are known, on its way to the crop stage.
+struct DetectedFrame {
+  Frame* frame = nullptr;
+  Detections detections;
+};
+
+// What the writer needs for a frame: its number/label and how many crop results to collect.
+struct FramePlan {
+  RowRecord record;
+  int crops = 0;
+  std::vector<CropTransform> transforms;
+};
+
+// Pose of one crop, in crop pixels: K x 3.
+using CropPose = std::vector<float>;
+
+class TopDownRun {
+ public:
+  TopDownRun(Model& model, FrameSource& source, PoseWriter& writer, const PipelineOptions& options,
+             const PreprocessOptions& preprocess, const RunContext& context)
+      : model_(model),
+        source_(source),
+        writer_(writer),
+        options_(options),
+        preprocess_(preprocess),
+        context_(context),
+        detector_(context.boxes == nullptr ? model.detector.get() : nullptr),
+        detector_normalizer_(detector_ != nullptr ? detector_->spec().input : model.spec.input),
+        cropper_(model.spec.input),
+        crop_spec_(ParseTopDownCropSpec(YAML::Load(model.spec.config_text), model.spec.config_path)),
+        det_pool_(std::max(1, options.num_slots), std::max(1, options.detector_batch_size)),
+        pose_pool_(std::max(1, options.num_slots), options.batch_size, model.network->input_layout(),
+                   options.pin_memory),
+        det_frames_(static_cast<size_t>(std::max(1, options.num_slots))),
+        name_(source.info().path) {
+    if (context.boxes == nullptr && model.detector == nullptr) {
+      throw Error(Status::InvalidArgument(model.path + ": a top-down model needs a detector (the export has none) "
+                                          "or boxes given with --boxes"));
+    }
+    if (preprocess.crop.enabled()) {
+      throw Error(Status::InvalidArgument("--crop is not supported with top-down models yet"));
+    }
+    individuals_ = static_cast<int64_t>(std::max<size_t>(1, model.spec.individuals.size()));
+    keypoints_ = static_cast<int64_t>(model.spec.bodyparts.size());
+    num_columns_ = static_cast<size_t>(individuals_ * keypoints_ * 3);
+    row_values_.resize(num_columns_);
+    next_row_index_ = source.info().first_index;
+    for (auto& v : det_frames_) v.resize(static_cast<size_t>(std::max(1, options.detector_batch_size)));
+    // Frames in flight: those in detector slots, plus the decode/crop queues' worth.
+    const int det_rows = std::max(1, options.num_slots) * std::max(1, options.detector_batch_size);
+    frames_.resize(static_cast<size_t>(det_rows + std::max(1, options.decoded_frames) + 2));
+    // A plan waits for its crops while later frames' plans queue up behind it: the crop stage
+    // closes a partial pose batch before that many frames pass (see CropFrame).
+    plan_capacity_ = std::max<int64_t>(16, 2 * static_cast<int64_t>(options.batch_size) + 8);
+  }
+
+  Status Execute(RunStats* stats) {
+    Stopwatch wall;
+    Run();
+    if (!latch_.failed()) {
+      try {
+        if (source_.info().is_video && stream_end_.timeline_end >= 0) WriteLostRows(stream_end_.timeline_end);
+      } catch (...) {
+        latch_.Fail(StatusFromCurrentException(), [] {});
+      }
+    }
+    if (stats != nullptr) {
+      stats->frames = frames_written_;
+      stats->lost_frames = lost_frames_;
+      stats->lost = lost_;
+      stats->stream = stream_end_;
+      stats->batches = batches_run_;
+      stats->wall_seconds = wall.Seconds();
+      stats->busy = times_;
+    }
+    return latch_.failed() ? latch_.status() : Status::OK();
+  }
+
+ private:
+  bool CancelRequested() const {
+    return context_.cancel != nullptr && context_.cancel->load(std::memory_order_relaxed);
+  }
+
+  // ---- crop stage (one thread) ------------------------------------------------------------
+
+  void ClosePoseBatch() {
+    if (open_pose_ == nullptr) return;
+    pose_pool_.Close(open_pose_);
+    open_pose_ = nullptr;
+    ++next_pose_batch_;
+  }
+
+  // Plans the frame's crops, hands the plan to the writer, writes each crop into a pose slot
+  // row. Returns false if cancelled.
+  bool CropFrame(const DetectedFrame& d, BoundedQueue<FramePlan>& plans) {
+    const Frame& frame = *d.frame;
+    FramePlan plan;
+    plan.record.index = frame.index;
+    plan.record.label = frame.label;
+    const int64_t n = d.detections.boxes.defined() ? d.detections.boxes.size(0) : 0;
+    std::vector<CropPlan> crops;
+    if (n > 0) {
+      const at::Tensor boxes = d.detections.boxes.to(at::kDouble).contiguous();
+      const double* b = boxes.data_ptr<double>();
+      for (int64_t i = 0; i < n; ++i) {
+        try {
+          crops.push_back(PlanTopDownCrop({b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]}, frame.width,
+                                          frame.height, crop_spec_));
+        } catch (const Error&) {
+          continue;  // a box that leaves nothing to crop (DeepLabCut drops it too)
+        }
+      }
+    }
+    plan.crops = static_cast<int>(crops.size());
+    for (const auto& c : crops) plan.transforms.push_back(c.transform);
+    // The writer waits for this plan's crops; if a partial pose batch holds crops of frames
+    // the writer is waiting on, close it before the plans queue could fill up behind it.
+    if (open_pose_ != nullptr && ++frames_since_open_ >= plan_capacity_ / 2) ClosePoseBatch();
+    if (!plans.Push(std::move(plan))) return false;
+    ScopedTimer t(&crop_seconds_);
+    for (const CropPlan& c : crops) {
+      InputGeometry g;
+      g.src_w = g.width = c.out_w;
+      g.src_h = g.height = c.out_h;
+      if (open_pose_ != nullptr && open_pose_->geometry != g) ClosePoseBatch();
+      if (open_pose_ == nullptr) {
+        open_pose_ = pose_pool_.Acquire(next_pose_batch_, g);
+        if (open_pose_ == nullptr) return false;
+        frames_since_open_ = 0;
+      }
+      const int row = pose_pool_.AssignRow(open_pose_, RowRecord{frame.index, frame.label, g});
+      try {
+        cropper_.Write(frame, c, open_pose_->RowData(row), open_pose_->layout);
+      } catch (...) {
+        throw Error(WithContext(StatusFromCurrentException(),
+                                "crop of frame " + std::to_string(frame.index) + " of " + name_));
+      }
+      pose_pool_.RowFilled(open_pose_);
+      if (row + 1 == pose_pool_.batch_size()) ClosePoseBatch();
+    }
+    return true;
+  }
+
+  // ---- writer (one thread) ------------------------------------------------------------------
+
+  void WriteLostRows(int64_t stop) {
+    if (stop <= next_row_index_) return;
+    std::fill(row_values_.begin(), row_values_.end(), std::numeric_limits<float>::quiet_NaN());
+    for (int64_t index = next_row_index_; index < stop; ++index) writer_.Append(index, std::string(), row_values_.data());
+    lost_.push_back(LostRange{next_row_index_, stop - 1});
+    lost_frames_ += stop - next_row_index_;
+    next_row_index_ = stop;
+  }
+
+  // Gathers the plan's crop poses, maps them to the frame, writes the row.
+  bool WriteFrame(const FramePlan& plan, BoundedQueue<CropPose>& crop_poses) {
+    std::vector<CropPose> poses(static_cast<size_t>(plan.crops));
+    for (auto& p : poses)
+      if (!crop_poses.Pop(&p)) return false;
+    ScopedTimer t(&times_.write);
+    at::Tensor frame_poses;
+    {
+      at::Tensor crops = at::empty({plan.crops, keypoints_, 3}, at::kFloat);
+      for (int i = 0; i < plan.crops; ++i)
+        std::copy(poses[i].begin(), poses[i].end(), crops.data_ptr<float>() + i * keypoints_ * 3);
+      frame_poses = TopDownFramePoses(crops, plan.transforms, static_cast<int>(individuals_)).contiguous();
+    }
+    // DeepLabCut's DataFrame keeps the first `individuals` rows (boxes come best first).
+    const float* p = frame_poses.data_ptr<float>();
+    std::copy(p, p + num_columns_, row_values_.begin());
+    const RowRecord& rec = plan.record;
+    try {
+      if (rec.label.empty()) WriteLostRows(rec.index);
+      writer_.Append(rec.index, rec.label, row_values_.data());
+    } catch (...) {
+      throw Error(WithContext(StatusFromCurrentException(StatusCode::kIOError),
+                              "writing frame " + std::to_string(rec.index) + " of " + name_));
+    }
+    ++frames_written_;
+    next_row_index_ = rec.index + 1;
+    if (context_.on_progress && (frames_written_ % 8 == 0)) {
+      context_.on_progress(
+          Progress{frames_written_ + lost_frames_, source_.info().to_deliver, progress_clock_.Seconds()});
+    }
+    return true;
+  }
+
+  // ---- inference ----------------------------------------------------------------------------
+
+  std::vector<Detections> Detect(BatchSlot* slot) {
+    std::vector<Detections> out;
+    ScopedTimer t(&det_times_.inference);
+    try {
+      const at::Tensor input = slot->Input();
+      InferenceThread::Get().Run(options_.intra_op_threads, [&] { out = detector_->Detect(input); });
+    } catch (...) {
+      throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
+                              "detector on frames " + std::to_string(slot->records.front().index) + ".." +
+                                  std::to_string(slot->records.back().index) + " of " + name_));
+    }
+    if (static_cast<int>(out.size()) != slot->rows_assigned) {
+      throw Error(Status::ModelError("detector returned " + std::to_string(out.size()) + " results for " +
+                                     std::to_string(slot->rows_assigned) + " images"));
+    }
+    return out;
+  }
+
+  // Pose on a batch of crops: K x 3 per crop, in crop pixels.
+  std::vector<CropPose> Pose(BatchSlot* slot) {
+    HeadOutputs outputs;
+    const int rows = slot->rows_assigned;
+    {
+      ScopedTimer t(&times_.inference);
+      try {
+        const at::Tensor input = slot->Input();
+        InferenceThread::Get().Run(options_.intra_op_threads, [&] { outputs = model_.network->Forward(input); });
+        ValidateHeatmapOutputs(outputs, model_.spec.pose_head, rows);
+      } catch (...) {
+        throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
+                                "pose inference on crops of frames " + std::to_string(slot->records.front().index) +
+                                    ".." + std::to_string(slot->records.back().index) + " of " + name_));
+      }
+    }
+    ++batches_run_;
+    ScopedTimer t(&times_.postprocess);
+    const auto& head = model_.spec.pose_head;
+    const auto& outs = outputs.at(head.name);
+    auto lr = outs.find("locref");
+    const at::Tensor poses =
+        PredictHeatmapPoses(outs.at("heatmap"), lr == outs.end() ? at::Tensor() : lr->second, head).contiguous();
+    std::vector<CropPose> result(static_cast<size_t>(rows));
+    const float* p = poses.data_ptr<float>();
+    for (int r = 0; r < rows; ++r) result[r].assign(p + r * keypoints_ * 3, p + (r + 1) * keypoints_ * 3);
+    return result;
+  }
+
+  // ---- threads ------------------------------------------------------------------------------
+
+  void Run() {
+    BoundedQueue<Frame*> free_frames(frames_.size());
+    for (auto& f : frames_) free_frames.Push(&f);
+    struct DetJob {
+      Frame* frame;
+      BatchSlot* slot;
+      int row;
+    };
+    BoundedQueue<DetJob> det_jobs(static_cast<size_t>(std::max(1, options_.decoded_frames)));
+    BoundedQueue<DetectedFrame> detected(static_cast<size_t>(std::max(1, options_.decoded_frames)));
+    BoundedQueue<FramePlan> plans(static_cast<size_t>(plan_capacity_));
+    BoundedQueue<CropPose> crop_poses(static_cast<size_t>(2 * options_.batch_size + 1));
+    auto cancel_all = [&] {
+      det_pool_.Cancel();
+      pose_pool_.Cancel();
+      free_frames.Cancel();
+      det_jobs.Cancel();
+      detected.Cancel();
+      plans.Cancel();
+      crop_poses.Cancel();
+    };
+    auto guarded = [&](auto&& body) {
+      return [&, body] {
+        try {
+          body();
+        } catch (...) {
+          latch_.Fail(StatusFromCurrentException(), cancel_all);
+        }
+      };
+    };
+    std::vector<std::thread> threads;
+
+    // Decode: frames to the detector's slots, or with their given boxes straight to cropping.
+    threads.emplace_back(guarded([&] {
+      LowerThreadPriority(options_.feeder_niceness);
+      BatchSlot* open = nullptr;
+      int64_t next_batch = 0;
+      auto close = [&] {
+        if (open == nullptr) return;
+        det_pool_.Close(open);
+        open = nullptr;
+        ++next_batch;
+      };
+      while (true) {
+        if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
+        Frame* frame = nullptr;
+        if (!free_frames.Pop(&frame)) return;
+        bool more;
+        {
+          ScopedTimer t(&times_.decode);
+          try {
+            more = source_.Next(frame);
+            if (!more) stream_end_ = source_.End();
+          } catch (...) {
+            throw Error(WithContext(StatusFromCurrentException(StatusCode::kCorrupt), "decode of " + name_));
+          }
+        }
+        if (!more) break;
+        if (detector_ == nullptr) {
+          DetectedFrame d;
+          d.frame = frame;
+          d.detections = context_.boxes->BoxesFor(frame->index, frame->label);
+          if (!detected.Push(std::move(d))) return;
+          continue;
+        }
+        InputGeometry g = ComputeGeometry(frame->width, frame->height, preprocess_, detector_->spec().input,
+                                          frame->label.empty() ? name_ : frame->label);
+        if (open != nullptr && open->geometry != g) close();
+        if (open == nullptr) {
+          open = det_pool_.Acquire(next_batch, g);
+          if (open == nullptr) return;
+        }
+        const int row = det_pool_.AssignRow(open, RowRecord{frame->index, frame->label, g});
+        det_frames_[static_cast<size_t>(next_batch % det_frames_.size())][static_cast<size_t>(row)] = frame;
+        if (!det_jobs.Push(DetJob{frame, open, row})) return;
+        if (row + 1 == det_pool_.batch_size()) close();
+      }
+      if (detector_ == nullptr) {
+        detected.Close();
+      } else {
+        close();
+        det_pool_.SetTotalBatches(next_batch);
+        det_jobs.Close();
+      }
+    }));
+
+    if (detector_ != nullptr) {
+      threads.emplace_back(guarded([&] {  // detector preprocess
+        LowerThreadPriority(options_.feeder_niceness);
+        DetJob job;
+        double busy = 0;
+        while (det_jobs.Pop(&job)) {
+          ScopedTimer t(&busy);
+          detector_normalizer_.Write(*job.frame, job.slot->geometry, job.slot->RowData(job.row), job.slot->layout);
+          det_pool_.RowFilled(job.slot);
+        }
+        det_times_.preprocess += busy;
+      }));
+      threads.emplace_back(guarded([&] {  // detector inference
+        for (int64_t b = 0;; ++b) {
+          BatchSlot* slot;
+          {
+            ScopedTimer t(&det_times_.inference_wait);
+            slot = det_pool_.WaitReady(b);
+          }
+          if (slot == nullptr) break;
+          if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
+          std::vector<Detections> found = Detect(slot);
+          const int rows = slot->rows_assigned;
+          // Copied before the release: the decoder refills this slot's row table right after.
+          const std::vector<Frame*> frames = det_frames_[static_cast<size_t>(b % det_frames_.size())];
+          det_pool_.Release(slot);
+          for (int r = 0; r < rows; ++r) {
+            if (!detected.Push(DetectedFrame{frames[static_cast<size_t>(r)], std::move(found[r])})) return;
+          }
+        }
+        detected.Close();
+      }));
+    }
+
+    threads.emplace_back(guarded([&] {  // crop stage
+      LowerThreadPriority(options_.feeder_niceness);
+      DetectedFrame d;
+      while (detected.Pop(&d)) {
+        if (!CropFrame(d, plans)) return;
+        free_frames.Push(d.frame);
+      }
+      ClosePoseBatch();
+      pose_pool_.SetTotalBatches(next_pose_batch_);
+      plans.Close();
+    }));
+
+    threads.emplace_back(guarded([&] {  // pose inference
+      for (int64_t b = 0;; ++b) {
+        BatchSlot* slot;
+        {
+          ScopedTimer t(&times_.inference_wait);
+          slot = pose_pool_.WaitReady(b);
+        }
+        if (slot == nullptr) break;
+        if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
+        std::vector<CropPose> poses = Pose(slot);
+        pose_pool_.Release(slot);
+        for (auto& p : poses)
+          if (!crop_poses.Push(std::move(p))) return;
+      }
+      crop_poses.Close();
+    }));
+
+    threads.emplace_back(guarded([&] {  // writer
+      FramePlan plan;
+      while (plans.Pop(&plan))
+        if (!WriteFrame(plan, crop_poses)) return;
+    }));
+
+    for (auto& t : threads) t.join();
+    // Each stage timed into its own counters; summed once every thread has joined.
+    times_.preprocess += det_times_.preprocess + crop_seconds_;
+    times_.inference += det_times_.inference;
+    times_.inference_wait += det_times_.inference_wait;
+  }
+
+  Model& model_;
+  FrameSource& source_;
+  PoseWriter& writer_;
+  PipelineOptions options_;
+  PreprocessOptions preprocess_;
+  const RunContext& context_;
+  Detector* detector_;
+  Normalizer detector_normalizer_;
+  TopDownCropper cropper_;
+  TopDownCropSpec crop_spec_;
+  SlotPool det_pool_;
+  SlotPool pose_pool_;
+  std::vector<std::vector<Frame*>> det_frames_;  // frame of each detector slot row, by batch % slots
+  std::vector<Frame> frames_;
+  std::string name_;
+  FailureLatch latch_;
+  StageTimes times_;      // decode (decoder), pose inference, postprocess, write
+  StageTimes det_times_;  // detector preprocess and inference
+  double crop_seconds_ = 0;  // crop stage
+  Stopwatch progress_clock_;
+  int64_t individuals_ = 1, keypoints_ = 0;
+  size_t num_columns_ = 0;
+  int64_t plan_capacity_ = 16;
+  // Crop stage (one thread).
+  BatchSlot* open_pose_ = nullptr;
+  int64_t next_pose_batch_ = 0;
+  int64_t frames_since_open_ = 0;
+  // Writer (one thread).
+  std::vector<float> row_values_;
+  int64_t frames_written_ = 0;
+  int64_t next_row_index_ = 0;
+  int64_t lost_frames_ = 0;
+  std::vector<LostRange> lost_;
+  // Pose inference (one thread).
+  int64_t batches_run_ = 0;
+  StreamEnd stream_end_;  // set by decode at the end of the stream
+};
+
+}  // namespace
+
+Status RunTopDownPipeline(Model& model, FrameSource& source, PoseWriter& writer, const PipelineOptions& options,
+                          const PreprocessOptions& preprocess, const RunContext& context, RunStats* stats) {
+  try {
+    TopDownRun run(model, source, writer, options, preprocess, context);
+    return run.Execute(stats);
+  } catch (...) {
+    return StatusFromCurrentException();
+  }
+}
+
+}  // namespace posebatch
