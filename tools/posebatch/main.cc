@@ -50,6 +50,7 @@ struct AnalyzeArgs {
   int post_workers = 1;
   int detector_batch_size = 1;
   std::string boxes;
+  const BoxProvider* box_provider = nullptr;  // loaded from `boxes`
   int slots = 3;
   bool csv = false;
   bool overwrite = false;
@@ -322,6 +323,7 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   RunContext ctx;
   ctx.on_progress = [&](const Progress& p) { progress.Update(p); };
   ctx.cancel = &g_interrupted;
+  ctx.boxes = args.box_provider;
   RunStats stats;
   const double start = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   Status st = RunPipeline(model, source, *writer, popts, pre, ctx, &stats);
@@ -419,7 +421,7 @@ Status ChooseAutoBatch(Model& model, const std::vector<std::string>& videos, con
   }
 }
 
-int RunAnalyze(const AnalyzeArgs& args) {
+int RunAnalyze(AnalyzeArgs args) {
   DecodeOptions dec;
   if (!ParseFrames(args.frames, &dec)) {
     std::cerr << "error: --frames expects START:STOP (e.g. 0:1000), got '" << args.frames << "'\n";
@@ -494,6 +496,17 @@ int RunAnalyze(const AnalyzeArgs& args) {
     } else {
       videos.push_back(in);  // anything else is tried as a video; errors name it
     }
+  }
+
+  std::unique_ptr<BoxProvider> boxes;
+  if (!args.boxes.empty()) {
+    try {
+      boxes = LoadBoxes(args.boxes);
+    } catch (const Error& e) {
+      std::cerr << "error: " << e.status().message() << "\n";
+      return 2;
+    }
+    args.box_provider = boxes.get();
   }
 
   Model model;
