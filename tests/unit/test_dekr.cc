@@ -257,6 +257,61 @@ TEST(DekrPredictor, WrongShapesAreModelErrors) {
   expect_error(at::zeros({1, 5, 1, 2}), at::zeros({1, 8, 1, 2}), "num_animals");
 }
 
+// ---- The predictor alone on DeepLabCut's own DEKRPredictor results for random inputs
+// (tests/data/dekr_predictor_*, made by tests/fixtures/make_dekr_cases.py): sigmoid, heatmap
+// absorption, the three score types, clipping, pose NMS with near-duplicate animals, more
+// animals than peaks, strides 2 to 8.
+
+TEST(DekrPredictor, RandomCasesMatchDeepLabCut) {
+  const std::string dir = POSEBATCH_TEST_DATA;
+  const YAML::Node root = YAML::LoadFile(dir + "/dekr_predictor_cases.yaml");
+  auto heat = LoadNpy(dir + "/dekr_predictor_heatmap.npy"), off = LoadNpy(dir + "/dekr_predictor_offset.npy"),
+       want = LoadNpy(dir + "/dekr_predictor_poses.npy");
+  auto slice = [](testing::NpyArray& a, int64_t start, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    EXPECT_LE(start + n, a.size());
+    return at::from_blob(a.data.data() + start, shape, at::kDouble).to(at::kFloat);
+  };
+  int cases = 0, suppressed = 0, exact = 0;
+  double pos = 0, score = 0;
+  for (const YAML::Node& c : root["cases"]) {
+    DekrPredictorSpec spec;
+    spec.num_keypoints = c["keypoints"].as<int>();
+    spec.num_animals = c["num_animals"].as<int>();
+    spec.stride = c["stride"].as<double>();
+    spec.apply_sigmoid = c["apply_sigmoid"].as<bool>();
+    spec.clip_scores = c["clip_scores"].as<bool>();
+    spec.use_heatmap = c["use_heatmap"].as<bool>();
+    spec.keypoint_score_type = c["keypoint_score_type"].as<std::string>();
+    spec.max_absorb_distance = c["max_absorb_distance"].as<double>();
+    spec.nms_threshold = c["nms_threshold"].as<double>();
+    spec.apply_pose_nms = c["apply_pose_nms"].as<bool>();
+    const int64_t b = c["batch"].as<int64_t>(), k = spec.num_keypoints, h = c["height"].as<int64_t>(),
+                  w = c["width"].as<int64_t>(), a = spec.num_animals;
+    const at::Tensor poses = PredictDekrPoses(slice(heat, c["heatmap_start"].as<int64_t>(), {b, k + 1, h, w}),
+                                              slice(off, c["offset_start"].as<int64_t>(), {b, 2 * k, h, w}), spec);
+    const at::Tensor expected = slice(want, c["poses_start"].as<int64_t>(), {b, a, k, 3});
+    ASSERT_EQ(poses.sizes(), expected.sizes()) << "case " << cases;
+    for (int64_t i = 0; i < b; ++i) {
+      testing::NpyArray one;
+      one.shape = {a, k, 3};
+      const at::Tensor e = expected.select(0, i).to(at::kDouble).contiguous();
+      one.data.assign(e.data_ptr<double>(), e.data_ptr<double>() + e.numel());
+      const auto [p, s] = ExpectSamePoses(poses.select(0, i), one, "case " + std::to_string(cases));
+      pos = std::max(pos, p);
+      score = std::max(score, s);
+      exact += poses.select(0, i).equal(expected.select(0, i));
+      suppressed += expected.select(0, i).eq(-1).all(-1).all(-1).sum().item<int>();
+    }
+    ++cases;
+  }
+  EXPECT_EQ(cases, 48);
+  EXPECT_GT(suppressed, 0);
+  std::printf("%d random cases (%d images, %d identical), %d suppressed poses: max error %.3g px, %.3g in score\n",
+              cases, 2 * cases, exact, suppressed, pos, score);
+}
+
 TEST(DeformConv2d, CpuLoopMatchesGatherReference) {
   at::manual_seed(7);
   struct Case {
