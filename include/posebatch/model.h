@@ -46,6 +46,22 @@ struct PafPredictorSpec {
   double max_overlap = 0.8;      // pose suppression threshold
 };
 
+// DeepLabCut's DEKRPredictor (multi-animal bottom-up DEKR) for one head.
+struct DekrPredictorSpec {
+  std::string name = "bodypart";                // key of the head in the model outputs
+  int num_keypoints = 0;                        // offset pairs; heatmaps have one more (centre)
+  int num_animals = 1;                          // centre peaks kept per image (rows of output)
+  double stride = 4;                            // input pixels per heatmap cell
+  bool apply_sigmoid = true;                    // sigmoid on heatmaps first
+  bool clip_scores = false;                     // clip keypoint scores to [0, 1]
+  bool use_heatmap = true;                      // snap keypoints to nearby heatmap peaks
+  std::string keypoint_score_type = "combined"; // heatmap, center or combined (product)
+  double max_absorb_distance = 75;              // use_heatmap: snap distance, in heatmap cells
+  double nms_threshold = 0.05;                  // pose NMS: distance as a share of the pose's size
+  bool apply_pose_nms = true;                   // suppress near-duplicate poses
+  double detection_threshold = 0.01;            // read from the config; DeepLabCut never uses it
+};
+
 // How frames become network input (DeepLabCut's data.inference block).
 struct InputSpec {
   bool normalize = true;                              // (x/255 - mean) / std
@@ -66,11 +82,13 @@ struct ModelSpec {
   InputSpec input;                            // preprocessing
   // model.heads.bodypart.predictor.type: HeatmapPredictor (pose_head is filled) or
   // PartAffinityFieldPredictor (paf is filled; pose_head keeps the head's name, keypoints,
-  // stride and locref scale).
+  // stride and locref scale) or DEKRPredictor (dekr is filled; pose_head keeps the head's
+  // name, keypoints and stride).
   std::string predictor = "HeatmapPredictor";
   HeatmapHeadSpec pose_head;                  // the bodypart head's predictor
   HeatmapHeadSpec unique_head;                // the unique_bodypart head (when unique_bodyparts is set)
   PafPredictorSpec paf;                       // multi-animal PAF predictor
+  DekrPredictorSpec dekr;                     // multi-animal DEKR predictor
   std::string config_path;                    // where the spec was read from
   std::string torchscript_file;               // posebatch.torchscript, relative to the config
   std::string config_text;                    // the whole config as YAML (architecture details)

@@ -31,6 +31,24 @@ at::Tensor PredictHeatmapPoses(const at::Tensor& heatmap, const at::Tensor& locr
 at::Tensor PredictPafPoses(const at::Tensor& heatmap, const at::Tensor& locref, const at::Tensor& paf,
                            const PafPredictorSpec& spec);
 
+// DeepLabCut's DEKRPredictor (multi-animal bottom-up DEKR), the same tensor operations as
+// DeepLabCut 3.0.1 (so ties among equal values resolve alike): optional sigmoid; centre peaks
+// = the last heatmap channel where it equals its 5x5 max-pool (elsewhere zeroed), the
+// num_animals largest (torch.topk) seed one pose each; keypoint j of the pose seeded at cell
+// (cx, cy) is (cx, cy) - offset pair j there; with use_heatmap a keypoint moves to the
+// nearest of its heatmap's num_animals largest 5x5 peaks if closer than max_absorb_distance;
+// score = centre value, heatmap value at the floored keypoint (peak-masked heatmaps, as
+// DeepLabCut masks them in place), or their product; x = x*stride + stride/2 (same for y);
+// scores clipped to [0, 1] if configured; then pose NMS: pose j is dropped when, for some
+// earlier pose i < j (dropped or not), the number of keypoints k with
+// |p_ik - p_jk| < nms_threshold * sqrt(max(w_j^2 + h_j^2, 1)) (w_j, h_j: pose j's extent)
+// exceeds nms_threshold; kept poses come first, in reverse seed order, then the dropped ones
+// as rows of -1.
+// heatmap: float32 (B, K + 1, H, W), raw (centre last); offset: float32 (B, 2K, H, W).
+// Returns float32 (B, num_animals, K, 3) = x, y, score in network-input pixels. Throws Error
+// (kModelError) when the shapes disagree with the spec or num_animals > H * W.
+at::Tensor PredictDekrPoses(const at::Tensor& heatmap, const at::Tensor& offset, const DekrPredictorSpec& spec);
+
 // Checks that the outputs of `head` for a batch of `batch` rows are what the spec promises;
 // throws Error (kModelError) with the expected and actual shapes otherwise.
 void ValidateHeatmapOutputs(const HeadOutputs& outputs, const HeatmapHeadSpec& head,

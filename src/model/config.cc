@@ -132,6 +132,31 @@ void ParseHeatmapHead(const YAML::Node& head, const std::string& name, int num_k
   if (!(h->stride > 0)) Bad(origin, "model.heads." + name + ": head stride must be positive");
 }
 
+// model.heads.bodypart.predictor of type DEKRPredictor (DeepLabCut's constructor defaults).
+void ParseDekrPredictor(const YAML::Node& predictor, const ModelSpec& spec, const std::string& origin,
+                        DekrPredictorSpec* dekr) {
+  const std::string where = "model.heads.bodypart.predictor";
+  dekr->name = spec.pose_head.name;
+  dekr->stride = spec.pose_head.stride;
+  dekr->num_keypoints = static_cast<int>(spec.bodyparts.size());
+  dekr->num_animals = ValueOr<int>(predictor["num_animals"], static_cast<int>(spec.individuals.size()));
+  dekr->detection_threshold = ValueOr<double>(predictor["detection_threshold"], 0.01);
+  dekr->apply_sigmoid = ValueOr<bool>(predictor["apply_sigmoid"], true);
+  dekr->clip_scores = ValueOr<bool>(predictor["clip_scores"], false);
+  dekr->use_heatmap = ValueOr<bool>(predictor["use_heatmap"], true);
+  dekr->keypoint_score_type = ValueOr<std::string>(predictor["keypoint_score_type"], "combined");
+  dekr->max_absorb_distance = ValueOr<double>(predictor["max_absorb_distance"], 75);
+  dekr->nms_threshold = ValueOr<double>(predictor["nms_threshold"], 0.05);
+  dekr->apply_pose_nms = ValueOr<bool>(predictor["apply_pose_nms"], true);
+  if (dekr->num_animals < 1) Bad(origin, where + ".num_animals must be at least 1");
+  const std::string& type = dekr->keypoint_score_type;
+  if (type != "heatmap" && type != "center" && type != "combined") {
+    Bad(origin, where + ".keypoint_score_type is '" + type + "'; DeepLabCut knows heatmap, center and combined");
+  }
+  if (!spec.unique_bodyparts.empty()) Bad(origin, "metadata.unique_bodyparts with DEKR is not supported yet");
+  if (spec.with_identity) Bad(origin, "metadata.with_identity (identity heads) is not supported yet");
+}
+
 }  // namespace
 
 ModelSpec ParseModelConfig(const std::string& yaml_text, const std::string& origin) {
@@ -190,9 +215,10 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
     YAML::Node predictor = head["predictor"];
     if (!Present(predictor)) Bad(origin, "missing field model.heads.bodypart.predictor");
     std::string type = ValueOr<std::string>(predictor["type"], "");
-    if (type != "HeatmapPredictor" && type != "PartAffinityFieldPredictor") {
+    if (type != "HeatmapPredictor" && type != "PartAffinityFieldPredictor" && type != "DEKRPredictor") {
       Bad(origin, "predictor '" + type +
-                      "' is not supported yet (this build reads HeatmapPredictor and PartAffinityFieldPredictor)");
+                      "' (model.heads.bodypart.predictor.type) is not supported yet (this build reads "
+                      "HeatmapPredictor, PartAffinityFieldPredictor and DEKRPredictor)");
     }
     spec.predictor = type;
     HeatmapHeadSpec& h = spec.pose_head;
@@ -210,6 +236,10 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
     if (type == "PartAffinityFieldPredictor") {
       h.locref_std = ValueOr<double>(predictor["locref_stdev"], 7.2801);
       ParsePafPredictor(predictor, spec, origin, &spec.paf);
+    }
+    if (type == "DEKRPredictor") {
+      h.location_refinement = false;  // DEKR regresses offsets instead
+      ParseDekrPredictor(predictor, spec, origin, &spec.dekr);
     }
   } catch (const YAML::Exception& e) {
     Bad(origin, std::string("unexpected value (") + e.what() + ")");

@@ -198,10 +198,11 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
     throw Error(Status::ModelError(model.spec.config_path + ": top-down predictor '" + model.spec.predictor +
                                    "' is not supported yet (HeatmapPredictor is)"));
   }
-  if (model.spec.predictor != "HeatmapPredictor" && model.spec.predictor != "PartAffinityFieldPredictor") {
-    throw Error(Status::ModelError(model.spec.config_path + ": predictor '" + model.spec.predictor +
-                                   "' is not run by the pipeline yet (this build runs HeatmapPredictor and "
-                                   "PartAffinityFieldPredictor models)"));
+  const std::string& predictor = model.spec.predictor;
+  if (predictor != "HeatmapPredictor" && predictor != "PartAffinityFieldPredictor" && predictor != "DEKRPredictor") {
+    throw Error(Status::ModelError(model.spec.config_path + ": predictor '" + predictor +
+                                   "' is not run by the pipeline yet (this build runs HeatmapPredictor, "
+                                   "PartAffinityFieldPredictor and DEKRPredictor models)"));
   }
   return model;
 }

@@ -49,7 +49,8 @@ bool IsMultiAnimal(const ModelSpec& spec) {
 }
 
 PosePostprocessor::PosePostprocessor(const ModelSpec& spec) : spec_(spec), multi_animal_(IsMultiAnimal(spec)) {
-  if (spec.predictor != "HeatmapPredictor" && spec.predictor != "PartAffinityFieldPredictor") {
+  if (spec.predictor != "HeatmapPredictor" && spec.predictor != "PartAffinityFieldPredictor" &&
+      spec.predictor != "DEKRPredictor") {
     throw Error(Status::ModelError(spec.config_path + ": predictor '" + spec.predictor + "' cannot run yet"));
   }
   const size_t k = spec.bodyparts.size();
@@ -62,6 +63,16 @@ PosePostprocessor::PosePostprocessor(const ModelSpec& spec) : spec_(spec), multi
 }
 
 void PosePostprocessor::Validate(const HeadOutputs& outputs, int64_t batch) const {
+  if (spec_.predictor == "DEKRPredictor") {  // heatmaps carry a centre channel: checked by the predictor
+    for (const char* name : {"heatmap", "offset"}) {
+      const at::Tensor& t = Output(outputs, spec_.pose_head.name, name);
+      if (t.dim() != 4 || t.size(0) != batch) {
+        throw Error(Status::ModelError("model output '" + spec_.pose_head.name + "/" + name +
+                                       "' is not a batch of " + std::to_string(batch) + " 4-d maps"));
+      }
+    }
+    return;
+  }
   ValidateHeatmapOutputs(outputs, spec_.pose_head, batch);
   if (spec_.predictor == "PartAffinityFieldPredictor") {
     const at::Tensor& paf = Output(outputs, spec_.pose_head.name, "paf");
@@ -81,10 +92,12 @@ void PosePostprocessor::Validate(const HeadOutputs& outputs, int64_t batch) cons
 void PosePostprocessor::Process(const HeadOutputs& outputs, int64_t batch, float* rows) const {
   const HeatmapHeadSpec& head = spec_.pose_head;
   const at::Tensor& heatmap = outputs.at(head.name).at("heatmap");
-  const at::Tensor locref = OptionalOutput(outputs, head.name, "locref");
+  const at::Tensor locref = OptionalOutput(outputs, head.name, "locref");  // not DEKR's
   at::Tensor poses;  // (B, N, K, C)
   if (spec_.predictor == "PartAffinityFieldPredictor") {
     poses = PredictPafPoses(heatmap, locref, outputs.at(head.name).at("paf"), spec_.paf);
+  } else if (spec_.predictor == "DEKRPredictor") {
+    poses = PredictDekrPoses(heatmap, outputs.at(head.name).at("offset"), spec_.dekr);
   } else {
     poses = PredictHeatmapPoses(heatmap, locref, head).unsqueeze(1);
   }

@@ -173,5 +173,25 @@ class NativePafExport(unittest.TestCase):
                 np.testing.assert_allclose(df.iloc[i].to_numpy().reshape(want.shape), want, atol=1e-3)
 
 
+
+class NativeDekrExport(unittest.TestCase):
+    """DeepLabCut's dekr_w18_multi export (HRNet-W18 + DEKR heads, native) on its golden frames,
+    through the CLI: DeepLabCut's final keypoints within 1e-3 px, scores within 1e-5."""
+
+    def test_golden_frames(self):
+        with tempfile.TemporaryDirectory() as d:
+            frames = [os.path.join(GOLDEN, "dekr_w18_multi", f"frame{i}.png") for i in (0, 1)]
+            r = run("analyze", os.path.join(FIX, "dlc", "dekr_w18_multi.pt"), *frames, "--dest", d, "-q", "-b", "2",
+                    "--post-workers", "2")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            df = pd.read_hdf(glob.glob(os.path.join(d, "image_predictions_*.h5"))[0])
+            self.assertEqual(list(df.columns.names), ["scorer", "individuals", "bodyparts", "coords"])
+            for i in (0, 1):
+                want = np.load(os.path.join(GOLDEN, "dekr_w18_multi", f"frame{i}_final_bodyparts.npy"))
+                got = df.iloc[i].to_numpy().reshape(want.shape)
+                np.testing.assert_allclose(got[..., :2], want[..., :2], atol=1e-3, rtol=0)
+                np.testing.assert_allclose(got[..., 2], want[..., 2], atol=1e-5, rtol=0)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -21,6 +21,7 @@ void RegisterAll() {
     RegisterHRNet();
     RegisterHeatmapHead();
     RegisterDLCRNetHead();
+    RegisterDekrHead();
   });
 }
 

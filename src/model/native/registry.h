@@ -46,6 +46,7 @@ void RegisterResNet();
 void RegisterHRNet();
 void RegisterHeatmapHead();
 void RegisterDLCRNetHead();
+void RegisterDekrHead();
 void RegisterAll();
 
 }  // namespace posebatch::native
