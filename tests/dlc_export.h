@@ -11,10 +11,11 @@
 
 namespace posebatch {
 
-// The model file's config and pose state dict.
+// The model file's config, pose state dict and (top-down models) detector state dict.
 struct Export {
   YAML::Node config;
   native::StateDict pose;
+  native::StateDict detector;  // empty when the export has none
 };
 
 inline Export ReadExport(const std::string& path) {
@@ -22,6 +23,9 @@ inline Export ReadExport(const std::string& path) {
   Export e;
   e.config = PyToYaml(*root->Get("config"));
   for (const auto& [k, v] : root->Get("pose")->dict) e.pose[k->s] = v->tensor;
+  if (const PyObject* det = root->Get("detector")) {
+    for (const auto& [k, v] : det->dict) e.detector[k->s] = v->tensor;
+  }
   return e;
 }
 

@@ -14,6 +14,7 @@
 #include "posebatch/detector.h"
 #include "io/zip_archive.h"
 #include "model/config_internal.h"
+#include "model/native/detectors.h"
 #include "model/native/native_network.h"
 #include "model/torchscript_network.h"
 #include "posebatch/detector.h"
@@ -141,6 +142,12 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
   }
   model.network = native::BuildNativeNetwork(config, std::move(sd), weights, options.device, options.half,
                                              options.channels_last);
+  if (model.spec.method == "td") {  // an export carries its detector beside the pose model
+    if (const PyObject* det = root->Get("detector")) {
+      model.detector = native::BuildNativeDetector(config, ToStateDict(det, weights, "detector"), weights + " (detector)",
+                                                   options.device);
+    }
+  }
   return model;
 }
 

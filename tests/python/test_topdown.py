@@ -53,6 +53,40 @@ class GoldenParity(unittest.TestCase):
         self.check_case("td_frcnn_r50")
 
 
+class NativeDetector(unittest.TestCase):
+    """The export's own detector (native SSDLite) in the pipeline's detector stage gives the same
+    rows as the pose stage run on DeepLabCut's detector boxes (frameN_detector_bboxes.npy)."""
+
+    def test_detector_stage_matches_deeplabcut_boxes(self):
+        case = "td_ssdlite_r50"
+        with tempfile.TemporaryDirectory() as d:
+            frames = [os.path.join(GOLDEN, case, f"frame{i}.png") for i in (0, 1)]
+            model = os.path.join(FIX, "dlc", case + ".pt")
+            own = os.path.join(d, "own")
+            r = run("analyze", model, *frames, "--dest", own, "-q", "-b", "4", "--detector-batch-size", "2")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            boxes = {f: np.load(os.path.join(GOLDEN, case, f"frame{i}_detector_bboxes.npy")).tolist()
+                     for i, f in enumerate(frames)}
+            with open(os.path.join(d, "boxes.json"), "w") as f:
+                json.dump(boxes, f)
+            given = os.path.join(d, "given")
+            r = run("analyze", model, *frames, "--boxes", os.path.join(d, "boxes.json"), "--dest", given, "-q")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            a = pd.read_hdf(glob.glob(os.path.join(own, "*.h5"))[0])
+            b = pd.read_hdf(glob.glob(os.path.join(given, "*.h5"))[0])
+            self.assertGreater(int((a.to_numpy() != -1).sum()), 0, "the detector found animals")
+            np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), atol=1e-3, rtol=0)
+
+    def test_video(self):
+        with tempfile.TemporaryDirectory() as d:
+            r = run("analyze", os.path.join(FIX, "dlc", "td_ssdlite_r50.pt"), VIDEO, "--frames", "0:6", "--dest", d,
+                    "-q", "-b", "4", "--detector-batch-size", "3")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            df = pd.read_hdf(glob.glob(os.path.join(d, "*.h5"))[0])
+            self.assertEqual(len(df), 6)
+            self.assertEqual(list(df.columns.names), ["scorer", "individuals", "bodyparts", "coords"])
+
+
 class VideoBatching(unittest.TestCase):
     MODEL = os.path.join(FIX, "dlc", "td_ssdlite_r50.pt")
 

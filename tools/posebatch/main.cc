@@ -15,6 +15,7 @@
 #include "common/stopwatch.h"
 #include "io/meta_pickle.h"
 #include "io/resume_journal.h"
+#include "posebatch/detector.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
 #include "posebatch/pipeline.h"
@@ -520,6 +521,7 @@ int RunAnalyze(AnalyzeArgs args) {
       std::fprintf(stderr, "model: %s (%zu bodyparts, stride %g) loaded in %.2f s\n",
                    model.network->Describe().c_str(), model.spec.bodyparts.size(), model.spec.pose_head.stride,
                    load.Seconds());
+      if (model.detector) std::fprintf(stderr, "detector: %s\n", model.detector->Describe().c_str());
     }
   } catch (const Error& e) {
     std::cerr << "error: " << e.status().message() << "\n";

@@ -27,13 +27,13 @@ std::string FirstFew(const std::vector<std::string>& names) {
 // stride-32 branch (256 x 8 x 10 at 320x256) made a batch of 1 four times slower per frame
 // than a batch of 2. oneDNN computes every float32 CPU convolution here, whatever its size.
 at::Tensor Convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::IntArrayRef stride,
-                    at::IntArrayRef padding, at::IntArrayRef dilation) {
+                    at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups = 1) {
   if (x.is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 4 && at::hasMKLDNN() &&
       at::globalContext().userEnabledMkldnn()) {
     return at::mkldnn_convolution(x, w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt, padding, stride,
-                                  dilation, 1);
+                                  dilation, groups);
   }
-  return at::conv2d(x, w, b, stride, padding, dilation);
+  return at::conv2d(x, w, b, stride, padding, dilation, groups);
 }
 
 }  // namespace
@@ -99,29 +99,38 @@ int64_t ParamSet::NumParameters() const {
 }
 
 Conv2d::Conv2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride_,
-               int64_t padding_, int64_t dilation_, bool has_bias)
-    : stride(stride_), padding(padding_), dilation(dilation_) {
-  weight = p.Add(prefix + "weight", {out, in, k, k});
+               int64_t padding_, int64_t dilation_, bool has_bias, int64_t groups_)
+    : stride(stride_), padding(padding_), dilation(dilation_), groups(groups_) {
+  if (groups < 1 || in % groups != 0 || out % groups != 0) {
+    throw Error(Status::Internal(prefix + ": " + std::to_string(groups) + " groups do not divide the channels"));
+  }
+  weight = p.Add(prefix + "weight", {out, in / groups, k, k});
   if (has_bias) bias = p.Add(prefix + "bias", {out});
 }
 
 at::Tensor Conv2d::operator()(const at::Tensor& x) const {
-  return Convolve(x, *weight, bias ? *bias : at::Tensor(), {stride, stride}, {padding, padding}, {dilation, dilation});
+  return Convolve(x, *weight, bias ? *bias : at::Tensor(), {stride, stride}, {padding, padding}, {dilation, dilation},
+                  groups);
 }
 
 Norm2d::Norm2d(ParamSet& p, const std::string& prefix, int64_t c, Kind k, int64_t g, double e)
     : kind(k), groups(g), eps(e) {
   weight = p.Add(prefix + "weight", {c});
   bias = p.Add(prefix + "bias", {c});
-  if (kind == Kind::kBatch) {
+  if (kind != Kind::kGroup) {
     running_mean = p.Add(prefix + "running_mean", {c});
     running_var = p.Add(prefix + "running_var", {c});
-    num_batches_tracked = p.Add(prefix + "num_batches_tracked", {});
   }
+  if (kind == Kind::kBatch) num_batches_tracked = p.Add(prefix + "num_batches_tracked", {});
 }
 
 at::Tensor Norm2d::operator()(const at::Tensor& x) const {
   if (kind == Kind::kGroup) return at::group_norm(x, groups, *weight, *bias, eps);
+  if (kind == Kind::kFrozenBatch) {
+    const at::Tensor scale = weight->reshape({1, -1, 1, 1}) * (running_var->reshape({1, -1, 1, 1}) + eps).rsqrt();
+    const at::Tensor shift = bias->reshape({1, -1, 1, 1}) - running_mean->reshape({1, -1, 1, 1}) * scale;
+    return x * scale + shift;
+  }
   return at::batch_norm(x, *weight, *bias, *running_mean, *running_var, /*training=*/false, 0.1, eps,
                         /*cudnn_enabled=*/true);
 }

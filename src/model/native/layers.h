@@ -39,16 +39,19 @@ class ParamSet {
 
 struct Conv2d {
   Conv2d() = default;
+  // groups > 1: grouped convolution (groups == in == out: depthwise, as MobileNet's).
   Conv2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride = 1,
-         int64_t padding = 0, int64_t dilation = 1, bool bias = false);
+         int64_t padding = 0, int64_t dilation = 1, bool bias = false, int64_t groups = 1);
   at::Tensor operator()(const at::Tensor& x) const;
   std::shared_ptr<at::Tensor> weight, bias;
-  int64_t stride = 1, padding = 0, dilation = 1;
+  int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
 };
 
-// GroupNorm (timm's default of 32 groups) or eval-mode BatchNorm2d.
+// GroupNorm (timm's default of 32 groups), eval-mode BatchNorm2d, or torchvision's
+// FrozenBatchNorm2d (no num_batches_tracked; x * (w / sqrt(var + eps)) + (b - mean * scale),
+// computed in that order, as torchvision does).
 struct Norm2d {
-  enum class Kind { kBatch, kGroup };
+  enum class Kind { kBatch, kGroup, kFrozenBatch };
   Norm2d() = default;
   Norm2d(ParamSet& p, const std::string& prefix, int64_t channels, Kind kind, int64_t groups = 32, double eps = 1e-5);
   at::Tensor operator()(const at::Tensor& x) const;
