@@ -32,6 +32,7 @@ class Table {
   explicit Table(std::vector<std::string> columns) : columns_(std::move(columns)) {}
   void AddRow(std::vector<std::string> cells) { rows_.push_back(std::move(cells)); }
   std::string Render(const std::string& format) const;  // "md", "csv" or "json"
+  bool empty() const { return rows_.empty(); }
 
  private:
   std::vector<std::string> columns_;

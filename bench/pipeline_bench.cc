@@ -17,6 +17,7 @@
 #include <CLI/CLI.hpp>
 
 #include <ATen/ATen.h>
+#include <yaml-cpp/yaml.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
@@ -32,6 +33,7 @@
 #include "pipeline/slot_pool.h"
 #include "posebatch/pipeline.h"
 #include "preprocess/normalize.h"
+#include "preprocess/topdown_crop.h"
 
 namespace fs = std::filesystem;
 using namespace posebatch;
@@ -43,7 +45,7 @@ struct Options {
   std::vector<std::string> models, sizes{"native"};
   std::string video, format = "md", python_ref, self;
   std::vector<int> batches{1, 8}, threads, workers{1}, assembly;
-  int repeats = 3, frames = 60, rss_frames = 0;
+  int repeats = 3, frames = 60, rss_frames = 0, detector_batch = 1;
   bool rss = false, python = false, channels_last = false;
 };
 
@@ -117,9 +119,32 @@ double EngineOnly(Model& model, const Video& v, int batch, int threads) {
   return v.frames / seconds;
 }
 
+// Top-down engine-only fps: the detector's forward per frame (batches of `det_batch` frames at
+// the video's size) plus `crops_per_frame` pose forwards per frame (batches of `batch` crops at
+// the crop size), each timed alone on the inference thread.
+double TopDownEngineOnly(Model& model, const Video& v, int det_batch, int batch, int threads, double crops_per_frame,
+                         int crop_w, int crop_h) {
+  double det_s = 0, pose_s = 0;
+  const int reps = 3;
+  InferenceThread::Get().Run(threads, [&] {
+    at::Tensor frames = at::randn({det_batch, 3, v.height, v.width});
+    model.detector->Detect(frames);  // warm-up
+    Stopwatch sw;
+    for (int r = 0; r < reps; ++r) model.detector->Detect(frames);
+    det_s = sw.Seconds() / (reps * det_batch);
+    at::Tensor crops = at::randn({batch, 3, crop_h, crop_w});
+    if (model.network->input_layout() == InputLayout::kNHWC) crops = crops.contiguous(at::MemoryFormat::ChannelsLast);
+    model.network->Forward(crops);
+    sw.Reset();
+    for (int r = 0; r < reps; ++r) model.network->Forward(crops);
+    pose_s = sw.Seconds() / (reps * batch);
+  });
+  return 1.0 / (det_s + crops_per_frame * pose_s);
+}
+
 // The whole pipeline, writing a real .h5 that is then discarded.
 RunStats Pipeline(Model& model, const Video& v, int64_t frames, int batch, int threads, int workers,
-                  const fs::path& tmp) {
+                  const fs::path& tmp, int det_batch = 1) {
   DecodeOptions d;
   d.stop_frame = frames;
   auto src = OpenVideo(v.path, d);
@@ -128,6 +153,7 @@ RunStats Pipeline(Model& model, const Video& v, int64_t frames, int batch, int t
   opt.batch_size = batch;
   opt.intra_op_threads = threads;
   opt.preprocess_workers = workers;
+  opt.detector_batch_size = det_batch;
   RunStats stats;
   Status st = RunPipeline(model, *src, *writer, opt, PreprocessOptions{}, RunContext{}, &stats);
   writer->Abort();
@@ -219,8 +245,40 @@ int Run(const Options& o) {
     std::fprintf(stderr, "loaded %s in %.2f s: %s\n", path.c_str(), load.Seconds(),
                  models.back().second.network->Describe().c_str());
   }
+  Table td({"model", "size", "detector batch", "pose batch", "threads", "crops/frame", "engine fps", "pipeline fps",
+            "efficiency", "crops/s", "decode ms/f", "infer ms/f", "infer idle ms/f", "crop ms/f", "write ms/f"});
   for (auto& [path, model] : models) {
     const std::string name = fs::path(path).filename().string();
+    if (model.detector) {  // top-down: detector stage + pose on crops, one decode pass
+      for (const Video& v : videos) {
+        for (int t : threads) {
+          for (int b : o.batches) {
+            const int db = o.detector_batch;
+            Pipeline(model, v, std::min<int64_t>(v.frames, 4), b, t, 1, tmp, db);  // warm-up
+            std::vector<double> engine, pipe;
+            RunStats last;
+            for (int r = 0; r < o.repeats; ++r) {
+              last = Pipeline(model, v, v.frames, b, t, 1, tmp, db);
+              pipe.push_back(last.frames / last.wall_seconds);
+              const double cpf = static_cast<double>(last.crops) / std::max<int64_t>(1, last.frames);
+              const TopDownCropSpec crop = ParseTopDownCropSpec(YAML::Load(model.spec.config_text), path);
+              engine.push_back(TopDownEngineOnly(model, v, db, b, t, cpf, crop.width, crop.height));
+            }
+            const Stat e = Summarize(engine), p = Summarize(pipe);
+            const auto& s = last.busy;
+            const double cpf = static_cast<double>(last.crops) / std::max<int64_t>(1, last.frames);
+            td.AddRow({name, std::to_string(v.width) + "x" + std::to_string(v.height), std::to_string(db),
+                       std::to_string(b), std::to_string(t), Fmt("%.2f", cpf), FmtStat(e, "%.2f"), FmtStat(p, "%.2f"),
+                       Fmt("%.3f", p.median / e.median), Fmt("%.2f", p.median * cpf), Ms(s.decode, last.frames),
+                       Ms(s.inference, last.frames), Ms(s.inference_wait, last.frames),
+                       Ms(s.preprocess, last.frames), Ms(s.write, last.frames)});
+            std::fprintf(stderr, "%s (top-down) b=%d db=%d t=%d: engine %.2f, pipeline %.2f fps\n", name.c_str(), b,
+                         db, t, e.median, p.median);
+          }
+        }
+      }
+      continue;
+    }
     for (const Video& v : videos) {
       for (int t : threads) {
         for (int w : o.workers) {
@@ -251,7 +309,13 @@ int Run(const Options& o) {
       }
     }
   }
-  std::printf("%s\n", main.Render(o.format).c_str());
+  if (!main.empty()) std::printf("%s\n", main.Render(o.format).c_str());
+  if (!td.empty()) {
+    std::printf("Top-down (one decode pass: detector on frames, pose on 256x256 crops batched across frames; "
+                "engine = detector forward per frame + crops/frame x pose forward per crop; the crop column is the "
+                "crop stage and detector preprocessing):\n\n%s\n",
+                td.Render(o.format).c_str());
+  }
 
   if (!o.assembly.empty()) {
     Table asm_table({"model", "size", "batch", "assembly ns/frame", "vs batch 1"});
@@ -343,6 +407,8 @@ int main(int argc, char** argv) {
   app.add_option("-t,--threads", threads, "comma list of inference threads (default: all cores)");
   app.add_option("-w,--workers", workers, "comma list of preprocess workers")->capture_default_str();
   app.add_option("-r,--repeats", o.repeats, "measured repeats per case")->capture_default_str();
+  app.add_option("--detector-batch", o.detector_batch, "top-down models: frames per detector batch")
+      ->capture_default_str();
   app.add_option("--frames", o.frames, "frames per run (from the start of the video)")->capture_default_str();
   app.add_option("--assembly", assembly, "comma list of batch sizes for the batch-assembly table (e.g. 1,8,64,256)");
   app.add_flag("--rss", o.rss, "peak RSS of a run and of a 10x longer run");

@@ -44,7 +44,8 @@ struct RunStats {
   int64_t lost_frames = 0;          // rows of NaN written for frames that could not be decoded
   std::vector<LostRange> lost;      // where, in frame order
   StreamEnd stream;                 // the source's end-of-stream report (damage counters)
-  int64_t batches = 0;  // forward passes
+  int64_t batches = 0;  // forward passes (top-down: of the pose model)
+  int64_t crops = 0;    // top-down: crops given to the pose model
   double wall_seconds = 0;
   StageTimes busy;
 };

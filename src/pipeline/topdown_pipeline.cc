@@ -101,6 +101,7 @@ class TopDownRun {
       stats->lost = lost_;
       stats->stream = stream_end_;
       stats->batches = batches_run_;
+      stats->crops = crops_written_;
       stats->wall_seconds = wall.Seconds();
       stats->busy = times_;
     }
@@ -167,6 +168,7 @@ class TopDownRun {
                                 "crop of frame " + std::to_string(frame.index) + " of " + name_));
       }
       pose_pool_.RowFilled(open_pose_);
+      ++crops_written_;
       if (row + 1 == pose_pool_.batch_size()) ClosePoseBatch();
     }
     return true;
@@ -456,6 +458,7 @@ class TopDownRun {
   BatchSlot* open_pose_ = nullptr;
   int64_t next_pose_batch_ = 0;
   int64_t frames_since_open_ = 0;
+  int64_t crops_written_ = 0;
   // Writer (one thread).
   std::vector<float> row_values_;
   int64_t frames_written_ = 0;
