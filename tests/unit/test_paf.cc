@@ -305,13 +305,15 @@ TEST(PafPredictor, WrongShapesAreModelErrors) {
 
 double MaxAbs(const at::Tensor& t) { return t.abs().max().item<double>(); }
 
-TEST(DLCRNetHead, GoldenRawOutputsMatchDeepLabCut) {
-  Export e = ReadExport(Fixture(std::string("dlc/") + kCase + ".pt"));
-  const ModelSpec spec = ParseModelConfigNode(e.config, "r50_paf_multi.pt");
-  auto net = native::BuildNativeNetwork(e.config, std::move(e.pose), "r50_paf_multi.pt", "cpu");
+// Raw head outputs of a golden case's network on its two frames within 1e-4 x max |theirs|,
+// and PredictPafPoses on our outputs against DeepLabCut's poses.
+void ExpectGoldenCaseMatches(const std::string& name) {
+  Export e = ReadExport(Fixture("dlc/" + name + ".pt"));
+  const ModelSpec spec = ParseModelConfigNode(e.config, name + ".pt");
+  auto net = native::BuildNativeNetwork(e.config, std::move(e.pose), name + ".pt", "cpu");
   at::set_num_threads(2);
   for (int frame : {0, 1}) {
-    const std::string base = Golden(std::string(kCase) + "/frame" + std::to_string(frame));
+    const std::string base = Golden(name + "/frame" + std::to_string(frame));
     auto src = OpenImages({base + ".png"});
     Frame f;
     ASSERT_TRUE(src->Next(&f));
@@ -320,13 +322,13 @@ TEST(DLCRNetHead, GoldenRawOutputsMatchDeepLabCut) {
     Normalizer(spec.input).Write(f, g, input.data_ptr<float>());
     c10::InferenceMode guard;
     HeadOutputs out = net->Forward(input);
-    for (const char* name : {"heatmap", "locref", "paf"}) {
-      const at::Tensor want = NpyTensor(base + "_out_bodypart_" + name + ".npy");
-      const at::Tensor& got = out["bodypart"][name];
-      ASSERT_EQ(got.sizes(), want.sizes()) << name;
+    for (const char* output : {"heatmap", "locref", "paf"}) {
+      const at::Tensor want = NpyTensor(base + "_out_bodypart_" + output + ".npy");
+      const at::Tensor& got = out["bodypart"][output];
+      ASSERT_EQ(got.sizes(), want.sizes()) << output;
       const double rel = MaxAbs(got - want) / MaxAbs(want);
-      EXPECT_LE(rel, 1e-4) << name << " frame " << frame;
-      std::printf("%s frame %d %s: max |ours - theirs| = %.3g = %.3g x max |theirs|\n", kCase, frame, name,
+      EXPECT_LE(rel, 1e-4) << output << " frame " << frame;
+      std::printf("%s frame %d %s: max |ours - theirs| = %.3g = %.3g x max |theirs|\n", name.c_str(), frame, output,
                   MaxAbs(got - want), rel);
     }
     // Random weights assemble nobody: DeepLabCut's poses are all -1; ours must be too.
@@ -338,6 +340,31 @@ TEST(DLCRNetHead, GoldenRawOutputsMatchDeepLabCut) {
     ExpectSamePoses(poses.select(0, 0), LoadNpy(base + "_pred_bodypart_poses.npy"), "frame poses");
     ExpectSamePoses(poses.select(0, 0), LoadNpy(base + "_final_bodyparts.npy"), "frame final");
   }
+}
+
+TEST(DLCRNetHead, GoldenRawOutputsMatchDeepLabCut) { ExpectGoldenCaseMatches(kCase); }
+
+// ---- DLCRNet's multi-scale backbone (dlcrnet_stride16_ms5) with its PAF head.
+
+TEST(DLCRNet, GoldenStride16RawOutputsMatchDeepLabCut) { ExpectGoldenCaseMatches("dlcrnet_ms5_multi"); }
+
+// Not a check: the figure for the README (dlcrnet_stride16_ms5, 256 x 256, batch 1, 2 threads).
+TEST(DLCRNet, ForwardTimeAt256) {
+  Export e = ReadExport(Fixture("dlc/dlcrnet_ms5_multi.pt"));
+  auto net = native::BuildNativeNetwork(e.config, std::move(e.pose), "dlcrnet_ms5_multi.pt", "cpu");
+  at::set_num_threads(2);
+  c10::InferenceMode guard;
+  const at::Tensor input = at::randn({1, 3, 256, 256});
+  net->Forward(input);  // warm-up: oneDNN primitives, allocator
+  std::vector<double> ms;
+  for (int i = 0; i < 3; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    HeadOutputs out = net->Forward(input);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    EXPECT_EQ(out["bodypart"]["paf"].sizes(), (at::IntArrayRef{1, 12, 65, 65}));
+  }
+  std::sort(ms.begin(), ms.end());
+  std::printf("dlcrnet_stride16_ms5 forward, 256x256, batch 1, 2 threads: median %.1f ms (min %.1f)\n", ms[1], ms[0]);
 }
 
 TEST(DLCRNetHead, PipelineRefusesPafModelsClearly) {

@@ -18,6 +18,7 @@ void RegisterAll() {
   static std::once_flag once;
   std::call_once(once, [] {
     RegisterResNet();
+    RegisterDLCRNet();
     RegisterHRNet();
     RegisterHeatmapHead();
     RegisterDLCRNetHead();

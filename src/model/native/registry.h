@@ -43,6 +43,7 @@ std::map<std::string, HeadBuilder>& HeadRegistry();
 
 // Explicit registration (no static-initialisation order games in a static library).
 void RegisterResNet();
+void RegisterDLCRNet();
 void RegisterHRNet();
 void RegisterHeatmapHead();
 void RegisterDLCRNetHead();
