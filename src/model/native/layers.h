@@ -37,6 +37,20 @@ class ParamSet {
   std::vector<std::string> order_;
 };
 
+// While one lives on this thread, Conv2d runs through at::conv2d (PyTorch's own choice of
+// kernel, by sizes and thread count) instead of always oneDNN. Detectors need PyTorch's exact
+// sums: their top-k and NMS turn last-bit differences into different boxes.
+class ScopedTorchConvolution {
+ public:
+  ScopedTorchConvolution();
+  ~ScopedTorchConvolution();
+  ScopedTorchConvolution(const ScopedTorchConvolution&) = delete;
+  ScopedTorchConvolution& operator=(const ScopedTorchConvolution&) = delete;
+
+ private:
+  bool previous_;
+};
+
 struct Conv2d {
   Conv2d() = default;
   // groups > 1: grouped convolution (groups == in == out: depthwise, as MobileNet's).

@@ -1,0 +1,99 @@
+// Faster R-CNN (torchvision 0.14, as DeepLabCut 3.0.1 builds and runs it): DeepLabCut's own
+// detector outputs on the golden top-down case.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include "dlc_export.h"
+#include "model/native/faster_rcnn.h"
+#include "npy.h"
+#include "posebatch/frame_source.h"
+#include "posebatch/status.h"
+#include "test_env.h"
+
+namespace posebatch {
+namespace {
+
+using testing::Fixture;
+using testing::Golden;
+using testing::LoadNpy;
+
+DetectorSpec FrcnnSpec(const Export& e) {
+  DetectorSpec spec;
+  spec.type = e.config["detector"]["model"]["type"].as<std::string>();
+  spec.variant = e.config["detector"]["model"]["variant"].as<std::string>();
+  spec.max_detections = static_cast<int>(e.config["metadata"]["individuals"].size());
+  return spec;
+}
+
+// A golden frame as DeepLabCut gives it to the detector, (1, 3, H, W): albumentations'
+// A.Normalize, i.e. (v - 255 * mean) * (1 / (255 * std)) in float32. That differs from
+// (v / 255 - mean) / std by an ulp here and there, and this detector amplifies an ulp of input
+// to 1e-3 px of box: the golden boxes are reproduced exactly with this formula only.
+at::Tensor GoldenInput(const std::string& base) {
+  auto src = OpenImages({base + ".png"});
+  Frame f;
+  EXPECT_TRUE(src->Next(&f));
+  const InputSpec spec;  // ImageNet mean/std, RGB: the detector config's normalize_images
+  at::Tensor x = at::empty({1, 3, f.height, f.width});
+  float* out = x.data_ptr<float>();
+  const int64_t plane = static_cast<int64_t>(f.width) * f.height;
+  for (int c = 0; c < 3; ++c) {
+    const float mean = spec.mean[c] * 255.0f;
+    const float inv_std = 1.0f / (spec.std[c] * 255.0f);
+    for (int64_t i = 0; i < plane; ++i) out[c * plane + i] = (static_cast<float>(f.rgb[i * 3 + c]) - mean) * inv_std;
+  }
+  return x;
+}
+
+void ExpectGoldenDetections(int threads) {
+  Export e = ReadExport(Fixture("dlc/td_frcnn_r50.pt"));
+  ASSERT_FALSE(e.detector.empty());
+  const DetectorSpec spec = FrcnnSpec(e);
+  EXPECT_EQ(spec.variant, "fasterrcnn_mobilenet_v3_large_fpn");
+  auto detector = native::BuildFasterRcnn(spec, e.detector, "td_frcnn_r50.pt");
+  at::set_num_threads(threads);
+  for (int frame : {0, 1}) {
+    const std::string base = Golden("td_frcnn_r50/frame" + std::to_string(frame));
+    const auto want_boxes = LoadNpy(base + "_detector_bboxes.npy");
+    const auto want_scores = LoadNpy(base + "_detector_scores.npy");
+    const std::vector<Detections> got = detector->Detect(GoldenInput(base));
+    ASSERT_EQ(got.size(), 1u);
+    const int64_t n = want_scores.shape[0];
+    ASSERT_EQ(got[0].boxes.size(0), n) << "frame " << frame;
+    ASSERT_EQ(got[0].scores.size(0), n) << "frame " << frame;
+    double box_err = 0, score_err = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t k = 0; k < 4; ++k) {
+        box_err = std::max(box_err, std::abs(got[0].boxes[i][k].item<double>() - want_boxes.data[i * 4 + k]));
+      }
+      score_err = std::max(score_err, std::abs(got[0].scores[i].item<double>() - want_scores.data[i]));
+    }
+    EXPECT_LE(box_err, 1e-3) << "frame " << frame << ", " << threads << " threads";
+    EXPECT_LE(score_err, 1e-5) << "frame " << frame << ", " << threads << " threads";
+    std::printf("frame %d, %d threads: %ld boxes, max box error %.3g px, max score error %.3g\n", frame, threads,
+                static_cast<long>(n), box_err, score_err);
+  }
+}
+
+TEST(FasterRcnn, GoldenDetectionsOneThread) { ExpectGoldenDetections(1); }
+TEST(FasterRcnn, GoldenDetectionsTwoThreads) { ExpectGoldenDetections(2); }
+
+TEST(FasterRcnn, StrictLoading) {
+  Export e = ReadExport(Fixture("dlc/td_frcnn_r50.pt"));
+  const DetectorSpec spec = FrcnnSpec(e);
+  native::StateDict missing = e.detector;
+  missing.erase("model.roi_heads.box_head.fc6.weight");
+  try {
+    native::BuildFasterRcnn(spec, missing, "x.pt");
+    FAIL() << "missing tensor accepted";
+  } catch (const Error& err) {
+    EXPECT_NE(err.status().message().find("model.roi_heads.box_head.fc6.weight"), std::string::npos);
+  }
+  DetectorSpec other = spec;
+  other.variant = "fasterrcnn_resnet50_fpn";
+  EXPECT_THROW(native::BuildFasterRcnn(other, e.detector, "x.pt"), Error);
+}
+
+}  // namespace
+}  // namespace posebatch
