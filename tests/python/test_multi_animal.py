@@ -158,18 +158,24 @@ class PafImages(unittest.TestCase):
                 np.testing.assert_allclose(row[:-3].reshape(3, 4, 3), expected_animals(kind), atol=1e-4, rtol=0)
 
 
-class NativePafExport(unittest.TestCase):
-    """DeepLabCut's r50_paf_multi export (ResNet-50 + DLCRNetHead, native) on its golden frames:
-    random weights assemble nobody, and DeepLabCut's final output is -1 everywhere."""
+class NativePafExports(unittest.TestCase):
+    """DeepLabCut's PAF exports (ResNet-50 + DLCRNetHead; DLCRNet ms5), native, on their golden
+    frames: random weights assemble nobody, and DeepLabCut's final output is -1 everywhere."""
 
-    def test_golden_frames(self):
+    def test_r50_paf(self):
+        self.check_case("r50_paf_multi")
+
+    def test_dlcrnet_ms5(self):
+        self.check_case("dlcrnet_ms5_multi")
+
+    def check_case(self, case):
         with tempfile.TemporaryDirectory() as d:
-            frames = [os.path.join(GOLDEN, "r50_paf_multi", f"frame{i}.png") for i in (0, 1)]
-            r = run("analyze", os.path.join(FIX, "dlc", "r50_paf_multi.pt"), *frames, "--dest", d, "-q", "-b", "2")
+            frames = [os.path.join(GOLDEN, case, f"frame{i}.png") for i in (0, 1)]
+            r = run("analyze", os.path.join(FIX, "dlc", case + ".pt"), *frames, "--dest", d, "-q", "-b", "2")
             self.assertEqual(r.returncode, 0, r.stderr)
             df = pd.read_hdf(glob.glob(os.path.join(d, "image_predictions_*.h5"))[0])
             for i in (0, 1):
-                want = np.load(os.path.join(GOLDEN, "r50_paf_multi", f"frame{i}_final_bodyparts.npy"))[..., :3]
+                want = np.load(os.path.join(GOLDEN, case, f"frame{i}_final_bodyparts.npy"))[..., :3]
                 np.testing.assert_allclose(df.iloc[i].to_numpy().reshape(want.shape), want, atol=1e-3)
 
 

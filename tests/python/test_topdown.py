@@ -57,8 +57,13 @@ class NativeDetector(unittest.TestCase):
     """The export's own detector (native SSDLite) in the pipeline's detector stage gives the same
     rows as the pose stage run on DeepLabCut's detector boxes (frameN_detector_bboxes.npy)."""
 
-    def test_detector_stage_matches_deeplabcut_boxes(self):
-        case = "td_ssdlite_r50"
+    def test_ssdlite_detector_stage_matches_deeplabcut_boxes(self):
+        self.check_case("td_ssdlite_r50")
+
+    def test_frcnn_detector_stage_matches_deeplabcut_boxes(self):
+        self.check_case("td_frcnn_r50")
+
+    def check_case(self, case):
         with tempfile.TemporaryDirectory() as d:
             frames = [os.path.join(GOLDEN, case, f"frame{i}.png") for i in (0, 1)]
             model = os.path.join(FIX, "dlc", case + ".pt")
