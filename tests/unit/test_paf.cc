@@ -367,13 +367,12 @@ TEST(DLCRNet, ForwardTimeAt256) {
   std::printf("dlcrnet_stride16_ms5 forward, 256x256, batch 1, 2 threads: median %.1f ms (min %.1f)\n", ms[1], ms[0]);
 }
 
-TEST(DLCRNetHead, PipelineRefusesPafModelsClearly) {
-  try {
-    LoadModel(Fixture(std::string("dlc/") + kCase + ".pt"), ModelLoadOptions{});
-    ADD_FAILURE() << "a PartAffinityFieldPredictor model was accepted by LoadModel";
-  } catch (const Error& e) {
-    EXPECT_NE(e.status().message().find("PartAffinityFieldPredictor"), std::string::npos) << e.status().message();
-  }
+TEST(DLCRNetHead, LoadModelReadsThePafExport) {
+  Model model = LoadModel(Fixture(std::string("dlc/") + kCase + ".pt"), ModelLoadOptions{});
+  EXPECT_EQ(model.spec.predictor, "PartAffinityFieldPredictor");
+  EXPECT_TRUE(IsMultiAnimal(model.spec));
+  EXPECT_EQ(model.spec.paf.graph.size(), 6u);
+  EXPECT_EQ(model.spec.paf.num_animals, 3);
 }
 
 }  // namespace
