@@ -30,6 +30,9 @@ class PoseWriter {
   // Appends one row. `values` holds NumColumns() floats (NaN for missing). For image runs
   // `label` is the row's index (the image path); for videos `index` is the frame number.
   virtual void Append(int64_t index, const std::string& label, const float* values) = 0;
+  // Top-down runs: the boxes (x, y, w, h per box) and box scores behind the next Append's row.
+  // Writers that keep no boxes ignore them.
+  virtual void AppendBoxes(const std::vector<float>& /*boxes*/, const std::vector<float>& /*scores*/) {}
   // Flushes and makes the file visible under its final name. Throws Error on failure.
   virtual void Commit() = 0;
   // Removes the temporary file; the final name is left as it was. Never throws.
@@ -65,6 +68,7 @@ struct FullPickleOptions {
   double sigma = 1;                          // "sigma"
   std::vector<std::vector<int64_t>> graph;   // "PAFgraph" (empty writes None)
   std::vector<int64_t> graph_inds;           // "PAFinds"
+  bool with_boxes = false;  // top-down: each frame also gets "bboxes" and "bbox_scores" (AppendBoxes)
 };
 std::unique_ptr<PoseWriter> CreateFullPickleWriter(const ColumnLayout& layout, const FullPickleOptions& options);
 

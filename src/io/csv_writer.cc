@@ -91,6 +91,9 @@ class FanOutWriter : public PoseWriter {
   void Append(int64_t index, const std::string& label, const float* values) override {
     for (auto& w : writers_) w->Append(index, label, values);
   }
+  void AppendBoxes(const std::vector<float>& boxes, const std::vector<float>& scores) override {
+    for (auto& w : writers_) w->AppendBoxes(boxes, scores);
+  }
   void Commit() override {
     try {
       for (auto& w : writers_) w->Commit();

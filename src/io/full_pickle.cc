@@ -1,5 +1,6 @@
 // _full.pickle and _assemblies.pickle, as DeepLabCut's analyze_videos writes them for
 // multi-animal projects (apis/videos.py: _generate_output_data, _generate_assemblies_file).
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -50,35 +51,56 @@ class FullPickleWriter : public PoseWriter {
         bodyparts_(static_cast<int64_t>(layout.bodyparts.size())),
         unique_(static_cast<int64_t>(layout.unique_bodyparts.size())),
         names_(layout.bodyparts),
-        spool_path_(options.full_path + ".rows.part") {
+        spool_path_(options.full_path + ".rows.part"),
+        box_spool_path_(options.full_path + ".boxes.part") {
     names_.insert(names_.end(), layout.unique_bodyparts.begin(), layout.unique_bodyparts.end());
     columns_ = static_cast<size_t>((individuals_ * bodyparts_ + unique_) * 3);
     spool_ = Open(spool_path_, "w+b");
+    if (options.with_boxes) box_spool_ = Open(box_spool_path_, "w+b");
   }
   ~FullPickleWriter() override { Abort(); }
+
+  void AppendBoxes(const std::vector<float>& boxes, const std::vector<float>& scores) override {
+    pending_boxes_ = boxes;
+    pending_scores_ = scores;
+  }
 
   void Append(int64_t, const std::string&, const float* values) override {
     if (std::fwrite(values, sizeof(float), columns_, spool_.get()) != columns_) {
       throw Error(Status::IOError(spool_path_ + ": cannot write (" + std::strerror(errno) + ")"));
     }
+    if (box_spool_) {  // n, then n boxes (x, y, w, h), then n scores; rows without boxes have n = 0
+      const uint32_t n = static_cast<uint32_t>(std::min(pending_boxes_.size() / 4, pending_scores_.size()));
+      bool ok = std::fwrite(&n, sizeof n, 1, box_spool_.get()) == 1 &&
+                std::fwrite(pending_boxes_.data(), sizeof(float), 4 * n, box_spool_.get()) == 4 * n &&
+                std::fwrite(pending_scores_.data(), sizeof(float), n, box_spool_.get()) == n;
+      if (!ok) throw Error(Status::IOError(box_spool_path_ + ": cannot write (" + std::strerror(errno) + ")"));
+      pending_boxes_.clear();
+      pending_scores_.clear();
+    }
     ++rows_;
   }
 
   void Commit() override {
-    if (std::fflush(spool_.get()) != 0) {
+    if (std::fflush(spool_.get()) != 0 || (box_spool_ && std::fflush(box_spool_.get()) != 0)) {
       throw Error(Status::IOError(spool_path_ + ": cannot write (" + std::strerror(errno) + ")"));
     }
+    if (box_spool_) std::rewind(box_spool_.get());
     WriteAtomically(options_.full_path, [&](PickleStream& out) { WriteFull(out); });
     WriteAtomically(options_.assemblies_path, [&](PickleStream& out) { WriteAssemblies(out); });
     spool_.reset();
+    box_spool_.reset();
     std::error_code ec;
     fs::remove(spool_path_, ec);
+    fs::remove(box_spool_path_, ec);
   }
 
   void Abort() noexcept override {
     spool_.reset();
+    box_spool_.reset();
     std::error_code ec;
     fs::remove(spool_path_, ec);
+    fs::remove(box_spool_path_, ec);
     for (const auto& p : {options_.full_path, options_.assemblies_path}) fs::remove(p + ".part", ec);
   }
 
@@ -195,9 +217,34 @@ class FullPickleWriter : public PoseWriter {
       out.EndList();
       out.Str("costs");
       out.None();
+      if (box_spool_) WriteBoxes(out);
       out.EndDict();
       out.EndDict();
     }
+  }
+
+  // The next frame's boxes from the box spool, as DeepLabCut's top-down postprocessor reports
+  // them: "bboxes" (max(n, individuals), 4) float64 x, y, w, h and "bbox_scores"
+  // (max(n, individuals),) float32, padded with -1.
+  void WriteBoxes(PickleStream& out) {
+    uint32_t n = 0;
+    if (std::fread(&n, sizeof n, 1, box_spool_.get()) != 1) {
+      throw Error(Status::IOError(box_spool_path_ + ": cannot read back boxes"));
+    }
+    std::vector<float> boxes(4 * static_cast<size_t>(n)), scores(n);
+    if (std::fread(boxes.data(), sizeof(float), boxes.size(), box_spool_.get()) != boxes.size() ||
+        std::fread(scores.data(), sizeof(float), scores.size(), box_spool_.get()) != scores.size()) {
+      throw Error(Status::IOError(box_spool_path_ + ": cannot read back boxes"));
+    }
+    const int64_t rows = std::max<int64_t>(n, individuals_);
+    std::vector<double> b(static_cast<size_t>(rows * 4), -1.0);
+    std::vector<float> s(static_cast<size_t>(rows), -1.0f);
+    for (size_t i = 0; i < boxes.size(); ++i) b[i] = boxes[i];
+    std::copy(scores.begin(), scores.end(), s.begin());
+    out.Str("bboxes");
+    out.Array({rows, 4}, b.data());
+    out.Str("bbox_scores");
+    out.Array({rows}, s.data());
   }
 
   void WriteAssemblies(PickleStream& out) {
@@ -247,8 +294,9 @@ class FullPickleWriter : public PoseWriter {
   int64_t individuals_, bodyparts_, unique_;
   std::vector<std::string> names_;  // bodyparts, then unique bodyparts
   size_t columns_ = 0;
-  std::string spool_path_;
-  File spool_;
+  std::string spool_path_, box_spool_path_;
+  File spool_, box_spool_;  // rows; top-down boxes
+  std::vector<float> pending_boxes_, pending_scores_;
   int64_t rows_ = 0;
   std::vector<float> row_;
 };

@@ -40,6 +40,7 @@ struct FramePlan {
   RowRecord record;
   int crops = 0;
   std::vector<CropTransform> transforms;
+  std::vector<float> boxes, scores;  // the cropped boxes (x, y, w, h) and their scores, for the writer
 };
 
 // Pose of one crop, in crop pixels: K x 3.
@@ -131,6 +132,7 @@ class TopDownRun {
     plan.record.label = frame.label;
     const int64_t n = d.detections.boxes.defined() ? d.detections.boxes.size(0) : 0;
     std::vector<CropPlan> crops;
+    std::vector<bool> kept(static_cast<size_t>(n), false);
     if (n > 0) {
       const at::Tensor boxes = d.detections.boxes.to(at::kDouble).contiguous();
       const double* b = boxes.data_ptr<double>();
@@ -138,12 +140,22 @@ class TopDownRun {
         try {
           crops.push_back(PlanTopDownCrop({b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]}, frame.width,
                                           frame.height, crop_spec_));
+          kept[static_cast<size_t>(i)] = true;
         } catch (const Error&) {
           continue;  // a box that leaves nothing to crop (DeepLabCut drops it too)
         }
       }
     }
     plan.crops = static_cast<int>(crops.size());
+    if (n > 0) {
+      const at::Tensor boxes = d.detections.boxes.to(at::kFloat).contiguous();
+      const at::Tensor scores = d.detections.scores.to(at::kFloat).contiguous();
+      for (int64_t i = 0; i < n; ++i) {
+        if (!kept[static_cast<size_t>(i)]) continue;
+        plan.boxes.insert(plan.boxes.end(), boxes.data_ptr<float>() + i * 4, boxes.data_ptr<float>() + i * 4 + 4);
+        plan.scores.push_back(i < scores.numel() ? scores.data_ptr<float>()[i] : 1.0f);
+      }
+    }
     for (const auto& c : crops) plan.transforms.push_back(c.transform);
     // The writer waits for this plan's crops; if a partial pose batch holds crops of frames
     // the writer is waiting on, close it before the plans queue could fill up behind it.
@@ -204,6 +216,7 @@ class TopDownRun {
     const RowRecord& rec = plan.record;
     try {
       if (rec.label.empty()) WriteLostRows(rec.index);
+      writer_.AppendBoxes(plan.boxes, plan.scores);
       writer_.Append(rec.index, rec.label, row_values_.data());
     } catch (...) {
       throw Error(WithContext(StatusFromCurrentException(StatusCode::kIOError),

@@ -9,6 +9,7 @@ and frames without boxes pass through (rows of -1) without stalling the pipeline
 import glob
 import json
 import os
+import pickle
 import subprocess
 import tempfile
 import unittest
@@ -110,6 +111,7 @@ class VideoBatching(unittest.TestCase):
             json.dump(boxes, f)
         r = run("analyze", self.MODEL, VIDEO, "--boxes", path, "--dest", d, "-q", "--frames", "0:12", *extra)
         self.assertEqual(r.returncode, 0, r.stderr)
+        self.full = glob.glob(os.path.join(d, "*_full.pickle"))
         return pd.read_hdf(glob.glob(os.path.join(d, "*.h5"))[0])
 
     def test_batch_sizes_agree_and_empty_frames_pass_through(self):
@@ -123,6 +125,14 @@ class VideoBatching(unittest.TestCase):
             pd.testing.assert_frame_equal(results[0], other)
         df = results[0]
         self.assertEqual(len(df), 12)
+        with open(self.full[0], "rb") as f:
+            full = pickle.load(f)
+        for i in range(12):  # the boxes kept with each frame, padded to the individuals with -1
+            p = full["frame" + str(i).zfill(full["metadata"]["key_str_width"])]
+            want = -np.ones((2, 4))
+            want[: i % 3] = np.reshape(boxes[str(i)], (-1, 4))
+            np.testing.assert_array_equal(p["bboxes"], want)
+            np.testing.assert_array_equal(p["bbox_scores"], [1.0] * (i % 3) + [-1.0] * (2 - i % 3))
         values = df.to_numpy().reshape(12, 2, 5, 3)
         for i in range(12):
             n = i % 3

@@ -282,6 +282,7 @@ ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int bat
 // The metadata DeepLabCut copies into _full.pickle from the project's pose_cfg.
 FullPickleOptions FullPickleOptionsFor(const Model& model, const std::string& out_base) {
   FullPickleOptions o;
+  o.with_boxes = model.spec.method == "td";
   o.full_path = out_base + "_full.pickle";
   o.assemblies_path = out_base + "_assemblies.pickle";
   if (model.spec.predictor == "PartAffinityFieldPredictor") {
