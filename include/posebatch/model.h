@@ -46,6 +46,15 @@ struct PafPredictorSpec {
   double max_overlap = 0.8;      // pose suppression threshold
 };
 
+// DeepLabCut's identity head (model.heads.identity, a HeatmapHead with one map per
+// individual, read by its IdentityPredictor) of multi-animal projects with identity: true.
+struct IdentityHeadSpec {
+  std::string name = "identity";  // key of the head in the model outputs
+  int num_individuals = 0;        // heatmap channels
+  double stride = 8;              // input pixels per heatmap cell
+  bool apply_sigmoid = true;      // sigmoid on the resized maps
+};
+
 // How frames become network input (DeepLabCut's data.inference block).
 struct InputSpec {
   bool normalize = true;                              // (x/255 - mean) / std
@@ -70,6 +79,7 @@ struct ModelSpec {
   std::string predictor = "HeatmapPredictor";
   HeatmapHeadSpec pose_head;                  // the bodypart head's predictor
   PafPredictorSpec paf;                       // multi-animal PAF predictor
+  IdentityHeadSpec identity;                  // filled when with_identity
   std::string config_path;                    // where the spec was read from
   std::string torchscript_file;               // posebatch.torchscript, relative to the config
   std::string config_text;                    // the whole config as YAML (architecture details)
