@@ -62,6 +62,15 @@ struct DekrPredictorSpec {
   double detection_threshold = 0.01;            // read from the config; DeepLabCut never uses it
 };
 
+// DeepLabCut's identity head (model.heads.identity, a HeatmapHead with one map per
+// individual, read by its IdentityPredictor) of multi-animal projects with identity: true.
+struct IdentityHeadSpec {
+  std::string name = "identity";  // key of the head in the model outputs
+  int num_individuals = 0;        // heatmap channels
+  double stride = 8;              // input pixels per heatmap cell
+  bool apply_sigmoid = true;      // sigmoid on the resized maps
+};
+
 // How frames become network input (DeepLabCut's data.inference block).
 struct InputSpec {
   bool normalize = true;                              // (x/255 - mean) / std
@@ -89,6 +98,7 @@ struct ModelSpec {
   HeatmapHeadSpec unique_head;                // the unique_bodypart head (when unique_bodyparts is set)
   PafPredictorSpec paf;                       // multi-animal PAF predictor
   DekrPredictorSpec dekr;                     // multi-animal DEKR predictor
+  IdentityHeadSpec identity;                  // filled when with_identity
   std::string config_path;                    // where the spec was read from
   std::string torchscript_file;               // posebatch.torchscript, relative to the config
   std::string config_text;                    // the whole config as YAML (architecture details)

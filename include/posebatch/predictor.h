@@ -48,6 +48,29 @@ at::Tensor PredictPafPoses(const at::Tensor& heatmap, const at::Tensor& locref, 
 // Returns float32 (B, num_animals, K, 3) = x, y, score in network-input pixels. Throws Error
 // (kModelError) when the shapes disagree with the spec or num_animals > H * W.
 at::Tensor PredictDekrPoses(const at::Tensor& heatmap, const at::Tensor& offset, const DekrPredictorSpec& spec);
+// DeepLabCut's identity readout (projects with identity: true): its IdentityPredictor resizes
+// the identity head's maps to int(h*stride) x int(w*stride) input pixels (torchvision's
+// bilinear antialiased resize) and applies the sigmoid (apply_sigmoid); its postprocessor's
+// PredictKeypointIdentities reads, for each keypoint, the maps at its nearest pixel (np.rint,
+// ties to even, clipped into the map: absent animals' -1 keypoints read pixel (0, 0), as
+// DeepLabCut's do); keypoints with a NaN coordinate get zeros. DeepLabCut does this before
+// mapping poses to frame pixels.
+// identity_heatmap: float32 (B, I, h, w), the head's raw output; poses: (B, A, K, >= 2) in
+// network-input pixels (PredictPafPoses' output). Returns float32 (B, A, K, I).
+at::Tensor PredictIdentityScores(const at::Tensor& identity_heatmap, const at::Tensor& poses,
+                                 const IdentityHeadSpec& spec);
+
+// DeepLabCut's AssignIndividualIdentities (after PredictIdentityScores; rescaling to frame
+// pixels does not change it): cost[a][i] = mean over keypoints of score * identity score i,
+// scipy's linear_sum_assignment maximizing it, animal a placed at row i. poses: (B, A, K,
+// >= 3), identity_scores: (B, A, K, I). Returns int64 (B, min(A, I)): row r of the
+// reordered output is input animal order[b][r]; reorder poses and identity scores alike
+// with ReorderAnimals. Throws Error where DeepLabCut fails (NaN scores, A < I with an
+// animal assigned past row A - 1).
+at::Tensor AssignIdentityOrder(const at::Tensor& poses, const at::Tensor& identity_scores);
+
+// t: (B, A, ...), order: int64 (B, n) from AssignIdentityOrder. Returns (B, n, ...).
+at::Tensor ReorderAnimals(const at::Tensor& t, const at::Tensor& order);
 
 // Checks that the outputs of `head` for a batch of `batch` rows are what the spec promises;
 // throws Error (kModelError) with the expected and actual shapes otherwise.

@@ -111,7 +111,23 @@ void ParsePafPredictor(const YAML::Node& predictor, const ModelSpec& spec, const
   for (const char* option : {"add_discarded", "force_fusion"}) {
     if (ValueOr<bool>(predictor[option], false)) Bad(origin, where + "." + option + " is not supported yet");
   }
-  if (spec.with_identity) Bad(origin, "metadata.with_identity (identity heads) is not supported yet");
+}
+
+// model.heads.identity (with_identity): DeepLabCut's HeatmapHead + IdentityPredictor.
+void ParseIdentityHead(const YAML::Node& model, const YAML::Node& posebatch_block, const ModelSpec& spec,
+                       const std::string& origin, IdentityHeadSpec* id) {
+  const YAML::Node head = Child(Child(model, "heads"), "identity");
+  if (!Present(head)) Bad(origin, "metadata.with_identity is true but there is no model.heads.identity");
+  const YAML::Node predictor = Child(head, "predictor");
+  const std::string type = ValueOr<std::string>(Child(predictor, "type"), "");
+  if (type != "IdentityPredictor") {
+    Bad(origin, "model.heads.identity.predictor is '" + type + "', not IdentityPredictor");
+  }
+  id->name = "identity";
+  id->num_individuals = static_cast<int>(spec.individuals.size());
+  id->apply_sigmoid = ValueOr<bool>(Child(predictor, "apply_sigmoid"), true);
+  id->stride = BackboneStride(model, posebatch_block, origin) / HeadUpsampling(head);
+  if (!(id->stride > 0)) Bad(origin, "identity head stride must be positive");
 }
 
 // A head read by DeepLabCut's HeatmapPredictor (its defaults where the config is silent).
@@ -240,6 +256,14 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
     if (type == "DEKRPredictor") {
       h.location_refinement = false;  // DEKR regresses offsets instead
       ParseDekrPredictor(predictor, spec, origin, &spec.dekr);
+    }
+    if (spec.with_identity) {
+      // DeepLabCut reads identity maps in its bottom-up postprocessor; posebatch does so for
+      // PAF models (PredictIdentityScores / AssignIdentityOrder).
+      if (type != "PartAffinityFieldPredictor") {
+        Bad(origin, "metadata.with_identity is supported with PartAffinityFieldPredictor models only");
+      }
+      ParseIdentityHead(model, posebatch_block, spec, origin, &spec.identity);
     }
   } catch (const YAML::Exception& e) {
     Bad(origin, std::string("unexpected value (") + e.what() + ")");

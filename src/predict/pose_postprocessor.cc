@@ -1,7 +1,10 @@
 #include "predict/pose_postprocessor.h"
 
+#include <ATen/ATen.h>
+
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "posebatch/predictor.h"
 #include "posebatch/status.h"
@@ -62,6 +65,26 @@ PosePostprocessor::PosePostprocessor(const ModelSpec& spec) : spec_(spec), multi
   }
 }
 
+// DeepLabCut's bottom-up postprocessing with identity: identity scores read at each keypoint
+// (network-input pixels), poses and scores padded with -1 rows to the number of individuals
+// (PadOutputs), then animal a placed at the row of the individual it most resembles
+// (AssignIndividualIdentities).
+at::Tensor PosePostprocessor::OrderByIdentity(const at::Tensor& poses, const at::Tensor& identity_heatmap) const {
+  at::Tensor scores = PredictIdentityScores(identity_heatmap, poses, spec_.identity);
+  at::Tensor padded = poses;
+  if (poses.size(1) < individuals_) {
+    const int64_t missing = individuals_ - poses.size(1);
+    auto pad = [&](const at::Tensor& t) {
+      std::vector<int64_t> shape = t.sizes().vec();
+      shape[1] = missing;
+      return at::cat({t, at::full(shape, -1.0, t.options())}, 1);
+    };
+    padded = pad(poses);
+    scores = pad(scores);
+  }
+  return ReorderAnimals(padded, AssignIdentityOrder(padded, scores));
+}
+
 void PosePostprocessor::Validate(const HeadOutputs& outputs, int64_t batch) const {
   if (spec_.predictor == "DEKRPredictor") {  // heatmaps carry a centre channel: checked by the predictor
     for (const char* name : {"heatmap", "offset"}) {
@@ -87,6 +110,14 @@ void PosePostprocessor::Validate(const HeadOutputs& outputs, int64_t batch) cons
     }
   }
   if (!spec_.unique_bodyparts.empty()) ValidateHeatmapOutputs(outputs, spec_.unique_head, batch);
+  if (spec_.with_identity) {
+    const at::Tensor& id = Output(outputs, spec_.identity.name, "heatmap");
+    if (id.dim() != 4 || id.size(0) != batch || id.size(1) != spec_.identity.num_individuals) {
+      throw Error(Status::ModelError("model output '" + spec_.identity.name + "/heatmap' is not [" +
+                                     std::to_string(batch) + ", " + std::to_string(spec_.identity.num_individuals) +
+                                     " (individuals), H, W]"));
+    }
+  }
 }
 
 void PosePostprocessor::Process(const HeadOutputs& outputs, int64_t batch, float* rows) const {
@@ -96,6 +127,7 @@ void PosePostprocessor::Process(const HeadOutputs& outputs, int64_t batch, float
   at::Tensor poses;  // (B, N, K, C)
   if (spec_.predictor == "PartAffinityFieldPredictor") {
     poses = PredictPafPoses(heatmap, locref, outputs.at(head.name).at("paf"), spec_.paf);
+    if (spec_.with_identity) poses = OrderByIdentity(poses, outputs.at(spec_.identity.name).at("heatmap"));
   } else if (spec_.predictor == "DEKRPredictor") {
     poses = PredictDekrPoses(heatmap, outputs.at(head.name).at("offset"), spec_.dekr);
   } else {

@@ -29,6 +29,8 @@ class PosePostprocessor {
   void Process(const HeadOutputs& outputs, int64_t batch, float* rows) const;
 
  private:
+  at::Tensor OrderByIdentity(const at::Tensor& poses, const at::Tensor& identity_heatmap) const;
+
   const ModelSpec& spec_;
   bool multi_animal_ = false;
   int64_t individuals_ = 1;  // rows of animals per frame in the output

@@ -140,6 +140,31 @@ class PafVideo(unittest.TestCase):
         self.assertEqual(sorted(glob.glob(os.path.join(self.dest, "*.part"))), [])
 
 
+class PafIdentity(unittest.TestCase):
+    """with_identity: the identity head's maps decide which row each assembled animal takes
+    (DeepLabCut's PredictKeypointIdentities + AssignIndividualIdentities). The fixture draws
+    identity i around a known animal of DeepLabCut's assembly (owners.json)."""
+
+    def test_rows_follow_identity(self):
+        model = os.path.join(FIX, "models", "synth_paf_id")
+        with open(os.path.join(model, "owners.json")) as f:
+            owners = {int(k): v for k, v in json.load(f).items()}
+        with open(os.path.join(MODEL, "kinds.json")) as f:
+            kinds = json.load(f)
+        with tempfile.TemporaryDirectory() as d:
+            r = run("analyze", model, VIDEO, "--dest", d, "-q", "-b", "2", "--post-workers", "2")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            df = pd.read_hdf(glob.glob(os.path.join(d, "*.h5"))[0])
+        for i, kind in enumerate(kinds):
+            poses = np.load(os.path.join(GOLDEN, "r50_paf_multi", f"synth{kind}_pred_poses.npy"))[..., :3]
+            want = -np.ones((3, 4, 3), np.float32)
+            for row, animal in enumerate(owners[kind]):
+                if animal is not None:
+                    want[row] = poses[animal]
+            got = df.iloc[i].to_numpy().reshape(3, 4, 3)
+            np.testing.assert_allclose(got, want, atol=1e-4, rtol=0, err_msg=f"frame {i}")
+
+
 class PafImages(unittest.TestCase):
     def test_image_folder(self):
         with tempfile.TemporaryDirectory() as d:

@@ -348,6 +348,40 @@ TEST(DLCRNetHead, GoldenRawOutputsMatchDeepLabCut) { ExpectGoldenCaseMatches(kCa
 
 TEST(DLCRNet, GoldenStride16RawOutputsMatchDeepLabCut) { ExpectGoldenCaseMatches("dlcrnet_ms5_multi"); }
 
+// dlcrnet_stride32_ms5 has no golden case: the stride-16 weights with output stride 32 (its
+// branches are then shrunk, not enlarged, by the antialiased resize) and the template's
+// two-layer deconvolution modules must load strictly and give outputs of the right size.
+TEST(DLCRNet, Stride32BuildsAndRuns) {
+  Export e = ReadExport(Fixture("dlc/dlcrnet_ms5_multi.pt"));
+  YAML::Node config = YAML::Clone(e.config);
+  config["model"]["backbone"]["output_stride"] = 32;
+  config["net_type"] = "dlcrnet_stride32_ms5";
+  at::manual_seed(2);
+  const std::string h = "heads.bodypart.";
+  for (const char* module : {"heatmap", "locref", "paf"}) {
+    YAML::Node c = config["model"]["heads"]["bodypart"][std::string(module) + "_config"];
+    const int64_t out = c["channels"][1].as<int64_t>();
+    c["channels"] = std::vector<int64_t>{2304, 1152, out};
+    c["kernel_size"] = std::vector<int64_t>{3, 3};
+    c["strides"] = std::vector<int64_t>{2, 2};
+    const std::string layers = h + module + "_head.deconv_layers.";
+    const int64_t in = e.pose[layers + "0.weight"].size(0);
+    e.pose[layers + "0.weight"] = at::randn({in, 1152, 3, 3}) * 0.01;
+    e.pose[layers + "0.bias"] = at::zeros({1152});
+    e.pose[layers + "2.weight"] = at::randn({1152, out, 3, 3}) * 0.01;  // index 1 is the ReLU
+    e.pose[layers + "2.bias"] = at::zeros({out});
+  }
+  const ModelSpec spec = ParseModelConfigNode(config, "stride32.pt");
+  EXPECT_DOUBLE_EQ(spec.paf.stride, 4.0);  // 32 / (2 x 2 x 2)
+  auto net = native::BuildNativeNetwork(config, std::move(e.pose), "stride32.pt", "cpu");
+  c10::InferenceMode guard;
+  HeadOutputs out = net->Forward(at::randn({1, 3, 256, 256}));
+  EXPECT_EQ(out["bodypart"]["heatmap"].sizes(), (at::IntArrayRef{1, 4, 67, 67}));  // 8 -> 16 -> 33 -> 67
+  EXPECT_EQ(out["bodypart"]["locref"].sizes(), (at::IntArrayRef{1, 8, 67, 67}));
+  EXPECT_EQ(out["bodypart"]["paf"].sizes(), (at::IntArrayRef{1, 12, 67, 67}));
+  EXPECT_TRUE(out["bodypart"]["paf"].isfinite().all().item<bool>());
+}
+
 // Not a check: the figure for the README (dlcrnet_stride16_ms5, 256 x 256, batch 1, 2 threads).
 TEST(DLCRNet, ForwardTimeAt256) {
   Export e = ReadExport(Fixture("dlc/dlcrnet_ms5_multi.pt"));
