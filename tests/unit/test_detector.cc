@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -192,6 +193,28 @@ TEST(Detector, SsdliteSpecFollowsDeepLabCutAndTorchvision) {
   EXPECT_NE(det->Describe().find("SSDLite"), std::string::npos);
 }
 
+TEST(Detector, SsdliteWithNothingAboveThresholdReturnsNoBoxes) {
+  // The animal logit pushed far below the background's on every anchor: every score is ~0,
+  // below torchvision's 0.001, so every image gets an empty (0, 4) result.
+  Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
+  for (int i = 0; i < 6; ++i) {
+    at::Tensor& bias =
+        e.detector["model.head.classification_head.module_list." + std::to_string(i) + ".1.bias"];
+    bias = bias.clone();
+    bias.view({-1, 2}).select(1, 1).fill_(-100.0);
+  }
+  auto det =
+      native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
+  c10::InferenceMode guard;
+  at::Tensor x = DetectorInput(Golden("td_ssdlite_r50/frame0.png"), det->spec().input);
+  std::vector<Detections> out = det->Detect(at::cat({x, x}, 0));
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& d : out) {
+    EXPECT_EQ(d.boxes.sizes(), (at::IntArrayRef{0, 4}));
+    EXPECT_EQ(d.scores.sizes(), (at::IntArrayRef{0}));
+  }
+}
+
 TEST(Detector, UnknownDetectorAndMismatchedWeightsAreNamedErrors) {
   Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
   YAML::Node cfg = YAML::Clone(e.config);
@@ -251,6 +274,33 @@ TEST(BoxOps, NmsKeepsTheBestOfOverlappingBoxesAndBreaksTiesByOrder) {
       native::BatchedNms(two, at::tensor({0.9f, 0.8f}), at::tensor({int64_t{1}, int64_t{1}}), 0.5)
           .size(0),
       1);
+}
+
+}  // namespace
+}  // namespace posebatch
+
+namespace posebatch {
+namespace {
+
+// Timing, not a check: run with --gtest_also_run_disabled_tests.
+TEST(Detector, DISABLED_SsdliteForwardTime) {
+  Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
+  auto det =
+      native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
+  at::set_num_threads(2);
+  c10::InferenceMode guard;
+  for (int64_t batch : {1, 8}) {
+    at::Tensor x = at::randn({batch, 3, 480, 640});
+    det->Detect(x);  // warm-up
+    const int reps = batch == 1 ? 20 : 5;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) det->Detect(x);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+        reps;
+    std::printf("SSDLite 640x480, batch %lld, 2 threads: %.1f ms per batch, %.1f ms per image\n",
+                static_cast<long long>(batch), ms, ms / batch);
+  }
 }
 
 }  // namespace
