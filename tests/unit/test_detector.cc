@@ -93,21 +93,6 @@ native::StateDict WithPrefix(const native::StateDict& sd, const std::string& pre
   return out;
 }
 
-// SSDLite's regrouping of torchvision's features: features.0 = layers 0..12 plus layer 13's
-// expansion, features.1 = the rest of layer 13 (a slice of its block, which keeps the module
-// indices 1..3), then layers 14..16.
-native::MobileNetV3Namer SsdliteNames() {
-  const std::string p = "model.backbone.features.";
-  return [p](int layer, int sub) -> std::string {
-    if (layer == 0) return p + "0.0.";
-    if (layer < 13) return p + "0." + std::to_string(layer) + ".block." + std::to_string(sub) + ".";
-    if (layer == 13) return sub == 0 ? p + "0.13." : p + "1.0." + std::to_string(sub) + ".";
-    if (layer < 16)
-      return p + "1." + std::to_string(layer - 13) + ".block." + std::to_string(sub) + ".";
-    return p + "1.3.";
-  };
-}
-
 TEST(MobileNetV3, SsdliteBackboneLoadsDeepLabCutWeightsStrictly) {
   // DeepLabCut builds SSDLite without ImageNet weights: torchvision then halves the tail.
   Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
@@ -116,7 +101,7 @@ TEST(MobileNetV3, SsdliteBackboneLoadsDeepLabCutWeightsStrictly) {
   native::ParamSet params;
   native::MobileNetV3Options opt;
   opt.reduced_tail = true;
-  native::MobileNetV3Large net(params, SsdliteNames(), opt);
+  native::MobileNetV3Large net(params, native::SsdliteMobileNetV3Namer("model.backbone."), opt);
   params.Load(sd, "td_ssdlite_r50.pt");  // strict: every tensor used, shapes checked
   EXPECT_EQ(net.expanded_channels(13), 672);
   EXPECT_EQ(net.out_channels(16), 480);
