@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <chrono>
 #include <cstdio>
 #include <string>
 
@@ -92,21 +93,6 @@ native::StateDict WithPrefix(const native::StateDict& sd, const std::string& pre
   return out;
 }
 
-// SSDLite's regrouping of torchvision's features: features.0 = layers 0..12 plus layer 13's
-// expansion, features.1 = the rest of layer 13 (a slice of its block, which keeps the module
-// indices 1..3), then layers 14..16.
-native::MobileNetV3Namer SsdliteNames() {
-  const std::string p = "model.backbone.features.";
-  return [p](int layer, int sub) -> std::string {
-    if (layer == 0) return p + "0.0.";
-    if (layer < 13) return p + "0." + std::to_string(layer) + ".block." + std::to_string(sub) + ".";
-    if (layer == 13) return sub == 0 ? p + "0.13." : p + "1.0." + std::to_string(sub) + ".";
-    if (layer < 16)
-      return p + "1." + std::to_string(layer - 13) + ".block." + std::to_string(sub) + ".";
-    return p + "1.3.";
-  };
-}
-
 TEST(MobileNetV3, SsdliteBackboneLoadsDeepLabCutWeightsStrictly) {
   // DeepLabCut builds SSDLite without ImageNet weights: torchvision then halves the tail.
   Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
@@ -115,7 +101,7 @@ TEST(MobileNetV3, SsdliteBackboneLoadsDeepLabCutWeightsStrictly) {
   native::ParamSet params;
   native::MobileNetV3Options opt;
   opt.reduced_tail = true;
-  native::MobileNetV3Large net(params, SsdliteNames(), opt);
+  native::MobileNetV3Large net(params, native::SsdliteMobileNetV3Namer("model.backbone."), opt);
   params.Load(sd, "td_ssdlite_r50.pt");  // strict: every tensor used, shapes checked
   EXPECT_EQ(net.expanded_channels(13), 672);
   EXPECT_EQ(net.out_channels(16), 480);
@@ -192,6 +178,28 @@ TEST(Detector, SsdliteSpecFollowsDeepLabCutAndTorchvision) {
   EXPECT_NE(det->Describe().find("SSDLite"), std::string::npos);
 }
 
+TEST(Detector, SsdliteWithNothingAboveThresholdReturnsNoBoxes) {
+  // The animal logit pushed far below the background's on every anchor: every score is ~0,
+  // below torchvision's 0.001, so every image gets an empty (0, 4) result.
+  Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
+  for (int i = 0; i < 6; ++i) {
+    at::Tensor& bias =
+        e.detector["model.head.classification_head.module_list." + std::to_string(i) + ".1.bias"];
+    bias = bias.clone();
+    bias.view({-1, 2}).select(1, 1).fill_(-100.0);
+  }
+  auto det =
+      native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
+  c10::InferenceMode guard;
+  at::Tensor x = DetectorInput(Golden("td_ssdlite_r50/frame0.png"), det->spec().input);
+  std::vector<Detections> out = det->Detect(at::cat({x, x}, 0));
+  ASSERT_EQ(out.size(), 2u);
+  for (const auto& d : out) {
+    EXPECT_EQ(d.boxes.sizes(), (at::IntArrayRef{0, 4}));
+    EXPECT_EQ(d.scores.sizes(), (at::IntArrayRef{0}));
+  }
+}
+
 TEST(Detector, UnknownDetectorAndMismatchedWeightsAreNamedErrors) {
   Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
   YAML::Node cfg = YAML::Clone(e.config);
@@ -251,6 +259,33 @@ TEST(BoxOps, NmsKeepsTheBestOfOverlappingBoxesAndBreaksTiesByOrder) {
       native::BatchedNms(two, at::tensor({0.9f, 0.8f}), at::tensor({int64_t{1}, int64_t{1}}), 0.5)
           .size(0),
       1);
+}
+
+}  // namespace
+}  // namespace posebatch
+
+namespace posebatch {
+namespace {
+
+// Timing, not a check: run with --gtest_also_run_disabled_tests.
+TEST(Detector, DISABLED_SsdliteForwardTime) {
+  Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
+  auto det =
+      native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
+  at::set_num_threads(2);
+  c10::InferenceMode guard;
+  for (int64_t batch : {1, 8}) {
+    at::Tensor x = at::randn({batch, 3, 480, 640});
+    det->Detect(x);  // warm-up
+    const int reps = batch == 1 ? 20 : 5;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int r = 0; r < reps; ++r) det->Detect(x);
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+        reps;
+    std::printf("SSDLite 640x480, batch %lld, 2 threads: %.1f ms per batch, %.1f ms per image\n",
+                static_cast<long long>(batch), ms, ms / batch);
+  }
 }
 
 }  // namespace

@@ -51,6 +51,17 @@ MobileNetV3Namer TorchvisionMobileNetV3Namer(const std::string& prefix) {
   };
 }
 
+MobileNetV3Namer SsdliteMobileNetV3Namer(const std::string& prefix) {
+  return [p = prefix + "features."](int layer, int sub) -> std::string {
+    if (layer == 0) return p + "0.0.";
+    if (layer < 13) return p + "0." + std::to_string(layer) + ".block." + std::to_string(sub) + ".";
+    if (layer == 13) return sub == 0 ? p + "0.13." : p + "1.0." + std::to_string(sub) + ".";
+    if (layer < 16)
+      return p + "1." + std::to_string(layer - 13) + ".block." + std::to_string(sub) + ".";
+    return p + "1.3.";
+  };
+}
+
 ConvNormAct::ConvNormAct(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
                          int64_t stride, int64_t groups, int64_t dilation, Act a, Norm2d::Kind kind,
                          double eps)

@@ -41,6 +41,11 @@ using MobileNetV3Namer = std::function<std::string(int layer, int sub)>;
 // prefix "model.backbone.body." for Faster R-CNN's IntermediateLayerGetter.
 MobileNetV3Namer TorchvisionMobileNetV3Namer(const std::string& prefix);
 
+// SSDLite's regrouping (SSDLiteFeatureExtractorMobileNet): "<prefix>features.0." holds layers
+// 0..12 and layer 13's expansion, "<prefix>features.1." the rest of layer 13 (a slice of its
+// block, which keeps the module indices 1..3), then layers 14..16.
+MobileNetV3Namer SsdliteMobileNetV3Namer(const std::string& prefix);
+
 // A 1x1 / kxk convolution + norm + optional activation (torchvision's Conv2dNormActivation,
 // no conv bias).
 struct ConvNormAct {

@@ -35,21 +35,6 @@ constexpr double kNormEps = 0.001;
 
 using Act = ConvNormAct::Act;
 
-// SSDLite regroups torchvision's features: features.0 = layers 0..12 plus layer 13's expansion,
-// features.1 = the rest of layer 13 (a slice of its block, which keeps module indices 1..3),
-// then layers 14..16.
-MobileNetV3Namer SsdliteBackboneNames(const std::string& prefix) {
-  return [prefix](int layer, int sub) -> std::string {
-    const std::string p = prefix + "features.";
-    if (layer == 0) return p + "0.0.";
-    if (layer < 13) return p + "0." + std::to_string(layer) + ".block." + std::to_string(sub) + ".";
-    if (layer == 13) return sub == 0 ? p + "0.13." : p + "1.0." + std::to_string(sub) + ".";
-    if (layer < 16)
-      return p + "1." + std::to_string(layer - 13) + ".block." + std::to_string(sub) + ".";
-    return p + "1.3.";
-  };
-}
-
 // torchvision's _extra_block: 1x1 to out/2, depthwise 3x3 stride 2, 1x1 to out; ReLU6 each.
 struct ExtraBlock {
   ConvNormAct reduce, depthwise, expand;
@@ -142,7 +127,7 @@ class Ssdlite : public Detector {
     opt.eps = kNormEps;
     opt.reduced_tail = !imagenet;
     const std::string prefix = "model.";
-    backbone_ = MobileNetV3Large(params_, SsdliteBackboneNames(prefix + "backbone."), opt);
+    backbone_ = MobileNetV3Large(params_, SsdliteMobileNetV3Namer(prefix + "backbone."), opt);
     const int64_t depths[] = {512, 256, 256, 128};
     int64_t in = backbone_.out_channels(16);
     std::vector<int64_t> channels = {backbone_.expanded_channels(13), in};
