@@ -201,6 +201,10 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
     throw Error(Status::ModelError(model.spec.config_path + ": method '" + model.spec.method +
                                    "' is not supported yet (this build runs bottom-up and top-down models)"));
   }
+  if (model.spec.method == "td" && !model.spec.unique_bodyparts.empty()) {
+    throw Error(Status::ModelError(model.spec.config_path +
+                                   ": unique bodyparts with a top-down model are not supported yet"));
+  }
   if (model.spec.method == "td" && model.spec.predictor != "HeatmapPredictor") {
     throw Error(Status::ModelError(model.spec.config_path + ": top-down predictor '" + model.spec.predictor +
                                    "' is not supported yet (HeatmapPredictor is)"));
