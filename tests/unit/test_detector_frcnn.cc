@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "dlc_export.h"
+#include "model/native/exact_linear.h"
 #include "model/native/faster_rcnn.h"
 #include "npy.h"
 #include "posebatch/frame_source.h"
@@ -78,6 +79,22 @@ void ExpectGoldenDetections(int threads) {
 
 TEST(FasterRcnn, GoldenDetectionsOneThread) { ExpectGoldenDetections(1); }
 TEST(FasterRcnn, GoldenDetectionsTwoThreads) { ExpectGoldenDetections(2); }
+
+// The vectorized fully connected layer against at::linear itself: the same bits, for shapes
+// with and without partial tiles, at 1 and 2 threads.
+TEST(FasterRcnn, SequentialLinearIsPyTorchBitForBit) {
+  at::manual_seed(3);
+  for (auto [m, k, n] : {std::array<int64_t, 3>{37, 301, 45}, {64, 12544, 64}, {5, 1024, 2}, {1, 7, 16}}) {
+    const at::Tensor x = at::randn({m, k}), w = at::randn({n, k}) * 0.05, b = at::randn({n});
+    for (int threads : {1, 2}) {
+      at::set_num_threads(threads);
+      const at::Tensor want = at::linear(x, w, b);
+      const at::Tensor got = native::SequentialLinear(x, native::PackLinearWeight(w), b);
+      EXPECT_TRUE(at::equal(got, want)) << m << "x" << k << " -> " << n << ", max diff "
+                                        << (got - want).abs().max().item<double>();
+    }
+  }
+}
 
 TEST(FasterRcnn, StrictLoading) {
   Export e = ReadExport(Fixture("dlc/td_frcnn_r50.pt"));

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "model/native/detection_ops.h"
+#include "model/native/exact_linear.h"
 #include "model/native/mobilenet_v3.h"
 #include "posebatch/status.h"
 
@@ -33,14 +34,22 @@ struct FpnConv {
   }
 };
 
+// nn.Linear with PyTorch's exact CPU sums, vectorized (see exact_linear.h).
 struct Linear {
   std::shared_ptr<at::Tensor> weight, bias;
+  at::Tensor packed;
   Linear() = default;
   Linear(ParamSet& p, const std::string& prefix, int64_t in, int64_t out) {
     weight = p.Add(prefix + "weight", {out, in});
     bias = p.Add(prefix + "bias", {out});
   }
-  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, *weight, *bias); }
+  void Prepare() {
+    if (weight->is_cpu() && weight->scalar_type() == at::kFloat) packed = PackLinearWeight(*weight);
+  }
+  at::Tensor operator()(const at::Tensor& x) const {
+    if (packed.defined() && x.is_cpu() && x.scalar_type() == at::kFloat) return SequentialLinear(x, packed, *bias);
+    return at::linear(x, *weight, *bias);
+  }
 };
 
 // AnchorGenerator.generate_anchors for one level: (sizes x ratios, 4), rounded.
@@ -352,7 +361,12 @@ FasterRcnn::FasterRcnn(DetectorSpec spec, FasterRcnnArch arch, std::unique_ptr<D
 
 FasterRcnn::~FasterRcnn() = default;
 
-void FasterRcnn::Prepare() { impl_->body->Prepare(); }
+void FasterRcnn::Prepare() {
+  impl_->body->Prepare();
+  for (Linear* l : {&impl_->fc6, &impl_->fc7, &impl_->cls_score, &impl_->bbox_pred}) {
+    if (l->weight) l->Prepare();
+  }
+}
 
 void FasterRcnn::Forward(const at::Tensor& images, std::vector<at::Tensor>& boxes, std::vector<at::Tensor>& scores,
                          FasterRcnnTrace* trace) const {
