@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "dlc_export.h"
+#include "model/native/detectors.h"
 #include "model/native/exact_linear.h"
 #include "model/native/faster_rcnn.h"
 #include "npy.h"
@@ -18,14 +19,6 @@ namespace {
 using testing::Fixture;
 using testing::Golden;
 using testing::LoadNpy;
-
-DetectorSpec FrcnnSpec(const Export& e) {
-  DetectorSpec spec;
-  spec.type = e.config["detector"]["model"]["type"].as<std::string>();
-  spec.variant = e.config["detector"]["model"]["variant"].as<std::string>();
-  spec.max_detections = static_cast<int>(e.config["metadata"]["individuals"].size());
-  return spec;
-}
 
 // A golden frame as DeepLabCut gives it to the detector, (1, 3, H, W): albumentations'
 // A.Normalize, i.e. (v - 255 * mean) * (1 / (255 * std)) in float32. That differs from
@@ -50,9 +43,9 @@ at::Tensor GoldenInput(const std::string& base) {
 void ExpectGoldenDetections(int threads) {
   Export e = ReadExport(Fixture("dlc/td_frcnn_r50.pt"));
   ASSERT_FALSE(e.detector.empty());
-  const DetectorSpec spec = FrcnnSpec(e);
-  EXPECT_EQ(spec.variant, "fasterrcnn_mobilenet_v3_large_fpn");
-  auto detector = native::BuildFasterRcnn(spec, e.detector, "td_frcnn_r50.pt");
+  auto detector = native::BuildNativeDetector(e.config, e.detector, "td_frcnn_r50.pt", "cpu");
+  EXPECT_EQ(detector->spec().variant, "fasterrcnn_mobilenet_v3_large_fpn");
+  EXPECT_EQ(detector->spec().max_detections, 2);  // the project's individuals
   at::set_num_threads(threads);
   for (int frame : {0, 1}) {
     const std::string base = Golden("td_frcnn_r50/frame" + std::to_string(frame));
@@ -98,18 +91,20 @@ TEST(FasterRcnn, SequentialLinearIsPyTorchBitForBit) {
 
 TEST(FasterRcnn, StrictLoading) {
   Export e = ReadExport(Fixture("dlc/td_frcnn_r50.pt"));
-  const DetectorSpec spec = FrcnnSpec(e);
   native::StateDict missing = e.detector;
   missing.erase("model.roi_heads.box_head.fc6.weight");
   try {
-    native::BuildFasterRcnn(spec, missing, "x.pt");
+    native::BuildNativeDetector(e.config, missing, "x.pt", "cpu");
     FAIL() << "missing tensor accepted";
   } catch (const Error& err) {
     EXPECT_NE(err.status().message().find("model.roi_heads.box_head.fc6.weight"), std::string::npos);
   }
-  DetectorSpec other = spec;
-  other.variant = "fasterrcnn_resnet50_fpn";
-  EXPECT_THROW(native::BuildFasterRcnn(other, e.detector, "x.pt"), Error);
+  native::StateDict wrong = e.detector;
+  wrong["model.rpn.head.cls_logits.weight"] = at::zeros({3, 256, 1, 1});
+  EXPECT_THROW(native::BuildNativeDetector(e.config, wrong, "x.pt", "cpu"), Error);
+  YAML::Node other = YAML::Clone(e.config);
+  other["detector"]["model"]["variant"] = "fasterrcnn_resnet50_fpn";
+  EXPECT_THROW(native::BuildNativeDetector(other, e.detector, "x.pt", "cpu"), Error);
 }
 
 }  // namespace

@@ -7,9 +7,11 @@
 #include <cmath>
 #include <sstream>
 
-#include "model/native/detection_ops.h"
+#include "model/native/box_ops.h"
+#include "model/native/detectors.h"
 #include "model/native/exact_linear.h"
 #include "model/native/mobilenet_v3.h"
+#include "model/native/roi_align.h"
 #include "posebatch/status.h"
 
 namespace posebatch::native {
@@ -382,17 +384,9 @@ void FasterRcnn::Forward(const at::Tensor& images, std::vector<at::Tensor>& boxe
   std::vector<at::Tensor> raw_boxes, raw_scores;
   m.RoIHeads(fpn, proposals, image_h, image_w, raw_boxes, raw_scores);
   // GeneralizedRCNNTransform.postprocess: back to the input size, float32 ratios.
-  const at::Tensor ratio_h = at::scalar_tensor(static_cast<double>(images.size(2)), at::kFloat) /
-                             at::scalar_tensor(static_cast<double>(image_h), at::kFloat);
-  const at::Tensor ratio_w = at::scalar_tensor(static_cast<double>(images.size(3)), at::kFloat) /
-                             at::scalar_tensor(static_cast<double>(image_w), at::kFloat);
   boxes.clear();
   scores = raw_scores;
-  for (const auto& b : raw_boxes) {
-    boxes.push_back(at::stack({b.select(1, 0) * ratio_w, b.select(1, 1) * ratio_h, b.select(1, 2) * ratio_w,
-                               b.select(1, 3) * ratio_h},
-                              1));
-  }
+  for (const auto& b : raw_boxes) boxes.push_back(ResizeBoxes(b, image_h, image_w, images.size(2), images.size(3)));
   if (trace) {
     trace->batched = batched;
     trace->fpn = fpn;
@@ -405,7 +399,7 @@ void FasterRcnn::Forward(const at::Tensor& images, std::vector<at::Tensor>& boxe
 std::vector<Detections> FasterRcnn::Detect(const at::Tensor& images) {
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> boxes, scores;
-  Forward(images, boxes, scores);
+  Forward(images.to(impl_->fc6.weight->device(), at::kFloat), boxes, scores);
   std::vector<Detections> out;
   for (size_t i = 0; i < boxes.size(); ++i) {
     // DeepLabCut: TrimOutputs to max_individuals, then BboxToCoco (x, y, w, h in float32).
@@ -426,7 +420,8 @@ std::string FasterRcnn::Describe() const {
   return o.str();
 }
 
-std::unique_ptr<FasterRcnn> BuildFasterRcnn(const DetectorSpec& spec, StateDict state_dict, const std::string& origin) {
+std::unique_ptr<FasterRcnn> BuildFasterRcnn(const DetectorSpec& spec, StateDict state_dict, const std::string& origin,
+                                            c10::Device device) {
   FasterRcnnArch arch = FasterRcnnArchFor(spec.variant);
   ParamSet params;
   std::unique_ptr<DetectionBody> body;
@@ -434,8 +429,18 @@ std::unique_ptr<FasterRcnn> BuildFasterRcnn(const DetectorSpec& spec, StateDict 
   if (!body) throw Error(Status::ModelError(origin + ": Faster R-CNN variant '" + spec.variant + "' has no native body"));
   auto detector = std::make_unique<FasterRcnn>(spec, std::move(arch), std::move(body), params);
   params.Load(state_dict, origin + " (detector)");
+  if (!device.is_cpu()) params.To(device, at::kFloat);
   detector->Prepare();
   return detector;
+}
+
+void RegisterFasterRcnn() {
+  for (const char* variant : {"fasterrcnn_mobilenet_v3_large_fpn"}) {
+    DetectorRegistry()[std::string("FasterRCNN/") + variant] = [](DetectorSpec spec, const YAML::Node&, StateDict sd,
+                                                                    const std::string& origin, c10::Device device) {
+      return std::unique_ptr<Detector>(BuildFasterRcnn(spec, std::move(sd), origin, device));
+    };
+  }
 }
 
 }  // namespace posebatch::native

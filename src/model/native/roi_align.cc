@@ -1,8 +1,8 @@
-#include "model/native/detection_ops.h"
+#include "model/native/roi_align.h"
 
 #include <algorithm>
 #include <cmath>
-#include <string>
+#include <vector>
 
 #include "posebatch/status.h"
 
@@ -68,8 +68,6 @@ void PrecomputeSamples(int64_t height, int64_t width, int64_t pooled_h, int64_t 
   }
 }
 
-at::Tensor EmptyIndices(const at::Tensor& like) { return at::empty({0}, like.options().dtype(at::kLong)); }
-
 }  // namespace
 
 at::Tensor RoIAlign(const at::Tensor& features, const at::Tensor& rois, double spatial_scale, int64_t pooled_h,
@@ -120,89 +118,6 @@ at::Tensor RoIAlign(const at::Tensor& features, const at::Tensor& rois, double s
     }
   }
   return output.to(features.device(), features.scalar_type());
-}
-
-at::Tensor Nms(const at::Tensor& boxes, const at::Tensor& scores, double iou_threshold) {
-  if (boxes.numel() == 0) return EmptyIndices(boxes);
-  const at::Tensor b = boxes.to(at::kCPU, at::kFloat).contiguous();
-  const at::Tensor order_t = std::get<1>(scores.to(at::kCPU, at::kFloat).sort(/*stable=*/true, 0, /*descending=*/true));
-  const int64_t n = b.size(0);
-  const float* d = b.data_ptr<float>();
-  const int64_t* order = order_t.data_ptr<int64_t>();
-  std::vector<float> area(n);
-  for (int64_t i = 0; i < n; ++i) area[i] = (d[i * 4 + 2] - d[i * 4]) * (d[i * 4 + 3] - d[i * 4 + 1]);
-  std::vector<char> suppressed(n, 0);
-  std::vector<int64_t> keep;
-  for (int64_t oi = 0; oi < n; ++oi) {
-    const int64_t i = order[oi];
-    if (suppressed[i]) continue;
-    keep.push_back(i);
-    const float ix1 = d[i * 4], iy1 = d[i * 4 + 1], ix2 = d[i * 4 + 2], iy2 = d[i * 4 + 3];
-    for (int64_t oj = oi + 1; oj < n; ++oj) {
-      const int64_t j = order[oj];
-      if (suppressed[j]) continue;
-      const float w = std::max(0.f, std::min(ix2, d[j * 4 + 2]) - std::max(ix1, d[j * 4]));
-      const float h = std::max(0.f, std::min(iy2, d[j * 4 + 3]) - std::max(iy1, d[j * 4 + 1]));
-      const float inter = w * h;
-      const float iou = inter / (area[i] + area[j] - inter);
-      if (iou > iou_threshold) suppressed[j] = 1;
-    }
-  }
-  return at::tensor(keep, at::kLong).to(boxes.device());
-}
-
-at::Tensor BatchedNms(const at::Tensor& boxes, const at::Tensor& scores, const at::Tensor& idxs, double iou_threshold) {
-  if (boxes.numel() > 4000) {  // torchvision's CPU threshold for one NMS per class
-    at::Tensor keep_mask = at::zeros_like(scores, at::kBool);
-    const at::Tensor classes = std::get<0>(at::_unique(idxs, /*sorted=*/true));
-    for (int64_t k = 0; k < classes.size(0); ++k) {
-      const at::Tensor members = at::where(idxs == classes[k])[0];
-      const at::Tensor kept = Nms(boxes.index_select(0, members), scores.index_select(0, members), iou_threshold);
-      keep_mask.index_put_({members.index_select(0, kept)}, true);
-    }
-    const at::Tensor keep = at::where(keep_mask)[0];
-    return keep.index_select(0, std::get<1>(scores.index_select(0, keep).sort(0, /*descending=*/true)));
-  }
-  if (boxes.numel() == 0) return EmptyIndices(boxes);
-  const at::Tensor max_coordinate = boxes.max();
-  const at::Tensor offsets = idxs.to(boxes.scalar_type()) * (max_coordinate + at::scalar_tensor(1, boxes.options()));
-  return Nms(boxes + offsets.unsqueeze(1), scores, iou_threshold);
-}
-
-at::Tensor ClipBoxesToImage(const at::Tensor& boxes, int64_t height, int64_t width) {
-  at::Tensor out = boxes.clone();
-  for (int64_t col : {0, 2}) out.select(1, col).clamp_(0, width);
-  for (int64_t col : {1, 3}) out.select(1, col).clamp_(0, height);
-  return out;
-}
-
-at::Tensor RemoveSmallBoxes(const at::Tensor& boxes, double min_size) {
-  const at::Tensor ws = boxes.select(1, 2) - boxes.select(1, 0);
-  const at::Tensor hs = boxes.select(1, 3) - boxes.select(1, 1);
-  return at::where(at::logical_and(ws >= min_size, hs >= min_size))[0];
-}
-
-at::Tensor DecodeBoxes(const at::Tensor& deltas, const at::Tensor& reference, const std::array<double, 4>& weights) {
-  // Operation for operation as BoxCoder.decode_single, so that every float32 rounding matches.
-  const at::Tensor ref = reference.to(deltas.scalar_type());
-  const at::Tensor widths = ref.select(1, 2) - ref.select(1, 0);
-  const at::Tensor heights = ref.select(1, 3) - ref.select(1, 1);
-  const at::Tensor ctr_x = ref.select(1, 0) + 0.5 * widths;
-  const at::Tensor ctr_y = ref.select(1, 1) + 0.5 * heights;
-  const int64_t cols = deltas.size(1);
-  const at::Tensor dx = deltas.slice(1, 0, cols, 4) / weights[0];
-  const at::Tensor dy = deltas.slice(1, 1, cols, 4) / weights[1];
-  const double clip = std::log(1000.0 / 16);  // torchvision's bbox_xform_clip
-  const at::Tensor dw = at::clamp_max(deltas.slice(1, 2, cols, 4) / weights[2], clip);
-  const at::Tensor dh = at::clamp_max(deltas.slice(1, 3, cols, 4) / weights[3], clip);
-  const at::Tensor pred_ctr_x = dx * widths.unsqueeze(1) + ctr_x.unsqueeze(1);
-  const at::Tensor pred_ctr_y = dy * heights.unsqueeze(1) + ctr_y.unsqueeze(1);
-  const at::Tensor pred_w = at::exp(dw) * widths.unsqueeze(1);
-  const at::Tensor pred_h = at::exp(dh) * heights.unsqueeze(1);
-  const at::Tensor half = at::scalar_tensor(0.5, pred_ctr_x.options());
-  const at::Tensor c_to_c_h = half * pred_h, c_to_c_w = half * pred_w;
-  return at::stack({pred_ctr_x - c_to_c_w, pred_ctr_y - c_to_c_h, pred_ctr_x + c_to_c_w, pred_ctr_y + c_to_c_h}, 2)
-      .flatten(1);
 }
 
 }  // namespace posebatch::native
