@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include "dlc_export.h"
+#include "io/torch_pickle.h"
+#include "model/config_internal.h"
 #include "model/native/detectors.h"
 #include "model/native/exact_linear.h"
 #include "model/native/faster_rcnn.h"
@@ -87,6 +89,41 @@ TEST(FasterRcnn, SequentialLinearIsPyTorchBitForBit) {
                                         << (got - want).abs().max().item<double>();
     }
   }
+}
+
+// fasterrcnn_resnet50_fpn_v2 (no golden case): torchvision's own outputs for random weights,
+// made by make_fixtures.py with 2 threads, every box torchvision keeps (up to 100), in order.
+TEST(FasterRcnn, ResNet50FpnV2MatchesTorchvision) {
+  PyRef root = LoadTorchFile(Fixture("frcnn_v2/model.pt"));
+  const YAML::Node config = PyToYaml(*root->Get("config"));
+  native::StateDict sd;
+  for (const auto& [k, v] : root->Get("detector")->dict) sd[k->s] = v->tensor;
+  auto detector = native::BuildNativeDetector(config, sd, "frcnn_v2/model.pt", "cpu");
+  auto* frcnn = dynamic_cast<native::FasterRcnn*>(detector.get());
+  ASSERT_NE(frcnn, nullptr);
+  const auto input = LoadNpy(Fixture("frcnn_v2/input.npy"));
+  const at::Tensor x = at::tensor(input.data, at::kDouble).to(at::kFloat).reshape(input.shape);
+  const at::Tensor want_boxes = [&] {
+    const auto a = LoadNpy(Fixture("frcnn_v2/boxes.npy"));
+    return at::tensor(a.data, at::kDouble).reshape(a.shape);
+  }();
+  const auto want_scores = LoadNpy(Fixture("frcnn_v2/scores.npy"));
+  at::set_num_threads(2);
+  std::vector<at::Tensor> boxes, scores;
+  frcnn->Forward(x, boxes, scores);
+  ASSERT_EQ(boxes[0].size(0), want_boxes.size(0));
+  const double box_err = (boxes[0].to(at::kDouble) - want_boxes).abs().max().item<double>();
+  const double score_err =
+      (scores[0].to(at::kDouble) - at::tensor(want_scores.data, at::kDouble)).abs().max().item<double>();
+  EXPECT_LE(box_err, 1e-3);
+  EXPECT_LE(score_err, 1e-5);
+  std::printf("resnet50_fpn_v2: %ld boxes, max box error %.3g px, max score error %.3g\n",
+              static_cast<long>(boxes[0].size(0)), box_err, score_err);
+  // DeepLabCut's view: the best max_detections, as x, y, w, h.
+  const std::vector<Detections> got = detector->Detect(x);
+  ASSERT_EQ(got[0].boxes.size(0), 2);
+  EXPECT_NEAR(got[0].boxes[1][2].item<double>(),
+              want_boxes[1][2].item<double>() - want_boxes[1][0].item<double>(), 1e-3);
 }
 
 TEST(FasterRcnn, StrictLoading) {
