@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 
 #include "dlc_export.h"
+#include "io/torch_pickle.h"
+#include "model/config_internal.h"
+#include "model/native/detectors.h"
+#include "model/native/exact_linear.h"
 #include "model/native/faster_rcnn.h"
 #include "npy.h"
 #include "posebatch/frame_source.h"
@@ -17,14 +21,6 @@ namespace {
 using testing::Fixture;
 using testing::Golden;
 using testing::LoadNpy;
-
-DetectorSpec FrcnnSpec(const Export& e) {
-  DetectorSpec spec;
-  spec.type = e.config["detector"]["model"]["type"].as<std::string>();
-  spec.variant = e.config["detector"]["model"]["variant"].as<std::string>();
-  spec.max_detections = static_cast<int>(e.config["metadata"]["individuals"].size());
-  return spec;
-}
 
 // A golden frame as DeepLabCut gives it to the detector, (1, 3, H, W): albumentations'
 // A.Normalize, i.e. (v - 255 * mean) * (1 / (255 * std)) in float32. That differs from
@@ -49,9 +45,9 @@ at::Tensor GoldenInput(const std::string& base) {
 void ExpectGoldenDetections(int threads) {
   Export e = ReadExport(Fixture("dlc/td_frcnn_r50.pt"));
   ASSERT_FALSE(e.detector.empty());
-  const DetectorSpec spec = FrcnnSpec(e);
-  EXPECT_EQ(spec.variant, "fasterrcnn_mobilenet_v3_large_fpn");
-  auto detector = native::BuildFasterRcnn(spec, e.detector, "td_frcnn_r50.pt");
+  auto detector = native::BuildNativeDetector(e.config, e.detector, "td_frcnn_r50.pt", "cpu");
+  EXPECT_EQ(detector->spec().variant, "fasterrcnn_mobilenet_v3_large_fpn");
+  EXPECT_EQ(detector->spec().max_detections, 2);  // the project's individuals
   at::set_num_threads(threads);
   for (int frame : {0, 1}) {
     const std::string base = Golden("td_frcnn_r50/frame" + std::to_string(frame));
@@ -79,20 +75,73 @@ void ExpectGoldenDetections(int threads) {
 TEST(FasterRcnn, GoldenDetectionsOneThread) { ExpectGoldenDetections(1); }
 TEST(FasterRcnn, GoldenDetectionsTwoThreads) { ExpectGoldenDetections(2); }
 
+// The vectorized fully connected layer against at::linear itself: the same bits, for shapes
+// with and without partial tiles, at 1 and 2 threads.
+TEST(FasterRcnn, SequentialLinearIsPyTorchBitForBit) {
+  at::manual_seed(3);
+  for (auto [m, k, n] : {std::array<int64_t, 3>{37, 301, 45}, {64, 12544, 64}, {5, 1024, 2}, {1, 7, 16}}) {
+    const at::Tensor x = at::randn({m, k}), w = at::randn({n, k}) * 0.05, b = at::randn({n});
+    for (int threads : {1, 2}) {
+      at::set_num_threads(threads);
+      const at::Tensor want = at::linear(x, w, b);
+      const at::Tensor got = native::SequentialLinear(x, native::PackLinearWeight(w), b);
+      EXPECT_TRUE(at::equal(got, want)) << m << "x" << k << " -> " << n << ", max diff "
+                                        << (got - want).abs().max().item<double>();
+    }
+  }
+}
+
+// fasterrcnn_resnet50_fpn_v2 (no golden case): torchvision's own outputs for random weights,
+// made by make_fixtures.py with 2 threads, every box torchvision keeps (up to 100), in order.
+TEST(FasterRcnn, ResNet50FpnV2MatchesTorchvision) {
+  PyRef root = LoadTorchFile(Fixture("frcnn_v2/model.pt"));
+  const YAML::Node config = PyToYaml(*root->Get("config"));
+  native::StateDict sd;
+  for (const auto& [k, v] : root->Get("detector")->dict) sd[k->s] = v->tensor;
+  auto detector = native::BuildNativeDetector(config, sd, "frcnn_v2/model.pt", "cpu");
+  auto* frcnn = dynamic_cast<native::FasterRcnn*>(detector.get());
+  ASSERT_NE(frcnn, nullptr);
+  const auto input = LoadNpy(Fixture("frcnn_v2/input.npy"));
+  const at::Tensor x = at::tensor(input.data, at::kDouble).to(at::kFloat).reshape(input.shape);
+  const at::Tensor want_boxes = [&] {
+    const auto a = LoadNpy(Fixture("frcnn_v2/boxes.npy"));
+    return at::tensor(a.data, at::kDouble).reshape(a.shape);
+  }();
+  const auto want_scores = LoadNpy(Fixture("frcnn_v2/scores.npy"));
+  at::set_num_threads(2);
+  std::vector<at::Tensor> boxes, scores;
+  frcnn->Forward(x, boxes, scores);
+  ASSERT_EQ(boxes[0].size(0), want_boxes.size(0));
+  const double box_err = (boxes[0].to(at::kDouble) - want_boxes).abs().max().item<double>();
+  const double score_err =
+      (scores[0].to(at::kDouble) - at::tensor(want_scores.data, at::kDouble)).abs().max().item<double>();
+  EXPECT_LE(box_err, 1e-3);
+  EXPECT_LE(score_err, 1e-5);
+  std::printf("resnet50_fpn_v2: %ld boxes, max box error %.3g px, max score error %.3g\n",
+              static_cast<long>(boxes[0].size(0)), box_err, score_err);
+  // DeepLabCut's view: the best max_detections, as x, y, w, h.
+  const std::vector<Detections> got = detector->Detect(x);
+  ASSERT_EQ(got[0].boxes.size(0), 2);
+  EXPECT_NEAR(got[0].boxes[1][2].item<double>(),
+              want_boxes[1][2].item<double>() - want_boxes[1][0].item<double>(), 1e-3);
+}
+
 TEST(FasterRcnn, StrictLoading) {
   Export e = ReadExport(Fixture("dlc/td_frcnn_r50.pt"));
-  const DetectorSpec spec = FrcnnSpec(e);
   native::StateDict missing = e.detector;
   missing.erase("model.roi_heads.box_head.fc6.weight");
   try {
-    native::BuildFasterRcnn(spec, missing, "x.pt");
+    native::BuildNativeDetector(e.config, missing, "x.pt", "cpu");
     FAIL() << "missing tensor accepted";
   } catch (const Error& err) {
     EXPECT_NE(err.status().message().find("model.roi_heads.box_head.fc6.weight"), std::string::npos);
   }
-  DetectorSpec other = spec;
-  other.variant = "fasterrcnn_resnet50_fpn";
-  EXPECT_THROW(native::BuildFasterRcnn(other, e.detector, "x.pt"), Error);
+  native::StateDict wrong = e.detector;
+  wrong["model.rpn.head.cls_logits.weight"] = at::zeros({3, 256, 1, 1});
+  EXPECT_THROW(native::BuildNativeDetector(e.config, wrong, "x.pt", "cpu"), Error);
+  YAML::Node other = YAML::Clone(e.config);
+  other["detector"]["model"]["variant"] = "fasterrcnn_resnet50_fpn";
+  EXPECT_THROW(native::BuildNativeDetector(other, e.detector, "x.pt", "cpu"), Error);
 }
 
 }  // namespace

@@ -27,7 +27,10 @@ std::map<std::string, DetectorBuilder>& DetectorRegistry() {
 
 void RegisterAllDetectors() {
   static std::once_flag once;
-  std::call_once(once, [] { RegisterSsdlite(); });
+  std::call_once(once, [] {
+    RegisterSsdlite();
+    RegisterFasterRcnn();
+  });
 }
 
 DetectorSpec ParseDetectorSpec(const YAML::Node& config, const std::string& origin) {

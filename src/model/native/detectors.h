@@ -35,6 +35,7 @@ using DetectorBuilder = std::function<std::unique_ptr<Detector>(
 // it once.
 std::map<std::string, DetectorBuilder>& DetectorRegistry();
 void RegisterSsdlite();
+void RegisterFasterRcnn();
 void RegisterAllDetectors();
 
 // The detector the config describes, with `state_dict` loaded strictly, on `device` ("cpu",

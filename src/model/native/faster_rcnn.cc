@@ -7,8 +7,11 @@
 #include <cmath>
 #include <sstream>
 
-#include "model/native/detection_ops.h"
+#include "model/native/box_ops.h"
+#include "model/native/detectors.h"
+#include "model/native/exact_linear.h"
 #include "model/native/mobilenet_v3.h"
+#include "model/native/roi_align.h"
 #include "posebatch/status.h"
 
 namespace posebatch::native {
@@ -33,14 +36,22 @@ struct FpnConv {
   }
 };
 
+// nn.Linear with PyTorch's exact CPU sums, vectorized (see exact_linear.h).
 struct Linear {
   std::shared_ptr<at::Tensor> weight, bias;
+  at::Tensor packed;
   Linear() = default;
   Linear(ParamSet& p, const std::string& prefix, int64_t in, int64_t out) {
     weight = p.Add(prefix + "weight", {out, in});
     bias = p.Add(prefix + "bias", {out});
   }
-  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x, *weight, *bias); }
+  void Prepare() {
+    if (weight->is_cpu() && weight->scalar_type() == at::kFloat) packed = PackLinearWeight(*weight);
+  }
+  at::Tensor operator()(const at::Tensor& x) const {
+    if (packed.defined() && x.is_cpu() && x.scalar_type() == at::kFloat) return SequentialLinear(x, packed, *bias);
+    return at::linear(x, *weight, *bias);
+  }
 };
 
 // AnchorGenerator.generate_anchors for one level: (sizes x ratios, 4), rounded.
@@ -83,6 +94,72 @@ class MobileNetV3FpnBody : public DetectionBody {
     return o;
   }
   MobileNetV3Large net_;
+};
+
+// fasterrcnn_resnet50_fpn_v2's body: torchvision's ResNet-50 (eval BatchNorm2d: torchvision
+// builds it with its default norm even when asked for ImageNet weights), returning layer1..4.
+class ResNet50FpnBody : public DetectionBody {
+ public:
+  explicit ResNet50FpnBody(ParamSet& p) {
+    const std::string m = "model.backbone.body.";
+    conv1_ = Conv2d(p, m + "conv1.", 3, 64, 7, 2, 3);
+    bn1_ = Norm2d(p, m + "bn1.", 64, Norm2d::Kind::kBatch);
+    const int blocks[] = {3, 4, 6, 3};
+    int64_t inplanes = 64;
+    for (int stage = 0; stage < 4; ++stage) {
+      const int64_t planes = int64_t{64} << stage, outplanes = planes * 4;
+      std::vector<Bottleneck> layer;
+      for (int b = 0; b < blocks[stage]; ++b) {
+        const std::string bp = m + "layer" + std::to_string(stage + 1) + "." + std::to_string(b) + ".";
+        const int64_t stride = b == 0 && stage > 0 ? 2 : 1;
+        Bottleneck blk;
+        blk.conv1 = Conv2d(p, bp + "conv1.", inplanes, planes, 1);
+        blk.bn1 = Norm2d(p, bp + "bn1.", planes, Norm2d::Kind::kBatch);
+        blk.conv2 = Conv2d(p, bp + "conv2.", planes, planes, 3, stride, 1);
+        blk.bn2 = Norm2d(p, bp + "bn2.", planes, Norm2d::Kind::kBatch);
+        blk.conv3 = Conv2d(p, bp + "conv3.", planes, outplanes, 1);
+        blk.bn3 = Norm2d(p, bp + "bn3.", outplanes, Norm2d::Kind::kBatch);
+        if (b == 0) {
+          blk.has_down = true;
+          blk.down_conv = Conv2d(p, bp + "downsample.0.", inplanes, outplanes, 1, stride);
+          blk.down_norm = Norm2d(p, bp + "downsample.1.", outplanes, Norm2d::Kind::kBatch);
+        }
+        layer.push_back(std::move(blk));
+        inplanes = outplanes;
+      }
+      layers_.push_back(std::move(layer));
+    }
+  }
+  std::vector<at::Tensor> Forward(const at::Tensor& x) const override {
+    at::Tensor y = at::relu(bn1_(conv1_(x)));
+    y = at::max_pool2d(y, {3, 3}, {2, 2}, {1, 1});
+    std::vector<at::Tensor> out;
+    for (const auto& layer : layers_) {
+      for (const auto& b : layer) y = b(y);
+      out.push_back(y);
+    }
+    return out;
+  }
+  std::vector<int64_t> out_channels() const override { return {256, 512, 1024, 2048}; }
+  std::string Describe() const override { return "ResNet-50, batch norm"; }
+
+ private:
+  // torchvision's Bottleneck (stride on the 3x3), out = relu(bn3(conv3(...)) + identity).
+  struct Bottleneck {
+    Conv2d conv1, conv2, conv3, down_conv;
+    Norm2d bn1, bn2, bn3, down_norm;
+    bool has_down = false;
+    at::Tensor operator()(const at::Tensor& x) const {
+      at::Tensor y = at::relu(bn1(conv1(x)));
+      y = at::relu(bn2(conv2(y)));
+      y = bn3(conv3(y));
+      const at::Tensor identity = has_down ? down_norm(down_conv(x)) : x;
+      return at::relu(y + identity);
+    }
+  };
+  Conv2d conv1_;
+  Norm2d bn1_;
+  std::vector<std::vector<Bottleneck>> layers_;
 };
 
 }  // namespace
@@ -352,7 +429,12 @@ FasterRcnn::FasterRcnn(DetectorSpec spec, FasterRcnnArch arch, std::unique_ptr<D
 
 FasterRcnn::~FasterRcnn() = default;
 
-void FasterRcnn::Prepare() { impl_->body->Prepare(); }
+void FasterRcnn::Prepare() {
+  impl_->body->Prepare();
+  for (Linear* l : {&impl_->fc6, &impl_->fc7, &impl_->cls_score, &impl_->bbox_pred}) {
+    if (l->weight) l->Prepare();
+  }
+}
 
 void FasterRcnn::Forward(const at::Tensor& images, std::vector<at::Tensor>& boxes, std::vector<at::Tensor>& scores,
                          FasterRcnnTrace* trace) const {
@@ -368,17 +450,9 @@ void FasterRcnn::Forward(const at::Tensor& images, std::vector<at::Tensor>& boxe
   std::vector<at::Tensor> raw_boxes, raw_scores;
   m.RoIHeads(fpn, proposals, image_h, image_w, raw_boxes, raw_scores);
   // GeneralizedRCNNTransform.postprocess: back to the input size, float32 ratios.
-  const at::Tensor ratio_h = at::scalar_tensor(static_cast<double>(images.size(2)), at::kFloat) /
-                             at::scalar_tensor(static_cast<double>(image_h), at::kFloat);
-  const at::Tensor ratio_w = at::scalar_tensor(static_cast<double>(images.size(3)), at::kFloat) /
-                             at::scalar_tensor(static_cast<double>(image_w), at::kFloat);
   boxes.clear();
   scores = raw_scores;
-  for (const auto& b : raw_boxes) {
-    boxes.push_back(at::stack({b.select(1, 0) * ratio_w, b.select(1, 1) * ratio_h, b.select(1, 2) * ratio_w,
-                               b.select(1, 3) * ratio_h},
-                              1));
-  }
+  for (const auto& b : raw_boxes) boxes.push_back(ResizeBoxes(b, image_h, image_w, images.size(2), images.size(3)));
   if (trace) {
     trace->batched = batched;
     trace->fpn = fpn;
@@ -391,7 +465,7 @@ void FasterRcnn::Forward(const at::Tensor& images, std::vector<at::Tensor>& boxe
 std::vector<Detections> FasterRcnn::Detect(const at::Tensor& images) {
   at::NoGradGuard no_grad;
   std::vector<at::Tensor> boxes, scores;
-  Forward(images, boxes, scores);
+  Forward(images.to(impl_->fc6.weight->device(), at::kFloat), boxes, scores);
   std::vector<Detections> out;
   for (size_t i = 0; i < boxes.size(); ++i) {
     // DeepLabCut: TrimOutputs to max_individuals, then BboxToCoco (x, y, w, h in float32).
@@ -412,16 +486,28 @@ std::string FasterRcnn::Describe() const {
   return o.str();
 }
 
-std::unique_ptr<FasterRcnn> BuildFasterRcnn(const DetectorSpec& spec, StateDict state_dict, const std::string& origin) {
+std::unique_ptr<FasterRcnn> BuildFasterRcnn(const DetectorSpec& spec, StateDict state_dict, const std::string& origin,
+                                            c10::Device device) {
   FasterRcnnArch arch = FasterRcnnArchFor(spec.variant);
   ParamSet params;
   std::unique_ptr<DetectionBody> body;
   if (spec.variant == "fasterrcnn_mobilenet_v3_large_fpn") body = std::make_unique<MobileNetV3FpnBody>(params);
+  if (spec.variant == "fasterrcnn_resnet50_fpn_v2") body = std::make_unique<ResNet50FpnBody>(params);
   if (!body) throw Error(Status::ModelError(origin + ": Faster R-CNN variant '" + spec.variant + "' has no native body"));
   auto detector = std::make_unique<FasterRcnn>(spec, std::move(arch), std::move(body), params);
   params.Load(state_dict, origin + " (detector)");
+  if (!device.is_cpu()) params.To(device, at::kFloat);
   detector->Prepare();
   return detector;
+}
+
+void RegisterFasterRcnn() {
+  for (const char* variant : {"fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2"}) {
+    DetectorRegistry()[std::string("FasterRCNN/") + variant] = [](DetectorSpec spec, const YAML::Node&, StateDict sd,
+                                                                    const std::string& origin, c10::Device device) {
+      return std::unique_ptr<Detector>(BuildFasterRcnn(spec, std::move(sd), origin, device));
+    };
+  }
 }
 
 }  // namespace posebatch::native

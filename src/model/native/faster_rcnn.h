@@ -78,8 +78,10 @@ class FasterRcnn : public Detector {
 };
 
 // DeepLabCut's Faster R-CNN for spec.variant, its detector state dict loaded strictly (every
-// tensor used, every parameter filled, shapes checked). Throws Error naming `origin`.
-std::unique_ptr<FasterRcnn> BuildFasterRcnn(const DetectorSpec& spec, StateDict state_dict, const std::string& origin);
+// tensor used, every parameter filled, shapes checked), on `device`. Throws Error naming
+// `origin`. Registered in DetectorRegistry() as FasterRCNN/<variant> by RegisterFasterRcnn().
+std::unique_ptr<FasterRcnn> BuildFasterRcnn(const DetectorSpec& spec, StateDict state_dict, const std::string& origin,
+                                            c10::Device device = c10::Device(c10::kCPU));
 
 // The size torchvision resizes an (height, width) image to: (new_height, new_width).
 std::pair<int64_t, int64_t> RcnnResizedSize(int64_t height, int64_t width, int64_t min_size, int64_t max_size);

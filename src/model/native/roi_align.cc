@@ -1,8 +1,8 @@
-#include "model/native/detection_ops.h"
+#include "model/native/roi_align.h"
 
 #include <algorithm>
 #include <cmath>
-#include <string>
+#include <vector>
 
 #include "posebatch/status.h"
 
