@@ -21,6 +21,8 @@ void RegisterAll() {
     RegisterHRNet();
     RegisterHeatmapHead();
     RegisterDLCRNetHead();
+    RegisterCSPNeXt();
+    RegisterRTMCCHead();
   });
 }
 

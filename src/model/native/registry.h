@@ -46,6 +46,8 @@ void RegisterResNet();
 void RegisterHRNet();
 void RegisterHeatmapHead();
 void RegisterDLCRNetHead();
+void RegisterCSPNeXt();
+void RegisterRTMCCHead();
 void RegisterAll();
 
 }  // namespace posebatch::native
