@@ -7,18 +7,23 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <chrono>
 #include <cstdio>
 #include <vector>
 
 #include "dlc_export.h"
 #include "model/config_internal.h"
+#include "model/native/cond_prenet.h"
 #include "model/native/native_network.h"
 #include "npy.h"
+#include "posebatch/conditional_network.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
 #include "posebatch/predictor.h"
 #include "posebatch/status.h"
+#include "predict/simcc_predictor.h"
 #include "predict/topdown_postprocess.h"
+#include "preprocess/ctd_conditions.h"
 #include "preprocess/topdown_crop.h"
 #include "test_env.h"
 
@@ -156,6 +161,125 @@ TEST(TopDown, CropLayoutsHoldTheSameValues) {
   cropper.WriteBytes(f, plan, bytes.data());
   EXPECT_EQ(bytes[0], 0);
   EXPECT_NE(bytes[3 * 23], 0);
+}
+
+// DeepLabCut's CTD on given conditions: filtering, boxes, crops without context, the
+// CondPreNet + CSPNeXt + RTMCC network with its encoded conditions, SimCC decoding, rescoring.
+TEST(ConditionalTopDown, GoldenRTMPoseSMatchesDeepLabCut) {
+  const std::string case_name = "ctd_rtmpose_s";
+  Export e = ReadExport(Fixture("dlc/" + case_name + ".pt"));
+  ASSERT_EQ(e.config["method"].as<std::string>(), "ctd");
+  const TopDownCropSpec crop = ParseTopDownCropSpec(e.config, case_name);
+  EXPECT_FALSE(crop.with_context);
+  const double margin = e.config["data"]["bbox_margin"].as<double>();
+  const int individuals = static_cast<int>(e.config["metadata"]["individuals"].size());
+  const SimCCPredictorSpec simcc =
+      ParseSimCCPredictor(e.config["model"]["heads"]["bodypart"]["predictor"], case_name);
+  auto network = native::BuildNativeNetwork(e.config, std::move(e.pose), case_name, "cpu");
+  auto* net = dynamic_cast<ConditionalNetwork*>(network.get());
+  ASSERT_NE(net, nullptr) << network->Describe();
+  EXPECT_THROW(net->Forward(at::zeros({1, 3, 256, 256})), Error);  // conditions are required
+  const int64_t k = net->num_conditions();
+  const TopDownCropper cropper{InputSpec{}};
+  at::set_num_threads(2);
+  for (int frame : {0, 1}) {
+    const std::string base = Golden(case_name + "/frame" + std::to_string(frame));
+    const Frame f = ReadFrame(base + ".png");
+    auto given = LoadNpy(base + "_cond_kpts.npy");
+    ASSERT_EQ(given.shape.size(), 3u);
+    ASSERT_EQ(given.shape[1], k);
+    std::vector<float> conds(given.data.begin(), given.data.end());
+    const auto crops =
+        PrepareCtdCrops(conds.data(), given.shape[0], k, f.width, f.height, margin, crop);
+    const int64_t n = static_cast<int64_t>(crops.size());
+    ASSERT_GT(n, 0);
+    at::Tensor input = at::empty({n, 3, crop.height, crop.width});
+    at::Tensor cond = at::empty({n, k, 3});
+    std::vector<std::array<double, 4>> boxes;
+    for (int64_t i = 0; i < n; ++i) {
+      cropper.Write(f, crops[i].plan, input[i].data_ptr<float>());
+      std::copy(crops[i].conditions.begin(), crops[i].conditions.end(), cond[i].data_ptr<float>());
+      boxes.push_back(crops[i].box);
+    }
+    c10::InferenceMode guard;
+    HeadOutputs out = net->Forward(input, cond);
+    const at::Tensor crop_poses =
+        PredictSimCCPoses(out["bodypart"]["x"], out["bodypart"]["y"], simcc);
+    const at::Tensor poses = CtdFramePoses(crop_poses, crops, individuals);
+    const auto worst = ExpectPosesNear(poses, base + "_final_bodyparts.npy",
+                                       case_name + " frame " + std::to_string(frame));
+    std::printf(
+        "%s frame %d: %lld of %lld conditions kept, max |ours - theirs| = %.3g px, scores %.3g\n",
+        case_name.c_str(), frame, static_cast<long long>(n), static_cast<long long>(given.shape[0]),
+        worst[0], worst[1]);
+    const at::Tensor final_boxes = TopDownFrameBoxes(boxes, individuals);
+    auto expected_boxes = LoadNpy(base + "_final_bboxes.npy");
+    ASSERT_EQ(final_boxes.numel(), expected_boxes.size());
+    for (int64_t i = 0; i < expected_boxes.size(); ++i) {
+      EXPECT_EQ(final_boxes.data_ptr<double>()[i], expected_boxes.data[i]) << "box value " << i;
+    }
+  }
+  // Forward time at batch 8 crops, 2 threads (for the report; not a pass/fail figure).
+  c10::InferenceMode guard;
+  at::Tensor batch = at::randn({8, 3, 256, 256});
+  at::Tensor cond = at::rand({8, k, 3}) * 200 + 20;
+  net->Forward(batch, cond);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int reps = 3;
+  for (int r = 0; r < reps; ++r) net->Forward(batch, cond);
+  const double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+      reps;
+  std::printf("%s forward, batch 8 crops, 2 threads: %.1f ms (%.2f ms per crop)\n",
+              case_name.c_str(), ms, ms / 8);
+}
+
+TEST(ConditionalTopDown, ConditionEncodingFollowsStackedKeypointEncoder) {
+  // Three keypoints: one drawn at (row 9, col 19), one with score 0 (not drawn), one at x < 1
+  // (numpy's index -1 wraps to the last column).
+  const float cond[] = {20.7f, 10.2f, 0.9f, 5.f, 5.f, 0.f, 0.5f, 30.f, 0.4f};
+  std::vector<float> maps(3 * 40 * 32);
+  EncodeConditions(cond, 3, 40, 32, 40, 32, 15, 15, maps.data());
+  const auto at = [&](int c, int y, int x) { return maps[(c * 40 + y) * 32 + x]; };
+  EXPECT_FLOAT_EQ(at(0, 9, 19), 255.f);  // the global maximum is rescaled to 255
+  EXPECT_GT(at(0, 9, 19), at(0, 9, 20));
+  EXPECT_FLOAT_EQ(at(0, 9, 18), at(0, 9, 20));  // symmetric away from the border
+  for (int i = 0; i < 40 * 32; ++i) ASSERT_EQ(maps[40 * 32 + i], 0.f);
+  EXPECT_GT(at(2, 29, 31), at(2, 29, 30));  // drawn in the last column
+  EXPECT_GT(at(2, 29, 31), 255.f * 0.9f);   // reflect-101 folds mass back: near the maximum
+  // Out of bounds (x > img_w): nothing is drawn, and an all-zero encoding stays zero.
+  const float outside[] = {33.f, 5.f, 1.f};
+  std::vector<float> none(40 * 32, 1.f);
+  EncodeConditions(outside, 1, 40, 32, 40, 32, 15, 15, none.data());
+  for (float v : none) ASSERT_EQ(v, 0.f);
+}
+
+TEST(ConditionalTopDown, ConditionsAreFilteredAndBoxedAsDeepLabCutDoes) {
+  const float conds[] = {
+      10,    20,  0.9f,  30,   40,
+      0.f,   50,  25,    0.5f,  // kept; the 0-score keypoint is not in the box
+      100,   100, 0.04f, 110,  110,
+      0.01f, 0,   0,     0,  // max score < 0.05: dropped
+      5,     5,   0.5f,  5,    5,
+      0.5f,  5,   5,     0.5f,  // a single point: box of 2 * margin
+  };
+  const TopDownCropSpec spec{256, 256, 0, false};
+  const auto crops = PrepareCtdCrops(conds, 3, 3, 320, 256, 20, spec);
+  ASSERT_EQ(crops.size(), 2u);
+  EXPECT_EQ(crops[0].box, (std::array<double, 4>{0, 0, 70, 45}));  // clipped at 0
+  EXPECT_EQ(crops[1].box, (std::array<double, 4>{0, 0, 25, 25}));
+  EXPECT_FLOAT_EQ(crops[0].score_mean, (0.9f + 0.5f) / 3);
+  // Conditions in crop pixels: (x - offset) / scale.
+  const CropTransform& t = crops[0].plan.transform;
+  EXPECT_FLOAT_EQ(crops[0].conditions[0], static_cast<float>((10 - t.offset_x) / t.scale_x));
+  // Rescoring: mean of scores >= 0.2 times the condition mean, for every keypoint.
+  at::Tensor crop_poses =
+      at::tensor({1.f, 1.f, 0.5f, 2.f, 2.f, 0.1f, 3.f, 3.f, 0.3f}).reshape({1, 3, 3});
+  at::Tensor poses = CtdFramePoses(crop_poses, {crops[0]}, 2);
+  EXPECT_EQ(poses.size(0), 2);
+  EXPECT_FLOAT_EQ(poses[0][1][2].item<float>(),
+                  static_cast<float>(crops[0].score_mean * (0.8 / 2)));
+  EXPECT_EQ(poses[1][0][0].item<float>(), -1.f);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "model/native/native_network.h"
 
 #include "model/device.h"
+#include "model/native/cond_prenet.h"
 #include "model/native/registry.h"
 #include "posebatch/status.h"
 
@@ -64,6 +65,10 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
   const YAML::Node bb = model["backbone"];
   if (!bb || !bb["type"]) Bad(origin, "config has no model.backbone.type");
   const std::string bb_type = bb["type"].as<std::string>();
+  // Conditional top-down: a network with a second input (the condition poses).
+  if (bb_type == "CondPreNet") {
+    return BuildCondPreNetNetwork(config, std::move(state_dict), origin, device_name, half, channels_last);
+  }
   if (model["neck"] && !model["neck"].IsNull()) Bad(origin, "models with a neck are not supported yet");
   auto bit = BackboneRegistry().find(bb_type);
   if (bit == BackboneRegistry().end()) {

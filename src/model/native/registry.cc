@@ -23,6 +23,8 @@ void RegisterAll() {
     RegisterHeatmapHead();
     RegisterDLCRNetHead();
     RegisterDekrHead();
+    RegisterCSPNeXt();
+    RegisterRTMCCHead();
   });
 }
 

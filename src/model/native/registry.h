@@ -48,6 +48,8 @@ void RegisterHRNet();
 void RegisterHeatmapHead();
 void RegisterDLCRNetHead();
 void RegisterDekrHead();
+void RegisterCSPNeXt();
+void RegisterRTMCCHead();
 void RegisterAll();
 
 }  // namespace posebatch::native

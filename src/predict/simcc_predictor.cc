@@ -1,0 +1,126 @@
+#include "predict/simcc_predictor.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "posebatch/status.h"
+
+namespace posebatch {
+namespace {
+
+// numpy's float32 sum along a contiguous row: pairwise summation over blocks of 8 partial
+// sums (npy pairwise_sum), so that softmax denominators round as numpy's do.
+float PairwiseSum(const float* a, int64_t n) {
+  if (n < 8) {
+    float r = 0.f;  // numpy starts from -0.0 only for the reduction identity; 0 + x == x here
+    for (int64_t i = 0; i < n; ++i) r += a[i];
+    return r;
+  }
+  if (n <= 128) {
+    float r[8];
+    for (int j = 0; j < 8; ++j) r[j] = a[j];
+    int64_t i = 8;
+    for (; i < n - (n % 8); i += 8) {
+      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+    }
+    float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += a[i];
+    return res;
+  }
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return PairwiseSum(a, n2) + PairwiseSum(a + n2, n - n2);
+}
+
+// Softmax of one row (in place semantics of get_simcc_maximum), then first argmax and max.
+void Decode(const float* logits, int64_t n, float scale, bool softmax, std::vector<float>& buf,
+            int64_t* loc, float* val) {
+  buf.resize(n);
+  for (int64_t i = 0; i < n; ++i) buf[i] = logits[i] * scale;
+  if (softmax) {
+    const float m = *std::max_element(buf.begin(), buf.end());
+    for (int64_t i = 0; i < n; ++i) buf[i] = std::exp(buf[i] - m);
+    const float s = PairwiseSum(buf.data(), n);
+    for (int64_t i = 0; i < n; ++i) buf[i] = buf[i] / s;
+  }
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (buf[i] > buf[best]) best = i;
+  }
+  *loc = best;
+  *val = buf[best];
+}
+
+}  // namespace
+
+SimCCPredictorSpec ParseSimCCPredictor(const YAML::Node& p, const std::string& origin) {
+  SimCCPredictorSpec s;
+  try {
+    if (p["type"] && p["type"].as<std::string>() != "SimCCPredictor") {
+      throw Error(Status::ModelError(origin + ": predictor type '" + p["type"].as<std::string>() +
+                                     "' is not SimCCPredictor"));
+    }
+    if (p["simcc_split_ratio"]) s.split_ratio = p["simcc_split_ratio"].as<double>();
+    if (p["sigma"]) {
+      if (p["sigma"].IsSequence()) {
+        const auto v = p["sigma"].as<std::vector<double>>();
+        if (v.size() != 2)
+          throw Error(Status::ModelError(origin + ": SimCCPredictor sigma must be 1 or 2 numbers"));
+        s.sigma_x = v[0];
+        s.sigma_y = v[1];
+      } else {
+        s.sigma_x = s.sigma_y = p["sigma"].as<double>();
+      }
+    }
+    if (p["decode_beta"]) s.decode_beta = p["decode_beta"].as<double>();
+    if (p["apply_softmax"]) s.apply_softmax = p["apply_softmax"].as<bool>();
+    if (p["normalize_outputs"]) s.normalize_outputs = p["normalize_outputs"].as<bool>();
+  } catch (const YAML::Exception& e) {
+    throw Error(Status::ModelError(origin + ": bad SimCCPredictor config (" + e.what() + ")"));
+  }
+  if (s.normalize_outputs) {
+    throw Error(Status::ModelError(origin +
+                                   ": SimCCPredictor normalize_outputs is not supported natively"));
+  }
+  if (!(s.split_ratio > 0))
+    throw Error(Status::ModelError(origin + ": simcc_split_ratio must be positive"));
+  return s;
+}
+
+at::Tensor PredictSimCCPoses(const at::Tensor& x, const at::Tensor& y,
+                             const SimCCPredictorSpec& spec) {
+  if (x.dim() != 3 || y.dim() != 3 || x.size(0) != y.size(0) || x.size(1) != y.size(1)) {
+    throw Error(Status::ModelError(
+        "SimCC outputs must be (B, K, Wx) and (B, K, Wy) with the same B and K"));
+  }
+  const at::Tensor xs = x.to(at::kCPU, at::kFloat).contiguous(),
+                   ys = y.to(at::kCPU, at::kFloat).contiguous();
+  const int64_t b = x.size(0), k = x.size(1), wx = x.size(2), wy = y.size(2);
+  at::Tensor out = at::empty({b, k, 3}, at::kFloat);
+  float* o = out.data_ptr<float>();
+  // torch multiplies float32 by the float64 scalar sigma * beta in float32.
+  const float scale_x = static_cast<float>(spec.sigma_x * spec.decode_beta);
+  const float scale_y = static_cast<float>(spec.sigma_y * spec.decode_beta);
+  const float threshold =
+      spec.apply_softmax ? static_cast<float>(1.0 / static_cast<double>(wx)) : 0.f;
+  const float split = static_cast<float>(spec.split_ratio);
+  std::vector<float> buf;
+  for (int64_t i = 0; i < b * k; ++i) {
+    int64_t lx, ly;
+    float vx, vy;
+    Decode(xs.data_ptr<float>() + i * wx, wx, scale_x, spec.apply_softmax, buf, &lx, &vx);
+    Decode(ys.data_ptr<float>() + i * wy, wy, scale_y, spec.apply_softmax, buf, &ly, &vy);
+    const float score = vx > vy ? vy : vx;
+    float px = static_cast<float>(lx), py = static_cast<float>(ly);
+    if (score <= threshold) px = py = -1.f;
+    o[3 * i] = px / split;
+    o[3 * i + 1] = py / split;
+    o[3 * i + 2] = score;
+  }
+  return out;
+}
+
+}  // namespace posebatch
