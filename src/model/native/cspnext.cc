@@ -17,14 +17,14 @@
 
 namespace posebatch::native {
 
-ConvNormAct::ConvNormAct(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
+CspConvModule::CspConvModule(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
                          int64_t stride_, int64_t padding_, int64_t groups_, Activation act_)
     : stride(stride_), padding(padding_), groups(groups_), act(act_) {
   weight = p.Add(prefix + "conv.weight", {out, in / groups, k, k});
   norm = Norm2d(p, prefix + "norm.", out, Norm2d::Kind::kBatch, 32, 1e-5);
 }
 
-at::Tensor ConvNormAct::operator()(const at::Tensor& x) const {
+at::Tensor CspConvModule::operator()(const at::Tensor& x) const {
   at::Tensor y;
   // oneDNN for every float32 CPU convolution, as PyTorch itself picks it for these layers
   // (grouped or larger than 20480 values).
@@ -61,7 +61,7 @@ struct CSPNeXtBlock {
     at::Tensor y = pointwise(depthwise(conv1(x)));
     return add_identity ? y + x : y;
   }
-  ConvNormAct conv1, depthwise, pointwise;
+  CspConvModule conv1, depthwise, pointwise;
   bool add_identity;
 };
 
@@ -94,7 +94,7 @@ struct CSPLayer {
     return final_conv(y);
   }
   int64_t mid;
-  ConvNormAct main_conv, short_conv, final_conv;
+  CspConvModule main_conv, short_conv, final_conv;
   std::vector<CSPNeXtBlock> block;
   bool attention;
   std::shared_ptr<at::Tensor> fc_weight, fc_bias;
@@ -110,11 +110,11 @@ struct SPPBottleneck {
     for (int64_t k : {5, 9, 13}) parts.push_back(at::max_pool2d(y, {k, k}, {1, 1}, {k / 2, k / 2}));
     return conv2(at::cat(parts, 1));
   }
-  ConvNormAct conv1, conv2;
+  CspConvModule conv1, conv2;
 };
 
 struct Stage {
-  ConvNormAct down;
+  CspConvModule down;
   std::unique_ptr<SPPBottleneck> spp;
   std::unique_ptr<CSPLayer> csp;
 };
@@ -164,7 +164,7 @@ class CSPNeXt : public Backbone {
       const int64_t blocks =
           std::max<int64_t>(static_cast<int64_t>(std::nearbyint(l.blocks * deepen)), 1);
       const std::string s = prefix + "stage" + std::to_string(i + 1) + ".";
-      Stage st{ConvNormAct(p, s + "0.", in, out, 3, 2, 1, 1, act), nullptr, nullptr};
+      Stage st{CspConvModule(p, s + "0.", in, out, 3, 2, 1, 1, act), nullptr, nullptr};
       int next = 1;
       if (l.spp)
         st.spp =
@@ -192,7 +192,7 @@ class CSPNeXt : public Backbone {
 
  private:
   std::string name_;
-  std::vector<ConvNormAct> stem_;
+  std::vector<CspConvModule> stem_;
   std::vector<Stage> stages_;
   int64_t out_channels_ = 0;
 };
