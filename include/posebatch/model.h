@@ -77,6 +77,10 @@ struct InputSpec {
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};  // per RGB channel
   std::array<float, 3> std{0.229f, 0.224f, 0.225f};   // per RGB channel
   bool bgr = false;                                   // data.colormode == BGR
+  // Normalize as albumentations' A.Normalize does, (v - 255 mean) * (1 / (255 std)) in float32,
+  // which DeepLabCut's detectors see; it differs from the formula above by an ulp here and there,
+  // which a detector can amplify to 1e-3 px of box.
+  bool albumentations = false;
   int pad_multiple = 0;  // auto_padding: pad bottom/right to a multiple of this; 0 = off
 };
 

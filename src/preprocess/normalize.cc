@@ -78,6 +78,10 @@ Normalizer::Normalizer(const InputSpec& input) : bgr_(input.bgr) {
       // DeepLabCut: image.astype(float32) / 255, then (x - mean) / std, in float32.
       float x = static_cast<float>(v) / 255.0f;
       lut_[c][v] = input.normalize ? (x - input.mean[c]) / input.std[c] : static_cast<float>(v);
+      if (input.normalize && input.albumentations) {
+        const float mean = input.mean[c] * 255.0f, inv_std = 1.0f / (input.std[c] * 255.0f);
+        lut_[c][v] = (static_cast<float>(v) - mean) * inv_std;
+      }
     }
   }
 }

@@ -56,6 +56,7 @@ DetectorSpec ParseDetectorSpec(const YAML::Node& config, const std::string& orig
     const YAML::Node inference = Child(data, "inference");
     if (Present(Child(inference, "normalize_images")))
       spec.input.normalize = inference["normalize_images"].as<bool>();
+    spec.input.albumentations = true;  // DeepLabCut's detector transform is A.Normalize
     // The detector sees the whole frame: anything else its inference transform could do
     // (resize, padding) would move the boxes, and is not supported.
     for (const char* unsupported :
