@@ -71,9 +71,11 @@ class FullPickleWriter : public PoseWriter {
     }
     if (box_spool_) {  // n, then n boxes (x, y, w, h), then n scores; rows without boxes have n = 0
       const uint32_t n = static_cast<uint32_t>(std::min(pending_boxes_.size() / 4, pending_scores_.size()));
-      bool ok = std::fwrite(&n, sizeof n, 1, box_spool_.get()) == 1 &&
-                std::fwrite(pending_boxes_.data(), sizeof(float), 4 * n, box_spool_.get()) == 4 * n &&
-                std::fwrite(pending_scores_.data(), sizeof(float), n, box_spool_.get()) == n;
+      bool ok = std::fwrite(&n, sizeof n, 1, box_spool_.get()) == 1;
+      if (ok && n > 0) {  // (an empty vector's data() may be null, which fwrite must not get)
+        ok = std::fwrite(pending_boxes_.data(), sizeof(float), 4 * n, box_spool_.get()) == 4 * n &&
+             std::fwrite(pending_scores_.data(), sizeof(float), n, box_spool_.get()) == n;
+      }
       if (!ok) throw Error(Status::IOError(box_spool_path_ + ": cannot write (" + std::strerror(errno) + ")"));
       pending_boxes_.clear();
       pending_scores_.clear();
@@ -232,8 +234,8 @@ class FullPickleWriter : public PoseWriter {
       throw Error(Status::IOError(box_spool_path_ + ": cannot read back boxes"));
     }
     std::vector<float> boxes(4 * static_cast<size_t>(n)), scores(n);
-    if (std::fread(boxes.data(), sizeof(float), boxes.size(), box_spool_.get()) != boxes.size() ||
-        std::fread(scores.data(), sizeof(float), scores.size(), box_spool_.get()) != scores.size()) {
+    if (n > 0 && (std::fread(boxes.data(), sizeof(float), boxes.size(), box_spool_.get()) != boxes.size() ||
+                  std::fread(scores.data(), sizeof(float), scores.size(), box_spool_.get()) != scores.size())) {
       throw Error(Status::IOError(box_spool_path_ + ": cannot read back boxes"));
     }
     const int64_t rows = std::max<int64_t>(n, individuals_);

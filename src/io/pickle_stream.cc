@@ -36,7 +36,9 @@ void PickleStream::U32(uint32_t v) {
   for (int i = 0; i < 4; ++i) buffer_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));  // little-endian
 }
 
-void PickleStream::Raw(const void* data, size_t n) { buffer_.append(static_cast<const char*>(data), n); }
+void PickleStream::Raw(const void* data, size_t n) {
+  if (n > 0) buffer_.append(static_cast<const char*>(data), n);  // data may be null when n is 0
+}
 
 void PickleStream::None() { Op(kNone); }
 void PickleStream::Bool(bool v) { Op(v ? kTrue : kFalse); }
