@@ -16,13 +16,6 @@ namespace {
   throw Error(Status::ModelError(origin + ": " + what));
 }
 
-// A present, non-null value (absent keys and "~" both count as missing).
-bool Present(const YAML::Node& node) { return node.IsDefined() && !node.IsNull(); }
-
-YAML::Node Child(const YAML::Node& node, const char* key) {
-  return (Present(node) && node.IsMap()) ? node[key] : YAML::Node();
-}
-
 std::vector<std::string> StringList(const YAML::Node& node, const std::string& origin,
                                     const std::string& field) {
   std::vector<std::string> out;

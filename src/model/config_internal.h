@@ -7,6 +7,14 @@
 
 namespace posebatch {
 
+// A present, non-null value (absent keys and "~" both count as missing).
+inline bool Present(const YAML::Node& node) { return node.IsDefined() && !node.IsNull(); }
+
+// node[key] when node is a mapping, else an undefined node (never throws, never inserts).
+inline YAML::Node Child(const YAML::Node& node, const char* key) {
+  return (Present(node) && node.IsMap()) ? node[key] : YAML::Node();
+}
+
 // ParseModelConfig on an already-parsed YAML tree (config_text is left empty).
 ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin);
 

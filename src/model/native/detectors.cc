@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "model/config_internal.h"  // Present, Child
 #include "model/device.h"
 #include "posebatch/status.h"
 
@@ -10,12 +11,6 @@ namespace {
 
 [[noreturn]] void Bad(const std::string& origin, const std::string& what) {
   throw Error(Status::ModelError(origin + ": " + what));
-}
-
-bool Present(const YAML::Node& node) { return node.IsDefined() && !node.IsNull(); }
-
-YAML::Node Child(const YAML::Node& node, const char* key) {
-  return (Present(node) && node.IsMap()) ? node[key] : YAML::Node();
 }
 
 }  // namespace
