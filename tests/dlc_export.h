@@ -8,6 +8,7 @@
 #include "io/torch_pickle.h"
 #include "model/config_internal.h"
 #include "model/native/layers.h"
+#include "npy.h"
 
 namespace posebatch {
 
@@ -29,4 +30,13 @@ inline Export ReadExport(const std::string& path) {
   return e;
 }
 
+namespace testing {
+
+// A golden .npy (as float64 by LoadNpy) as a float32 tensor of its shape.
+inline at::Tensor NpyTensor(const std::string& path) {
+  auto a = LoadNpy(path);
+  return at::from_blob(a.data.data(), a.shape, at::kDouble).to(at::kFloat);
+}
+
+}  // namespace testing
 }  // namespace posebatch

@@ -33,13 +33,9 @@ namespace {
 using testing::Fixture;
 using testing::Golden;
 using testing::LoadNpy;
+using testing::NpyTensor;
 
 const char* kCase = "dekr_w18_multi";
-
-at::Tensor NpyTensor(const std::string& path) {
-  auto a = LoadNpy(path);
-  return at::from_blob(a.data.data(), a.shape, at::kDouble).to(at::kFloat);
-}
 
 std::string FrameBase(int frame) { return Golden(std::string(kCase) + "/frame" + std::to_string(frame)); }
 

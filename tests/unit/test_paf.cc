@@ -36,13 +36,9 @@ namespace {
 using testing::Fixture;
 using testing::Golden;
 using testing::LoadNpy;
+using testing::NpyTensor;
 
 const char* kCase = "r50_paf_multi";
-
-at::Tensor NpyTensor(const std::string& path) {
-  auto a = LoadNpy(path);
-  return at::from_blob(a.data.data(), a.shape, at::kDouble).to(at::kFloat);
-}
 
 ModelSpec GoldenSpec() { return LoadModelConfig(Golden(std::string(kCase) + "/config.yaml")); }
 
