@@ -229,6 +229,24 @@ TEST(DekrPredictor, BatchGivesEachImageItsOwnAnimals) {
   }
 }
 
+TEST(DekrHead, ChannelsLastGivesTheSameOutputs) {
+  // --channels-last runs the network NHWC; the deformable convolutions read NCHW copies.
+  at::set_num_threads(2);
+  GoldenRun run = BuildGolden();
+  Export e = ReadExport(Fixture(std::string("dlc/") + kCase + ".pt"));
+  auto nhwc = native::BuildNativeNetwork(e.config, std::move(e.pose), "dekr_w18_multi.pt", "cpu", false, true);
+  EXPECT_EQ(nhwc->input_layout(), InputLayout::kNHWC);
+  c10::InferenceMode guard;
+  const at::Tensor input = at::randn({2, 3, 96, 128});
+  HeadOutputs a = run.net->Forward(input);
+  HeadOutputs b = nhwc->Forward(input.contiguous(at::MemoryFormat::ChannelsLast));
+  for (const char* name : {"heatmap", "offset"}) {
+    const at::Tensor& x = a["bodypart"][name];
+    ASSERT_EQ(x.sizes(), (at::IntArrayRef{2, std::string(name) == "heatmap" ? 5 : 8, 24, 32}));
+    EXPECT_LE(MaxAbs(x - b["bodypart"][name]), 1e-4 * MaxAbs(x)) << name;
+  }
+}
+
 TEST(DekrPredictor, InputsAreNotModified) {
   // DeepLabCut masks its heatmaps in place; ours must leave the caller's tensors alone.
   DekrPredictorSpec spec = GoldenSpec().dekr;

@@ -22,6 +22,8 @@ std::string FirstFew(const std::vector<std::string>& names) {
   return out;
 }
 
+}  // namespace
+
 // PyTorch 1.13 sends batch-1 convolutions with small inputs (<= 20480 values, kernels up to
 // 3x3) to its native im2col + BLAS path, which on Debian is the reference BLAS: HRNet's
 // stride-32 branch (256 x 8 x 10 at 320x256) made a batch of 1 four times slower per frame
@@ -35,8 +37,6 @@ at::Tensor Convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& 
   }
   return at::conv2d(x, w, b, stride, padding, dilation);
 }
-
-}  // namespace
 
 std::shared_ptr<at::Tensor> ParamSet::Add(const std::string& name, std::vector<int64_t> shape) {
   auto t = std::make_shared<at::Tensor>();

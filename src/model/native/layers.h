@@ -37,6 +37,10 @@ class ParamSet {
   std::vector<std::string> order_;
 };
 
+// at::conv2d, but every float32 CPU convolution through oneDNN (see layers.cc for why).
+at::Tensor Convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::IntArrayRef stride,
+                    at::IntArrayRef padding, at::IntArrayRef dilation);
+
 struct Conv2d {
   Conv2d() = default;
   Conv2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride = 1,
