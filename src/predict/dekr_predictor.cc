@@ -46,7 +46,8 @@ void CheckShapes(const at::Tensor& heatmap, const at::Tensor& offset, const Dekr
 
 // Zeroes every value of `maps` (..., H, W) that is not the maximum of its 5x5 window, in place.
 void KeepPeaks(at::Tensor maps) {
-  const at::Tensor pooled = at::max_pool2d(maps, {kPeakWindow, kPeakWindow}, {1, 1}, {kPeakWindow / 2, kPeakWindow / 2});
+  constexpr int64_t r = kPeakWindow / 2;
+  const at::Tensor pooled = at::max_pool2d(maps, {kPeakWindow, kPeakWindow}, {1, 1}, {r, r});
   maps.mul_(at::eq(pooled, maps).to(maps.scalar_type()));
 }
 

@@ -19,6 +19,7 @@
 #include "model/config_internal.h"
 #include "model/native/deform_conv.h"
 #include "model/native/native_network.h"
+#include "model/native/registry.h"
 #include "npy.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
@@ -153,7 +154,8 @@ struct GoldenRun {
       for (int i = 0; i < 3; ++i) {
         const auto start = std::chrono::steady_clock::now();
         net->Forward(input);
-        *ms = std::min(*ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        const auto took = std::chrono::steady_clock::now() - start;
+        *ms = std::min(*ms, std::chrono::duration<double, std::milli>(took).count());
       }
     }
     return out;
@@ -222,6 +224,52 @@ TEST(DekrPredictor, BatchGivesEachImageItsOwnAnimals) {
   int i = 0;
   for (int frame : {1, 0, 1}) {
     ExpectSamePoses(poses.select(0, i++), LoadNpy(FrameBase(frame) + "_pred_bodypart_poses.npy"), "batch");
+  }
+}
+
+TEST(DekrHead, W18W32W48ConfigsBuildOnTheirHRNets) {
+  // DeepLabCut's dekr_w18/w32/w48 templates: HRNet-W18/W32/W48 with interpolated branches
+  // (270, 480, 720 channels) and heatmap transitions to 18, 32, 48 channels.
+  native::RegisterAll();
+  const YAML::Node golden = ReadExport(Fixture(std::string("dlc/") + kCase + ".pt")).config;
+  for (auto [width, channels] : {std::pair<int64_t, int64_t>{18, 270}, {32, 480}, {48, 720}}) {
+    YAML::Node model = YAML::Clone(golden["model"]);
+    model["backbone"]["model_name"] = "hrnet_w" + std::to_string(width);
+    YAML::Node head = model["heads"]["bodypart"];
+    head["heatmap_config"]["channels"][0] = channels;
+    head["heatmap_config"]["channels"][1] = width;
+    head["offset_config"]["channels"][0] = channels;
+    native::ParamSet params;
+    auto backbone = native::BackboneRegistry().at("HRNet")(model["backbone"], params, "backbone.");
+    EXPECT_EQ(backbone->out_channels(), channels);
+    EXPECT_NO_THROW(native::HeadRegistry().at("DEKRHead")(head, channels, params, "heads.bodypart."));
+    // A head configured for another backbone is refused by name.
+    native::ParamSet other;
+    try {
+      native::HeadRegistry().at("DEKRHead")(head, channels + 1, other, "heads.bodypart.");
+      ADD_FAILURE() << "a head for " << channels << " channels accepted " << channels + 1;
+    } catch (const Error& e) {
+      EXPECT_NE(e.status().message().find("heads.bodypart.heatmap_config"), std::string::npos)
+          << e.status().message();
+    }
+  }
+}
+
+TEST(DekrHead, ChannelsLastGivesTheSameOutputs) {
+  // --channels-last runs the network NHWC; the deformable convolutions read NCHW copies.
+  at::set_num_threads(2);
+  GoldenRun run = BuildGolden();
+  Export e = ReadExport(Fixture(std::string("dlc/") + kCase + ".pt"));
+  auto nhwc = native::BuildNativeNetwork(e.config, std::move(e.pose), "dekr_w18_multi.pt", "cpu", false, true);
+  EXPECT_EQ(nhwc->input_layout(), InputLayout::kNHWC);
+  c10::InferenceMode guard;
+  const at::Tensor input = at::randn({2, 3, 96, 128});
+  HeadOutputs a = run.net->Forward(input);
+  HeadOutputs b = nhwc->Forward(input.contiguous(at::MemoryFormat::ChannelsLast));
+  for (const char* name : {"heatmap", "offset"}) {
+    const at::Tensor& x = a["bodypart"][name];
+    ASSERT_EQ(x.sizes(), (at::IntArrayRef{2, std::string(name) == "heatmap" ? 5 : 8, 24, 32}));
+    EXPECT_LE(MaxAbs(x - b["bodypart"][name]), 1e-4 * MaxAbs(x)) << name;
   }
 }
 

@@ -105,7 +105,7 @@ TEST(NativeModel, HRNetConfigPadsInputsToMultiplesOf32) {
 
 TEST(NativeModel, HRNetW18InterpolatedBackboneLoadsDekrWeightsStrictly) {
   // DEKR's backbone: hrnet_w18 with interpolate_branches. Its golden state dict names every
-  // tensor the native HRNet-W18 must register (the DEKR heads themselves are not native yet).
+  // tensor the native HRNet-W18 must register (test_dekr checks the whole network).
   Export e = ReadExport(Fixture("dlc/dekr_w18_multi.pt"));
   native::StateDict backbone;
   for (auto& [name, t] : e.pose)

@@ -22,14 +22,19 @@ std::string FirstFew(const std::vector<std::string>& names) {
   return out;
 }
 
+}  // namespace
+
 // PyTorch 1.13 sends batch-1 convolutions with small inputs (<= 20480 values, kernels up to
 // 3x3) to its native im2col + BLAS path, which on Debian is the reference BLAS: HRNet's
 // stride-32 branch (256 x 8 x 10 at 320x256) made a batch of 1 four times slower per frame
 // than a batch of 2. oneDNN computes every float32 CPU convolution here, whatever its size.
+namespace {
 thread_local bool torch_convolution = false;  // see ScopedTorchConvolution
+}  // namespace
+
 
 at::Tensor Convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::IntArrayRef stride,
-                    at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups = 1) {
+                    at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
   if (!torch_convolution && x.is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 4 && at::hasMKLDNN() &&
       at::globalContext().userEnabledMkldnn()) {
     return at::mkldnn_convolution(x, w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt, padding, stride,
@@ -37,8 +42,6 @@ at::Tensor Convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& 
   }
   return at::conv2d(x, w, b, stride, padding, dilation, groups);
 }
-
-}  // namespace
 
 ScopedTorchConvolution::ScopedTorchConvolution() : previous_(torch_convolution) { torch_convolution = true; }
 ScopedTorchConvolution::~ScopedTorchConvolution() { torch_convolution = previous_; }

@@ -51,6 +51,11 @@ class ScopedTorchConvolution {
   bool previous_;
 };
 
+// at::conv2d, but every float32 CPU convolution through oneDNN (see layers.cc for why) unless a
+// ScopedTorchConvolution lives on this thread.
+at::Tensor Convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::IntArrayRef stride,
+                    at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups = 1);
+
 struct Conv2d {
   Conv2d() = default;
   // groups > 1: grouped convolution (groups == in == out: depthwise, as MobileNet's).
