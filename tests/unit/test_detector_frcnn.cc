@@ -73,6 +73,7 @@ void ExpectGoldenDetections(int threads) {
 }
 
 TEST(FasterRcnn, GoldenDetectionsOneThread) { ExpectGoldenDetections(1); }
+
 TEST(FasterRcnn, GoldenDetectionsTwoThreads) { ExpectGoldenDetections(2); }
 
 // The vectorized fully connected layer against at::linear itself: the same bits, for shapes
@@ -119,6 +120,19 @@ TEST(FasterRcnn, ResNet50FpnV2MatchesTorchvision) {
   EXPECT_LE(score_err, 1e-5);
   std::printf("resnet50_fpn_v2: %ld boxes, max box error %.3g px, max score error %.3g\n",
               static_cast<long>(boxes[0].size(0)), box_err, score_err);
+  // Two frames in one batch (PyTorch's kernels depend on the batch size: torchvision's own
+  // batched result is the reference, per image).
+  const auto pair = LoadNpy(Fixture("frcnn_v2/input_pair.npy"));
+  frcnn->Forward(at::tensor(pair.data, at::kDouble).to(at::kFloat).reshape(pair.shape), boxes, scores);
+  ASSERT_EQ(boxes.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    const auto wb = LoadNpy(Fixture("frcnn_v2/pair" + std::to_string(i) + "_boxes.npy"));
+    const auto ws = LoadNpy(Fixture("frcnn_v2/pair" + std::to_string(i) + "_scores.npy"));
+    ASSERT_EQ(boxes[i].size(0), wb.shape[0]) << "image " << i;
+    EXPECT_LE((boxes[i].to(at::kDouble) - at::tensor(wb.data, at::kDouble).reshape(wb.shape)).abs().max().item<double>(),
+              1e-3);
+    EXPECT_LE((scores[i].to(at::kDouble) - at::tensor(ws.data, at::kDouble)).abs().max().item<double>(), 1e-5);
+  }
   // DeepLabCut's view: the best max_detections, as x, y, w, h.
   const std::vector<Detections> got = detector->Detect(x);
   ASSERT_EQ(got[0].boxes.size(0), 2);
