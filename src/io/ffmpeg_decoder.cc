@@ -195,7 +195,12 @@ void FfmpegDecoder::ConvertTo(Frame* frame) {
   if (sws_ == nullptr) Fail("unsupported pixel format", AVERROR(EINVAL));
   frame->width = w;
   frame->height = h;
-  frame->rgb.resize(static_cast<size_t>(w) * h * 3);
+  const size_t bytes = static_cast<size_t>(w) * h * 3;
+  if (frame->rgb.capacity() < bytes + kSwscaleSlack) {
+    frame->rgb.clear();  // nothing to keep: every byte is rewritten below
+    frame->rgb.reserve(bytes + kSwscaleSlack);
+  }
+  frame->rgb.resize(bytes);
   uint8_t* dst[4] = {frame->rgb.data(), nullptr, nullptr, nullptr};
   int dst_stride[4] = {3 * w, 0, 0, 0};
   sws_scale(sws_, frame_->data, frame_->linesize, 0, h, dst, dst_stride);

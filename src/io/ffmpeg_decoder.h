@@ -17,6 +17,12 @@ struct SwsContext;
 
 namespace posebatch {
 
+// swscale's vector code stores whole vectors: converting to RGB24 a row whose width is not a
+// multiple of 16 pixels writes up to 45 bytes past the row's end (FFmpeg 5.1, every input format
+// it takes; test_io measures it). A buffer it writes into keeps this much slack past its size,
+// or the overrun lands on the heap's next block (found by fuzz_video as heap corruption).
+constexpr size_t kSwscaleSlack = 128;
+
 // Not thread-safe.
 class FfmpegDecoder {
  public:

@@ -1,10 +1,18 @@
 // Decoding real encoded videos and images; writers' formatting.
 #include <gtest/gtest.h>
 
+extern "C" {
+#include <libavutil/frame.h>
+#include <libavutil/pixdesc.h>
+#include <libswscale/swscale.h>
+}
+
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
+#include "io/ffmpeg_decoder.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/status.h"
 #include "posebatch/writer.h"
@@ -59,6 +67,53 @@ TEST_P(VideoDecode, FrameRangeIsHonoured) {
     ++expect;
   }
   EXPECT_EQ(expect, 23);
+}
+
+// The decoder's RGB buffers keep kSwscaleSlack bytes past their end because swscale overruns
+// rows: measured here for every input format swscale takes, on narrow frames (the overrun is
+// largest on the last row when the width is not a multiple of 16), converted as the decoder
+// converts (bicubic, same size, RGB24, tightly packed rows).
+TEST(SwscaleOverrun, StaysWithinTheDecodersSlack) {
+  size_t worst = 0;
+  std::string worst_case;
+  int converted = 0;
+  for (const AVPixFmtDescriptor* d = av_pix_fmt_desc_next(nullptr); d != nullptr; d = av_pix_fmt_desc_next(d)) {
+    const AVPixelFormat format = av_pix_fmt_desc_get_id(d);
+    if (!sws_isSupportedInput(format)) continue;
+    for (int w = 1; w <= 40; ++w) {
+      for (int h = 1; h <= 2; ++h) {
+        AVFrame* src = av_frame_alloc();
+        src->format = format;
+        src->width = w;
+        src->height = h;
+        SwsContext* sws = sws_getContext(w, h, format, w, h, AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr);
+        if (sws != nullptr && av_frame_get_buffer(src, 0) == 0) {
+          for (int p = 0; p < AV_NUM_DATA_POINTERS && src->buf[p] != nullptr; ++p) {
+            for (size_t i = 0; i < src->buf[p]->size; ++i) src->buf[p]->data[i] = static_cast<uint8_t>(i * 131 + p);
+          }
+          const size_t bytes = static_cast<size_t>(w) * h * 3;
+          std::vector<uint8_t> dst(bytes + 4 * kSwscaleSlack, 0xA5);
+          uint8_t* planes[4] = {dst.data(), nullptr, nullptr, nullptr};
+          int strides[4] = {3 * w, 0, 0, 0};
+          sws_scale(sws, src->data, src->linesize, 0, h, planes, strides);
+          ++converted;
+          size_t overrun = 0;
+          for (size_t i = bytes; i < dst.size(); ++i) {
+            if (dst[i] != 0xA5) overrun = i - bytes + 1;
+          }
+          if (overrun > worst) {
+            worst = overrun;
+            worst_case = std::string(d->name) + " " + std::to_string(w) + "x" + std::to_string(h);
+          }
+        }
+        sws_freeContext(sws);
+        av_frame_free(&src);
+      }
+    }
+  }
+  EXPECT_GT(converted, 1000);
+  std::printf("swscale's worst overrun: %zu bytes (%s); slack %zu\n", worst, worst_case.c_str(), kSwscaleSlack);
+  EXPECT_LT(worst, kSwscaleSlack) << worst_case;
 }
 
 INSTANTIATE_TEST_SUITE_P(Codecs, VideoDecode,
