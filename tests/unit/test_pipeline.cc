@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <c10/core/CPUAllocator.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -70,6 +71,36 @@ std::vector<Row> RunVideo(Model& model, const PipelineOptions& opt, const Decode
     EXPECT_EQ(stats.frames, static_cast<int64_t>(w.rows.size()));
   }
   return w.rows;
+}
+
+// First in this binary, so that every pipeline test after it (under TSan too) runs with the
+// large-block cache installed, as the CLI runs.
+TEST(Allocator, LargeBlocksAreReusedSmallOnesLeftToLibTorch) {
+  TuneAllocatorForInference();
+  TuneAllocatorForInference();  // once per process; a second call changes nothing
+  const int64_t big = (int64_t{64} << 20) / 4;  // 64 MiB of float: above glibc's 32 MiB
+  void* first = nullptr;
+  {
+    at::Tensor a = at::empty({big});
+    a.fill_(1);
+    first = a.data_ptr();
+  }
+  at::Tensor again = at::empty({big});
+  EXPECT_EQ(again.data_ptr(), first) << "a freed block of the same size is handed out again";
+  at::Tensor another = at::empty({big});
+  EXPECT_NE(another.data_ptr(), first) << "a block in use is not handed out twice";
+  another.fill_(2);
+  again.fill_(3);
+  EXPECT_EQ(another.sum().item<double>(), 2.0 * big);
+  EXPECT_EQ(at::empty({big + 1}).data_ptr() == first, false);
+  // LibTorch's raw allocations (freed through raw_deleter) of either size.
+  c10::Allocator* alloc = c10::GetCPUAllocator();
+  for (size_t bytes : {size_t{100}, size_t{48} << 20}) {
+    void* p = alloc->raw_allocate(bytes);
+    std::memset(p, 7, bytes);
+    alloc->raw_deallocate(p);
+  }
+  EXPECT_EQ(at::ones({10}).sum().item<float>(), 10.0f);
 }
 
 TEST(Pipeline, IdenticalAcrossBatchSizesModesAndWorkers) {
