@@ -257,7 +257,7 @@ class ImageAssembler {
       // bag_[s] holds every candidate of bodypart s, in order: positions in both agree.
       const std::vector<int> keep_s = PairedCandidates(det_.candidates[s], p_.max_individuals, p_.pcutoff);
       const std::vector<int> keep_t = PairedCandidates(det_.candidates[t], p_.max_individuals, p_.pcutoff);
-      const bool block = !m.row_ids.empty() || !m.col_ids.empty();
+      const bool block = m.paired_only;
       if (block ? (m.row_ids != keep_s || m.col_ids != keep_t ||
                    m.values.size() != keep_s.size() * keep_t.size())
                 : m.values.size() != static_cast<size_t>(m.rows * m.cols)) {

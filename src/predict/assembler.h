@@ -37,12 +37,13 @@ struct Candidate {
 
 // Affinities between the candidates of an edge's source (rows) and target (columns).
 // The assembler reads only the pairs of PairedCandidates(source) x PairedCandidates(target),
-// so a producer may compute just those: it then names them in row_ids / col_ids (positions in
-// the bodyparts' candidate lists) and `values` is that row_ids.size() x col_ids.size() block.
-// With row_ids and col_ids empty, `values` is the full rows x cols matrix.
+// so a producer may compute just those: it then sets paired_only, names them in row_ids /
+// col_ids (positions in the bodyparts' candidate lists), and `values` is that
+// row_ids.size() x col_ids.size() block. Otherwise `values` is the full rows x cols matrix.
 struct AffinityMatrix {
   int64_t rows = 0, cols = 0;   // candidates of the source / target bodypart
   std::vector<float> values;    // row-major
+  bool paired_only = false;
   std::vector<int> row_ids, col_ids;
 };
 

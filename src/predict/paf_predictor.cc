@@ -115,6 +115,7 @@ void ComputeAffinities(const at::Tensor& paf, const std::vector<std::vector<std:
       AffinityMatrix m;
       m.rows = static_cast<int64_t>(src.size());
       m.cols = static_cast<int64_t>(dst.size());
+      m.paired_only = true;
       m.row_ids = PairedCandidates(src, spec.num_animals, spec.pcutoff);
       m.col_ids = PairedCandidates(dst, spec.num_animals, spec.pcutoff);
       const float* field_x = fields + ((b * E + edge) * 2) * H * W;
