@@ -1,7 +1,8 @@
-// DeepLabCut's PartAffinityFieldPredictor: candidate keypoints and PAF affinities with the
-// same tensor operations as DeepLabCut (so that the same LibTorch rounds the same way, which
-// matters where affinities are rounded to 3 decimals and peaks are compared for equality),
-// then the Assembler per image.
+// DeepLabCut's PartAffinityFieldPredictor: candidate keypoints with the same tensor
+// operations as DeepLabCut (so that the same LibTorch rounds the same way: peaks are compared
+// for equality), PAF affinities for the pairs the assembler reads in plain float32 code that
+// reproduces those tensor operations bit for bit (affinities are rounded to 3 decimals, so
+// one ulp can flip a tie), then the Assembler per image.
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -94,14 +95,17 @@ const std::array<float, kLineSamples>& SampleFractions() {
   return fractions;
 }
 
+// The (row, col) heatmap cell of each candidate peak, by image and bodypart, in peak order.
+using PeakCells = std::vector<std::vector<std::vector<std::array<int64_t, 2>>>>;
+
 // compute_edge_costs for the kept edges, restricted to what the assembler reads: for each
 // image and kept edge, the affinities between the paired candidates (PairedCandidates) of
 // both ends. DeepLabCut computes every source x target pair, but its assembler looks at no
 // other (extract_best_links keeps each end's num_animals most confident candidates >=
 // pcutoff before the assignment), so the assembled animals are the same.
 // cells[b][k]: the (row, col) heatmap cell of each candidate of bodypart k in image b.
-void ComputeAffinities(const at::Tensor& paf, const std::vector<std::vector<std::vector<std::array<int64_t, 2>>>>& cells,
-                       const PafPredictorSpec& spec, std::vector<ImageDetections>& images) {
+void ComputeAffinities(const at::Tensor& paf, const PeakCells& cells, const PafPredictorSpec& spec,
+                       std::vector<ImageDetections>& images) {
   const int64_t B = paf.size(0), H = paf.size(2), W = paf.size(3);
   const int64_t E = static_cast<int64_t>(spec.graph.size());
   const float* fields = paf.data_ptr<float>();
@@ -239,8 +243,7 @@ at::Tensor PredictPafPoses(const at::Tensor& heatmap_in, const at::Tensor& locre
 
   std::vector<ImageDetections> images(B);
   for (auto& img : images) img.candidates.assign(K, {});
-  std::vector<std::vector<std::vector<std::array<int64_t, 2>>>> cells(
-      B, std::vector<std::vector<std::array<int64_t, 2>>>(K));
+  PeakCells cells(B, std::vector<std::vector<std::array<int64_t, 2>>>(K));
   {
     const at::Tensor idx = peaks.index.contiguous(), xy = peaks.xy.contiguous(), sc = peaks.score.contiguous();
     const int64_t* pi = idx.data_ptr<int64_t>();

@@ -303,8 +303,8 @@ TEST(PafPredictor, DenseCasesMatchDeepLabCut) {
       return all.narrow(0, c[std::string(key) + "_start"].as<int64_t>(), B * channels * H * W)
           .view({B, channels, H, W});
     };
-    const at::Tensor poses =
-        PredictPafPoses(slice(heatmaps, "heatmap", K), slice(locrefs, "locref", 2 * K), slice(pafs, "paf", 2 * E), spec);
+    const at::Tensor poses = PredictPafPoses(slice(heatmaps, "heatmap", K), slice(locrefs, "locref", 2 * K),
+                                             slice(pafs, "paf", 2 * E), spec);
     ASSERT_EQ(poses.sizes(), (at::IntArrayRef{B, spec.num_animals, K, 5}));
     testing::NpyArray want;
     const int64_t per_image = spec.num_animals * K * 5;
