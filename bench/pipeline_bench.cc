@@ -1,15 +1,16 @@
 // posebatch-bench: how fast posebatch runs a model, against the model's own speed, in one run.
 //
 //   posebatch-bench -m MODEL[,MODEL...] -v VIDEO [-s native,320x240] [-b 1,8,32] [-t 2]
-//                   [-w 1,2] [-r 3] [--frames 60] [--assembly 1,...,256] [--rss] [--python]
-//                   [-o md|csv|json]
+//                   [-w 1,2] [-r 3] [--frames 60] [--post-workers 1] [--assembly 1,...,256]
+//                   [--rss] [--python] [-o md|csv|json]
 //
 // For every combination of model, input size, batch size, inference threads and preprocess
 // workers it measures, interleaved in the same run:
 //  * engine-only fps: Network::Forward on ready-made batches (the ceiling);
 //  * pipeline fps: the real video decoded, preprocessed into batch slots, inferred,
 //    postprocessed and written to a real .h5 (then discarded);
-//  * efficiency = pipeline / engine-only, and per-stage busy time per frame.
+//  * efficiency = pipeline / engine-only, and per-stage busy time per frame;
+//  * multi-animal PAF models: the grouping alone per frame on the network's real outputs.
 // Then, on request: the batch-assembly cost per frame across batch sizes (writing frames into
 // preallocated slots), peak RSS for a short and a 10x longer run (child processes), and the
 // Python reference (bench/python_reference.py: DeepLabCut's runner re-created) on the same
@@ -22,6 +23,7 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -31,8 +33,11 @@
 #include "common/stopwatch.h"
 #include "pipeline/inference_thread.h"
 #include "pipeline/slot_pool.h"
+#include "pipeline/stage_common.h"
 #include "posebatch/detector.h"
 #include "posebatch/pipeline.h"
+#include "posebatch/predictor.h"
+#include "predict/paf_internal.h"
 #include "preprocess/normalize.h"
 #include "preprocess/topdown_crop.h"
 
@@ -46,7 +51,7 @@ struct Options {
   std::vector<std::string> models, sizes{"native"};
   std::string video, format = "md", python_ref, self;
   std::vector<int> batches{1, 8}, threads, workers{1}, assembly;
-  int repeats = 3, frames = 60, rss_frames = 0, detector_batch = 1;
+  int repeats = 3, frames = 60, rss_frames = 0, detector_batch = 1, post_workers = 1;
   bool rss = false, python = false, channels_last = false;
 };
 
@@ -156,7 +161,7 @@ double TopDownEngineOnly(Model& model, const Video& v, int det_batch, int batch,
 
 // The whole pipeline, writing a real .h5 that is then discarded.
 RunStats Pipeline(Model& model, const Video& v, int64_t frames, int batch, int threads, int workers,
-                  const fs::path& tmp, int det_batch = 1) {
+                  const fs::path& tmp, int det_batch = 1, int post_workers = 1) {
   DecodeOptions d;
   d.stop_frame = frames;
   auto src = OpenVideo(v.path, d);
@@ -166,11 +171,66 @@ RunStats Pipeline(Model& model, const Video& v, int64_t frames, int batch, int t
   opt.intra_op_threads = threads;
   opt.preprocess_workers = workers;
   opt.detector_batch_size = det_batch;
+  opt.postprocess_workers = post_workers;
   RunStats stats;
   Status st = RunPipeline(model, *src, *writer, opt, PreprocessOptions{}, RunContext{}, &stats);
   writer->Abort();
   ThrowIfError(st);
   return stats;
+}
+
+// Multi-animal PAF models: the grouping alone (PredictPafPoses: peaks, PAF affinities,
+// assembly) on the network's outputs for the video's first frames, on one thread as a
+// postprocess worker runs it, with the candidate peaks and animals it finds.
+struct Grouping {
+  Stat ms;  // per frame
+  double peaks_per_bodypart = 0, animals = 0;
+  int64_t frames = 0;
+};
+
+Grouping PafGrouping(Model& model, const Video& v, int64_t max_frames, int repeats, int threads) {
+  const PafPredictorSpec& spec = model.spec.paf;
+  DecodeOptions d;
+  d.stop_frame = max_frames;
+  auto src = OpenVideo(v.path, d);
+  const Normalizer normalizer(model.spec.input);
+  std::vector<std::array<at::Tensor, 3>> outputs;
+  InferenceThread::Get().Run(threads, [&] {
+    c10::InferenceMode guard;
+    Frame f;
+    while (src->Next(&f)) {
+      const InputGeometry g = ComputeGeometry(f.width, f.height, PreprocessOptions{}, model.spec.input, v.path);
+      at::Tensor input = at::empty({1, 3, g.height, g.width});
+      normalizer.Write(f, g, input.data_ptr<float>());
+      if (model.network->input_layout() == InputLayout::kNHWC) input = input.contiguous(at::MemoryFormat::ChannelsLast);
+      HeadOutputs out = model.network->Forward(input);
+      const auto& head = out.at(spec.name);
+      outputs.push_back({head.at("heatmap"), head.at("locref"), head.at("paf")});
+    }
+  });
+  Grouping g;
+  g.frames = static_cast<int64_t>(outputs.size());
+  std::vector<double> ms;
+  std::thread worker([&] {
+    UseOneIntraOpThread();
+    c10::InferenceMode guard;
+    int64_t peaks = 0, animals = 0;
+    for (const auto& o : outputs) {
+      peaks += CountPafPeaks(o[0], spec);
+      const at::Tensor poses = PredictPafPoses(o[0], o[1], o[2], spec);  // warm-up
+      animals += poses.select(3, 0).ne(-1).any(2).sum().item<int64_t>();
+    }
+    g.peaks_per_bodypart = static_cast<double>(peaks) / std::max<int64_t>(1, g.frames * spec.num_keypoints);
+    g.animals = static_cast<double>(animals) / std::max<int64_t>(1, g.frames);
+    for (int r = 0; r < repeats; ++r) {
+      Stopwatch sw;
+      for (const auto& o : outputs) PredictPafPoses(o[0], o[1], o[2], spec);
+      ms.push_back(sw.Seconds() * 1e3 / std::max<int64_t>(1, g.frames));
+    }
+  });
+  worker.join();
+  g.ms = Summarize(ms);
+  return g;
 }
 
 // Cost per frame of putting decoded frames into batch slots (normalize + write into the
@@ -257,6 +317,7 @@ int Run(const Options& o) {
     std::fprintf(stderr, "loaded %s in %.2f s: %s\n", path.c_str(), load.Seconds(),
                  models.back().second.network->Describe().c_str());
   }
+  Table grouping({"model", "size", "frames", "peaks/bodypart", "animals/frame", "grouping ms/frame"});
   Table td({"model", "size", "detector batch", "pose batch", "threads", "crops/frame", "engine fps", "pipeline fps",
             "efficiency", "crops/s", "decode ms/f", "infer ms/f", "infer idle ms/f", "crop ms/f", "write ms/f"});
   for (auto& [path, model] : models) {
@@ -291,16 +352,25 @@ int Run(const Options& o) {
       }
       continue;
     }
+    if (model.spec.predictor == "PartAffinityFieldPredictor") {
+      for (const Video& v : videos) {
+        const Grouping g = PafGrouping(model, v, std::min<int64_t>(v.frames, 16), o.repeats, threads.front());
+        grouping.AddRow({name, std::to_string(v.width) + "x" + std::to_string(v.height), std::to_string(g.frames),
+                         Fmt("%.1f", g.peaks_per_bodypart), Fmt("%.2f", g.animals), FmtStat(g.ms, "%.2f")});
+        std::fprintf(stderr, "%s grouping: %.2f ms/frame, %.1f peaks per bodypart\n", name.c_str(), g.ms.median,
+                     g.peaks_per_bodypart);
+      }
+    }
     for (const Video& v : videos) {
       for (int t : threads) {
         for (int w : o.workers) {
           for (int b : o.batches) {
-            Pipeline(model, v, std::min<int64_t>(v.frames, 2 * b), b, t, w, tmp);  // warm-up
+            Pipeline(model, v, std::min<int64_t>(v.frames, 2 * b), b, t, w, tmp, 1, o.post_workers);  // warm-up
             std::vector<double> engine, pipe;
             RunStats last;
             for (int r = 0; r < o.repeats; ++r) {
               engine.push_back(EngineOnly(model, v, b, t));
-              last = Pipeline(model, v, v.frames, b, t, w, tmp);
+              last = Pipeline(model, v, v.frames, b, t, w, tmp, 1, o.post_workers);
               pipe.push_back(last.frames / last.wall_seconds);
             }
             const Stat e = Summarize(engine), p = Summarize(pipe);
@@ -322,6 +392,11 @@ int Run(const Options& o) {
     }
   }
   if (!main.empty()) std::printf("%s\n", main.Render(o.format).c_str());
+  if (!grouping.empty()) {
+    std::printf("Multi-animal grouping alone (PartAffinityFieldPredictor: peaks, PAF affinities, assembly) on the "
+                "network's outputs for the first frames, one thread, %d repeats:\n\n%s\n",
+                o.repeats, grouping.Render(o.format).c_str());
+  }
   if (!td.empty()) {
     std::printf("Top-down (one decode pass: detector on frames, pose on 256x256 crops batched across frames; "
                 "engine = detector forward per frame + crops/frame x pose forward per crop; the crop column is the "
@@ -421,6 +496,8 @@ int main(int argc, char** argv) {
   app.add_option("-r,--repeats", o.repeats, "measured repeats per case")->capture_default_str();
   app.add_option("--detector-batch", o.detector_batch, "top-down models: frames per detector batch")
       ->capture_default_str();
+  app.add_option("--post-workers", o.post_workers, "postprocess threads of the pipeline runs (posebatch analyze "
+                 "--post-workers)")->capture_default_str();
   app.add_option("--frames", o.frames, "frames per run (from the start of the video)")->capture_default_str();
   app.add_option("--assembly", assembly, "comma list of batch sizes for the batch-assembly table (e.g. 1,8,64,256)");
   app.add_flag("--rss", o.rss, "peak RSS of a run and of a 10x longer run");

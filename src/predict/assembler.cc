@@ -254,12 +254,21 @@ class ImageAssembler {
                                      std::to_string(dets_s.size()) + " x " + std::to_string(dets_t.size()) +
                                      " candidates"));
       }
-      const std::vector<int> keep_s = StrongestCandidates(dets_s), keep_t = StrongestCandidates(dets_t);
+      // bag_[s] holds every candidate of bodypart s, in order: positions in both agree.
+      const std::vector<int> keep_s = PairedCandidates(det_.candidates[s], p_.max_individuals, p_.pcutoff);
+      const std::vector<int> keep_t = PairedCandidates(det_.candidates[t], p_.max_individuals, p_.pcutoff);
+      const bool block = m.paired_only;
+      if (block ? (m.row_ids != keep_s || m.col_ids != keep_t ||
+                   m.values.size() != keep_s.size() * keep_t.size())
+                : m.values.size() != static_cast<size_t>(m.rows * m.cols)) {
+        throw Error(Status::Internal("PAF affinities of edge " + std::to_string(ind) +
+                                     " do not cover the candidates the assembler pairs"));
+      }
       std::vector<double> sub(keep_s.size() * keep_t.size());
       std::vector<float> sub_f(sub.size());
       for (size_t r = 0; r < keep_s.size(); ++r) {
         for (size_t c = 0; c < keep_t.size(); ++c) {
-          float v = m.values[keep_s[r] * m.cols + keep_t[c]];
+          float v = block ? m.values[r * keep_t.size() + c] : m.values[keep_s[r] * m.cols + keep_t[c]];
           if (std::isnan(v)) v = 0;
           sub_f[r * keep_t.size() + c] = v;
           sub[r * keep_t.size() + c] = v;
@@ -274,21 +283,6 @@ class ImageAssembler {
         if (w >= min_affinity) links_.push_back(Link{dets_s[keep_s[r]], dets_t[keep_t[c]], w});
       }
     }
-  }
-
-  // Positions (in the bodypart's candidate list) of its max_individuals most confident
-  // candidates (stable descending sort), keeping those >= pcutoff.
-  std::vector<int> StrongestCandidates(const std::vector<int>& dets) const {
-    std::vector<int> order(dets.size());
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-      return joints_[dets[a]].confidence > joints_[dets[b]].confidence;
-    });
-    if (static_cast<int>(order.size()) > p_.max_individuals) order.resize(p_.max_individuals);
-    std::vector<int> keep;
-    for (int i : order)
-      if (joints_[dets[i]].confidence >= p_.pcutoff) keep.push_back(i);
-    return keep;
   }
 
   // _fill_assembly without edge safety: grow along the strongest links from the assembly's
@@ -514,6 +508,27 @@ std::vector<AssembledAnimal> AssembleAnimals(const ImageDetections& detections, 
     }
   }
   return ImageAssembler(detections, params).Run();
+}
+
+std::vector<int> PairedCandidates(const std::vector<Candidate>& candidates, int max_individuals, double pcutoff) {
+  // sorted(..., key=confidence, reverse=True)[:max_individuals], a stable sort: equal
+  // confidences keep peak order. Kept as a running top-n list (a later candidate goes after
+  // every kept one at least as confident), which is that sort's prefix without sorting all.
+  const size_t n = static_cast<size_t>(std::max(max_individuals, 0));
+  std::vector<int> top;
+  top.reserve(n + 1);
+  for (int i = 0; i < static_cast<int>(candidates.size()); ++i) {
+    const float score = candidates[i].score;
+    size_t at = 0;
+    while (at < top.size() && !(score > candidates[top[at]].score)) ++at;
+    if (at >= n) continue;
+    top.insert(top.begin() + static_cast<std::ptrdiff_t>(at), i);
+    if (top.size() > n) top.pop_back();
+  }
+  std::vector<int> keep;
+  for (int i : top)  // float32 confidences compared with a Python float, in double
+    if (static_cast<double>(candidates[i].score) >= pcutoff) keep.push_back(i);
+  return keep;
 }
 
 std::vector<int64_t> PythonSetIterationOrder(const std::vector<int64_t>& keys) {

@@ -36,9 +36,15 @@ struct Candidate {
 };
 
 // Affinities between the candidates of an edge's source (rows) and target (columns).
+// The assembler reads only the pairs of PairedCandidates(source) x PairedCandidates(target),
+// so a producer may compute just those: it then sets paired_only, names them in row_ids /
+// col_ids (positions in the bodyparts' candidate lists), and `values` is that
+// row_ids.size() x col_ids.size() block. Otherwise `values` is the full rows x cols matrix.
 struct AffinityMatrix {
-  int64_t rows = 0, cols = 0;
-  std::vector<float> values;  // row-major
+  int64_t rows = 0, cols = 0;   // candidates of the source / target bodypart
+  std::vector<float> values;    // row-major
+  bool paired_only = false;
+  std::vector<int> row_ids, col_ids;
 };
 
 struct ImageDetections {
@@ -52,6 +58,11 @@ struct AssembledAnimal {
   std::vector<std::array<double, 4>> keypoints;
   double affinity = 0;  // mean affinity of the assembly's links (0 without links)
 };
+
+// Positions in `candidates` (one bodypart's, in peak order) of those DeepLabCut pairs over an
+// edge: the max_individuals most confident (stable descending sort), keeping those >= pcutoff,
+// in that order.
+std::vector<int> PairedCandidates(const std::vector<Candidate>& candidates, int max_individuals, double pcutoff);
 
 // The animals of one image, in DeepLabCut's reported order (at most max_individuals).
 std::vector<AssembledAnimal> AssembleAnimals(const ImageDetections& detections, const AssemblerParams& params);

@@ -1,15 +1,20 @@
-// DeepLabCut's PartAffinityFieldPredictor: candidate keypoints and PAF affinities with the
-// same tensor operations as DeepLabCut (so that the same LibTorch rounds the same way, which
-// matters where affinities are rounded to 3 decimals and peaks are compared for equality),
-// then the Assembler per image.
+// DeepLabCut's PartAffinityFieldPredictor: candidate keypoints with the same tensor
+// operations as DeepLabCut (so that the same LibTorch rounds the same way: peaks are compared
+// for equality), PAF affinities for the pairs the assembler reads in plain float32 code that
+// reproduces those tensor operations bit for bit (affinities are rounded to 3 decimals, so
+// one ulp can flip a tie), then the Assembler per image.
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <sstream>
+#include <vector>
 
 #include "posebatch/predictor.h"
 #include "posebatch/status.h"
 #include "predict/assembler.h"
+#include "predict/paf_internal.h"
 
 namespace posebatch {
 namespace {
@@ -50,7 +55,8 @@ struct Peaks {
   at::Tensor score;  // (n,) float32 smoothed heatmap value
 };
 
-Peaks FindPeaks(const at::Tensor& heatmap, const at::Tensor& locref, const PafPredictorSpec& spec) {
+Peaks FindPeaks(const at::Tensor& heatmap, const at::Tensor& locref, const PafPredictorSpec& spec,
+                bool positions = true) {
   const int64_t B = heatmap.size(0), K = heatmap.size(1), H = heatmap.size(2), W = heatmap.size(3);
   at::Tensor hm = spec.apply_sigmoid ? at::sigmoid(heatmap) : heatmap;
   const int64_t r = spec.nms_radius;
@@ -62,7 +68,7 @@ Peaks FindPeaks(const at::Tensor& heatmap, const at::Tensor& locref, const PafPr
   const at::Tensor maxima = hm * at::eq(hm, pooled).to(at::kFloat);
   Peaks p;
   p.index = at::nonzero(maxima >= spec.peak_threshold);
-  if (p.index.size(0) == 0) return p;
+  if (p.index.size(0) == 0 || !positions) return p;
   const at::Tensor b = p.index.select(1, 0), k = p.index.select(1, 1), row = p.index.select(1, 2),
                    col = p.index.select(1, 3);
   p.score = hm.index({b, k, row, col});
@@ -78,71 +84,57 @@ Peaks FindPeaks(const at::Tensor& heatmap, const at::Tensor& locref, const PafPr
   return p;
 }
 
-// compute_edge_costs for the kept edges: PAF line integrals between every source and target
-// candidate of each edge, per image. Pairs are made in (image, kept edge, source, target)
-// order, so each edge's matrix is one contiguous block.
-void ComputeAffinities(const at::Tensor& paf, const Peaks& peaks, const PafPredictorSpec& spec,
+// torch.linspace(0, 1, 10) in float32, as ATen computes it: the fractions along a limb.
+const std::array<float, kLineSamples>& SampleFractions() {
+  static const std::array<float, kLineSamples> fractions = [] {
+    std::array<float, kLineSamples> f{};
+    const at::Tensor t = at::linspace(0, 1, kLineSamples, at::kFloat).contiguous();
+    std::copy_n(t.data_ptr<float>(), kLineSamples, f.begin());
+    return f;
+  }();
+  return fractions;
+}
+
+// The (row, col) heatmap cell of each candidate peak, by image and bodypart, in peak order.
+using PeakCells = std::vector<std::vector<std::vector<std::array<int64_t, 2>>>>;
+
+// compute_edge_costs for the kept edges, restricted to what the assembler reads: for each
+// image and kept edge, the affinities between the paired candidates (PairedCandidates) of
+// both ends. DeepLabCut computes every source x target pair, but its assembler looks at no
+// other (extract_best_links keeps each end's num_animals most confident candidates >=
+// pcutoff before the assignment), so the assembled animals are the same.
+// cells[b][k]: the (row, col) heatmap cell of each candidate of bodypart k in image b.
+void ComputeAffinities(const at::Tensor& paf, const PeakCells& cells, const PafPredictorSpec& spec,
                        std::vector<ImageDetections>& images) {
   const int64_t B = paf.size(0), H = paf.size(2), W = paf.size(3);
-  const int64_t n_peaks = peaks.index.size(0);
-  const at::Tensor idx = peaks.index.contiguous();
-  const int64_t* pi = idx.data_ptr<int64_t>();
-  // Peaks of each (image, bodypart), in peak order.
-  std::vector<std::vector<std::vector<int64_t>>> by_part(B, std::vector<std::vector<int64_t>>(spec.num_keypoints));
-  for (int64_t n = 0; n < n_peaks; ++n) by_part[pi[n * 4]][pi[n * 4 + 1]].push_back(n);
-
-  struct Block {
-    int64_t image, edge, rows, cols, first;
-  };
-  std::vector<Block> blocks;
-  std::vector<int64_t> pair_image, pair_edge, pair_src, pair_dst;
+  const int64_t E = static_cast<int64_t>(spec.graph.size());
+  const float* fields = paf.data_ptr<float>();
   for (int64_t b = 0; b < B; ++b) {
+    ImageDetections& image = images[b];
     for (int edge : spec.edges_to_keep) {
-      const auto& src = by_part[b][spec.graph[edge][0]];
-      const auto& dst = by_part[b][spec.graph[edge][1]];
+      const int s = spec.graph[edge][0], d = spec.graph[edge][1];
+      const auto& src = image.candidates[s];
+      const auto& dst = image.candidates[d];
       if (src.empty() || dst.empty()) continue;
-      blocks.push_back({b, edge, static_cast<int64_t>(src.size()), static_cast<int64_t>(dst.size()),
-                        static_cast<int64_t>(pair_src.size())});
-      for (int64_t s : src) {
-        for (int64_t t : dst) {
-          pair_image.push_back(b);
-          pair_edge.push_back(edge);
-          pair_src.push_back(s);
-          pair_dst.push_back(t);
+      AffinityMatrix m;
+      m.rows = static_cast<int64_t>(src.size());
+      m.cols = static_cast<int64_t>(dst.size());
+      m.paired_only = true;
+      m.row_ids = PairedCandidates(src, spec.num_animals, spec.pcutoff);
+      m.col_ids = PairedCandidates(dst, spec.num_animals, spec.pcutoff);
+      const float* field_x = fields + ((b * E + edge) * 2) * H * W;
+      const float* field_y = field_x + H * W;
+      m.values.reserve(m.row_ids.size() * m.col_ids.size());
+      for (int i : m.row_ids) {
+        const auto& from = cells[b][s][i];
+        for (int j : m.col_ids) {
+          const auto& to = cells[b][d][j];
+          m.values.push_back(
+              RoundAffinity(PafLineAffinityUnrounded(field_x, field_y, H, W, from[0], from[1], to[0], to[1])));
         }
       }
+      image.affinities[edge] = std::move(m);
     }
-  }
-  if (blocks.empty()) return;
-  const int64_t n_pairs = static_cast<int64_t>(pair_src.size());
-  auto as_tensor = [](const std::vector<int64_t>& v) { return at::tensor(v, at::kLong); };
-  const at::Tensor src = as_tensor(pair_src), dst = as_tensor(pair_dst);
-  const at::Tensor rc = peaks.index.narrow(1, 2, 2);  // (row, col), already inside the map
-  const at::Tensor from = rc.index_select(0, src).to(at::kFloat), to = rc.index_select(0, dst).to(at::kFloat);
-  const at::Tensor delta = to - from;
-  const at::Tensor lengths = at::frobenius_norm(delta, {1}, false) + kFloat32Epsilon;
-  // Sample points, truncated to cells as int32, clamped to the map.
-  const at::Tensor t = at::linspace(0, 1, kLineSamples, at::kFloat).view({1, kLineSamples, 1});
-  at::Tensor xy = (from.unsqueeze(1) + t * delta.unsqueeze(1)).to(at::kInt);
-  xy = at::stack({xy.select(2, 0).clamp(0, H - 1), xy.select(2, 1).clamp(0, W - 1)}, 2);
-  const at::Tensor rows = xy.select(2, 0).to(at::kLong), cols = xy.select(2, 1).to(at::kLong);
-  const at::Tensor image = as_tensor(pair_image).view({n_pairs, 1}).expand({n_pairs, kLineSamples});
-  const at::Tensor edge = as_tensor(pair_edge).view({n_pairs, 1}).expand({n_pairs, kLineSamples});
-  const at::Tensor fields = paf.reshape({B, -1, 2, H, W});
-  const at::Tensor vectors = at::stack({fields.index({image, edge, at::zeros_like(image), rows, cols}),
-                                        fields.index({image, edge, at::ones_like(image), rows, cols})},
-                                       2);  // (pairs, samples, 2): x, y components
-  const at::Tensor integral = at::trapz(vectors, xy.to(at::kFloat).flip({-1}), 1);
-  at::Tensor affinity = at::frobenius_norm(integral, {1}, false) / lengths;
-  affinity = at::round(affinity * 1000) / 1000;
-  affinity = affinity.contiguous();
-  const float* a = affinity.data_ptr<float>();
-  for (const Block& blk : blocks) {
-    AffinityMatrix m;
-    m.rows = blk.rows;
-    m.cols = blk.cols;
-    m.values.assign(a + blk.first, a + blk.first + blk.rows * blk.cols);
-    images[blk.image].affinities[blk.edge] = std::move(m);
   }
 }
 
@@ -169,6 +161,60 @@ void ValidateSpec(const PafPredictorSpec& spec) {
 }
 
 }  // namespace
+
+// One affinity of DeepLabCut's compute_edge_costs, from peak cell (r0, c0) to (r1, c1), with
+// the float32 operations its tensor ops perform, one rounding each, in their order (this file
+// is compiled with -ffp-contract=off so that only the explicit fused multiply-adds are fused):
+//   length = |to - from| + eps; point i = from + t_i * (to - from), truncated to int32,
+//   clamped to the map; integral = sum_i ((x_{i+1} - x_i) * (v_i + v_{i+1})) / 2 over the
+//   9 intervals, per component (x = col for the field's x channel, row for its y channel);
+//   affinity = |integral| / length (then RoundAffinity: 3 decimals).
+// The summation order and the fused multiply-adds are those of LibTorch 1.13's CPU kernels
+// on an AVX2 machine (found by experiment; DeepLabCut's own tensors have the same layout).
+// test_paf checks this bit for bit against those tensor ops on random fields and peaks.
+float PafLineAffinityUnrounded(const float* field_x, const float* field_y, int64_t H, int64_t W, int64_t r0,
+                               int64_t c0, int64_t r1, int64_t c1) {
+  const std::array<float, kLineSamples>& t = SampleFractions();
+  const float from_r = static_cast<float>(r0), from_c = static_cast<float>(c0);
+  const float delta_r = static_cast<float>(r1) - from_r, delta_c = static_cast<float>(c1) - from_c;
+  const float length = std::sqrt(delta_r * delta_r + delta_c * delta_c) + static_cast<float>(kFloat32Epsilon);
+  float row[kLineSamples], col[kLineSamples], vx[kLineSamples], vy[kLineSamples];
+  for (int i = 0; i < kLineSamples; ++i) {
+    const float step_r = t[i] * delta_r, step_c = t[i] * delta_c;
+    const int32_t r = std::clamp<int32_t>(static_cast<int32_t>(from_r + step_r), 0, static_cast<int32_t>(H - 1));
+    const int32_t c = std::clamp<int32_t>(static_cast<int32_t>(from_c + step_c), 0, static_cast<int32_t>(W - 1));
+    row[i] = static_cast<float>(r);
+    col[i] = static_cast<float>(c);
+    vx[i] = field_x[r * W + c];
+    vy[i] = field_y[r * W + c];
+  }
+  // ATen's sum over the 9 intervals (a reduction over a middle dimension of a contiguous
+  // (pairs, 9, 2) tensor) keeps 4 interleaved accumulators, then adds them in turn.
+  float acc_x[4] = {0, 0, 0, 0}, acc_y[4] = {0, 0, 0, 0};
+  for (int i = 0; i + 1 < kLineSamples; ++i) {
+    const float sum_x = vx[i] + vx[i + 1], sum_y = vy[i] + vy[i + 1];
+    const float area_x = (col[i + 1] - col[i]) * sum_x, area_y = (row[i + 1] - row[i]) * sum_y;
+    acc_x[i % 4] += area_x / 2.0f;
+    acc_y[i % 4] += area_y / 2.0f;
+  }
+  const float ix = ((acc_x[0] + acc_x[1]) + acc_x[2]) + acc_x[3];
+  const float iy = ((acc_y[0] + acc_y[1]) + acc_y[2]) + acc_y[3];
+  // ATen's 2-norm over a last dimension of 2 (its AVX2 kernel, built with FMA): a fused
+  // multiply-add per component onto a zero accumulator.
+  const float sq = std::fma(iy, iy, std::fma(ix, ix, 0.0f));
+  return std::sqrt(sq) / length;
+}
+
+float RoundAffinity(float affinity) {
+  const float scaled = affinity * 1000.0f;
+  return std::nearbyint(scaled) / 1000.0f;
+}
+
+int64_t CountPafPeaks(const at::Tensor& heatmap, const PafPredictorSpec& spec) {
+  ValidateSpec(spec);
+  const at::Tensor hm = heatmap.to(at::kCPU, at::kFloat).contiguous();
+  return FindPeaks(hm, at::Tensor(), spec, /*positions=*/false).index.size(0);
+}
 
 at::Tensor PredictPafPoses(const at::Tensor& heatmap_in, const at::Tensor& locref_in, const at::Tensor& paf_in,
                            const PafPredictorSpec& spec) {
@@ -197,16 +243,19 @@ at::Tensor PredictPafPoses(const at::Tensor& heatmap_in, const at::Tensor& locre
 
   std::vector<ImageDetections> images(B);
   for (auto& img : images) img.candidates.assign(K, {});
+  PeakCells cells(B, std::vector<std::vector<std::array<int64_t, 2>>>(K));
   {
     const at::Tensor idx = peaks.index.contiguous(), xy = peaks.xy.contiguous(), sc = peaks.score.contiguous();
     const int64_t* pi = idx.data_ptr<int64_t>();
     const float* pxy = xy.data_ptr<float>();
     const float* ps = sc.data_ptr<float>();
     for (int64_t n = 0; n < idx.size(0); ++n) {
-      images[pi[n * 4]].candidates[pi[n * 4 + 1]].push_back(Candidate{pxy[n * 2], pxy[n * 2 + 1], ps[n]});
+      const int64_t* p = pi + n * 4;
+      images[p[0]].candidates[p[1]].push_back(Candidate{pxy[n * 2], pxy[n * 2 + 1], ps[n]});
+      cells[p[0]][p[1]].push_back({p[2], p[3]});
     }
   }
-  ComputeAffinities(paf, peaks, spec, images);
+  ComputeAffinities(paf, cells, spec, images);
 
   AssemblerParams params;
   params.max_individuals = spec.num_animals;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <numeric>
 #include <random>
@@ -26,6 +27,7 @@
 #include "posebatch/status.h"
 #include "predict/assembler.h"
 #include "predict/linear_assignment.h"
+#include "predict/paf_internal.h"
 #include "preprocess/normalize.h"
 #include "dlc_export.h"
 #include "test_env.h"
@@ -274,6 +276,52 @@ TEST(PafPredictor, BatchGivesEachImageItsOwnAnimals) {
   }
 }
 
+// Dense maps (dozens to hundreds of peaks per bodypart, 0-4 true animals among them) through
+// DeepLabCut's own PartAffinityFieldPredictor (tests/data/paf_predictor_*, made by
+// tests/fixtures/make_paf_cases.py): posebatch computes only the affinities its assembler
+// reads; the animals must still be DeepLabCut's, in its order.
+TEST(PafPredictor, DenseCasesMatchDeepLabCut) {
+  const std::string data = std::string(POSEBATCH_TEST_DATA) + "/paf_predictor_";
+  const YAML::Node root = YAML::LoadFile(data + "cases.yaml");
+  const at::Tensor heatmaps = NpyTensor(data + "heatmap.npy"), locrefs = NpyTensor(data + "locref.npy"),
+                   pafs = NpyTensor(data + "paf.npy");
+  const auto poses_all = LoadNpy(data + "poses.npy");
+  int cases = 0, animals = 0;
+  for (const YAML::Node& c : root["cases"]) {
+    PafPredictorSpec spec;
+    const int64_t B = c["batch"].as<int64_t>(), K = c["keypoints"].as<int64_t>(), H = c["height"].as<int64_t>(),
+                  W = c["width"].as<int64_t>();
+    spec.num_keypoints = static_cast<int>(K);
+    spec.num_animals = c["num_animals"].as<int>();
+    spec.nms_radius = c["nms_radius"].as<int>();
+    spec.clip_scores = c["clip_scores"].as<bool>();
+    spec.stride = c["stride"].as<double>();
+    for (const auto& e : c["graph"]) spec.graph.push_back({e[0].as<int>(), e[1].as<int>()});
+    for (const auto& e : c["edges_to_keep"]) spec.edges_to_keep.push_back(e.as<int>());
+    const int64_t E = static_cast<int64_t>(spec.graph.size());
+    auto slice = [&](const at::Tensor& all, const char* key, int64_t channels) {
+      return all.narrow(0, c[std::string(key) + "_start"].as<int64_t>(), B * channels * H * W)
+          .view({B, channels, H, W});
+    };
+    const at::Tensor poses = PredictPafPoses(slice(heatmaps, "heatmap", K), slice(locrefs, "locref", 2 * K),
+                                             slice(pafs, "paf", 2 * E), spec);
+    ASSERT_EQ(poses.sizes(), (at::IntArrayRef{B, spec.num_animals, K, 5}));
+    testing::NpyArray want;
+    const int64_t per_image = spec.num_animals * K * 5;
+    want.shape = {spec.num_animals, K, 5};
+    for (int64_t b = 0; b < B; ++b) {
+      const auto first = poses_all.data.begin() + c["poses_start"].as<int64_t>() + b * per_image;
+      want.data.assign(first, first + per_image);
+      ExpectSamePoses(poses.select(0, b), want, "case " + std::to_string(cases) + " image " + std::to_string(b));
+      for (int64_t a = 0; a < spec.num_animals; ++a) animals += want.data[a * K * 5] != -1;
+    }
+    ++cases;
+  }
+  EXPECT_EQ(cases, 10);
+  EXPECT_GE(animals, 20) << "the cases should assemble animals";
+  std::printf("%d dense cases, %d animals: DeepLabCut's\n", cases, animals);
+}
+
 TEST(PafPredictor, NoPeaksGiveMinusOnes) {
   PafPredictorSpec spec = SynthSpec();
   const at::Tensor poses = PredictPafPoses(at::full({2, 4, 9, 11}, -20.0), at::zeros({2, 8, 9, 11}),
@@ -294,6 +342,77 @@ TEST(PafPredictor, WrongShapesAreModelErrors) {
     EXPECT_EQ(e.status().code(), StatusCode::kModelError);
     EXPECT_NE(e.status().message().find("paf"), std::string::npos) << e.status().message();
   }
+}
+
+// ---- The PAF line integral against the tensor operations DeepLabCut performs.
+
+// DeepLabCut's compute_edge_costs, its tensor operations in its order, for the pairs given:
+// pairs (n, 5) int64 = image, edge, source peak, target peak (indices into rc); rc (peaks, 2)
+// int64 = row, col. Returns the affinities before rounding (n,) float32.
+at::Tensor TensorOpsAffinities(const at::Tensor& paf, const at::Tensor& rc, const at::Tensor& pairs) {
+  const int64_t B = paf.size(0), H = paf.size(2), W = paf.size(3), n = pairs.size(0);
+  constexpr int kSamples = 10;
+  const at::Tensor from = rc.index_select(0, pairs.select(1, 2)).to(at::kFloat);
+  const at::Tensor to = rc.index_select(0, pairs.select(1, 3)).to(at::kFloat);
+  const at::Tensor delta = to - from;
+  const at::Tensor lengths = at::frobenius_norm(delta, {1}, false) + 1.1920928955078125e-07;
+  const at::Tensor t = at::linspace(0, 1, kSamples, at::kFloat).view({1, kSamples, 1});
+  at::Tensor xy = (from.unsqueeze(1) + t * delta.unsqueeze(1)).to(at::kInt);
+  xy = at::stack({xy.select(2, 0).clamp(0, H - 1), xy.select(2, 1).clamp(0, W - 1)}, 2);
+  const at::Tensor rows = xy.select(2, 0).to(at::kLong), cols = xy.select(2, 1).to(at::kLong);
+  const at::Tensor image = pairs.select(1, 0).view({n, 1}).expand({n, kSamples});
+  const at::Tensor edge = pairs.select(1, 1).view({n, 1}).expand({n, kSamples});
+  const at::Tensor fields = paf.reshape({B, -1, 2, H, W});
+  const at::Tensor vectors = at::stack({fields.index({image, edge, at::zeros_like(image), rows, cols}),
+                                        fields.index({image, edge, at::ones_like(image), rows, cols})},
+                                       2);
+  const at::Tensor integral = at::trapz(vectors, xy.to(at::kFloat).flip({-1}), 1);
+  return (at::frobenius_norm(integral, {1}, false) / lengths).contiguous();
+}
+
+TEST(PafAffinity, SameBitsAsDeepLabCutsTensorOps) {
+  at::manual_seed(11);
+  std::mt19937 rng(11);
+  const int64_t B = 2, E = 3, H = 61, W = 83, peaks = 400, n = 60000;
+  // Fields of several magnitudes, as trained and random heads give.
+  at::Tensor paf = at::randn({B, 2 * E, H, W});
+  paf.narrow(1, 0, 2).mul_(1e-3);
+  paf.narrow(1, 4, 2).mul_(37.5);
+  paf = paf.contiguous();
+  // Peaks anywhere, some on the border; pairs of any length, zero included.
+  std::uniform_int_distribution<int64_t> row(0, H - 1), col(0, W - 1), peak(0, peaks - 1), img(0, B - 1),
+      edge(0, E - 1);
+  at::Tensor rc = at::empty({peaks, 2}, at::kLong);
+  for (int64_t i = 0; i < peaks; ++i) {
+    rc[i][0] = i % 7 == 0 ? (i % 2 ? 0 : H - 1) : row(rng);
+    rc[i][1] = col(rng);
+  }
+  at::Tensor pairs = at::empty({n, 4}, at::kLong);
+  auto* pp = pairs.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    pp[i * 4] = img(rng);
+    pp[i * 4 + 1] = edge(rng);
+    pp[i * 4 + 2] = peak(rng);
+    pp[i * 4 + 3] = i % 50 == 0 ? pp[i * 4 + 2] : peak(rng);
+  }
+  const at::Tensor want = TensorOpsAffinities(paf, rc, pairs);
+  const at::Tensor want_rounded = (at::round(want * 1000) / 1000).contiguous();
+  const float* w = want.data_ptr<float>();
+  const float* wr = want_rounded.data_ptr<float>();
+  const float* f = paf.data_ptr<float>();
+  const int64_t* prc = rc.data_ptr<int64_t>();
+  int64_t differ = 0, differ_rounded = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* fx = f + (pp[i * 4] * E + pp[i * 4 + 1]) * 2 * H * W;
+    const int64_t s = pp[i * 4 + 2], d = pp[i * 4 + 3];
+    const float got = PafLineAffinityUnrounded(fx, fx + H * W, H, W, prc[s * 2], prc[s * 2 + 1], prc[d * 2],
+                                               prc[d * 2 + 1]);
+    differ += std::memcmp(&got, &w[i], sizeof(float)) != 0;
+    const float rounded = RoundAffinity(got);
+    differ_rounded += std::memcmp(&rounded, &wr[i], sizeof(float)) != 0;
+  }
+  EXPECT_EQ(differ, 0) << "of " << n << " affinities differ from the tensor ops' in some bit";
+  EXPECT_EQ(differ_rounded, 0) << "of " << n << " rounded affinities differ";
 }
 
 // ---- DLCRNetHead on the golden frames.
