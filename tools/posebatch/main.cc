@@ -52,6 +52,10 @@ struct AnalyzeArgs {
   int detector_batch_size = 1;
   std::string boxes;
   const BoxProvider* box_provider = nullptr;  // loaded from `boxes`
+  std::string conditions;                     // CTD: predictions file of condition poses
+  std::string conditions_model;               // CTD: bottom-up model whose poses are the conditions
+  const ConditionProvider* condition_provider = nullptr;  // loaded from `conditions`
+  Model* condition_model = nullptr;                       // loaded from `conditions_model`
   int slots = 3;
   bool csv = false;
   bool overwrite = false;
@@ -326,6 +330,8 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   ctx.on_progress = [&](const Progress& p) { progress.Update(p); };
   ctx.cancel = &g_interrupted;
   ctx.boxes = args.box_provider;
+  ctx.conditions = args.condition_provider;
+  ctx.conditions_model = args.condition_model;
   RunStats stats;
   const double start = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   Status st = RunPipeline(model, source, *writer, popts, pre, ctx, &stats);
@@ -528,6 +534,39 @@ int RunAnalyze(AnalyzeArgs args) {
     std::cerr << "error: " << e.status().message() << "\n";
     return 1;
   }
+  // CTD conditions: a predictions file, or a bottom-up model run in the same pipeline.
+  std::unique_ptr<ConditionProvider> conditions;
+  Model condition_model;
+  if (!args.conditions.empty() && !args.conditions_model.empty()) {
+    std::cerr << "error: give --conditions or --conditions-model, not both\n";
+    return 2;
+  }
+  if ((!args.conditions.empty() || !args.conditions_model.empty()) && model.spec.method != "ctd") {
+    std::cerr << "error: --conditions and --conditions-model apply to CTD models (this one is '"
+              << model.spec.method << "')\n";
+    return 2;
+  }
+  try {
+    if (!args.conditions.empty()) {
+      conditions = LoadConditions(args.conditions, static_cast<int64_t>(model.spec.bodyparts.size()));
+      args.condition_provider = conditions.get();
+    }
+    if (!args.conditions_model.empty()) {
+      ModelLoadOptions load_options = MakeLoadOptions("", args.device, "");
+      load_options.half = args.half;
+      load_options.channels_last = args.channels_last;
+      condition_model = LoadModel(args.conditions_model, load_options);
+      args.condition_model = &condition_model;
+      if (!args.quiet) std::fprintf(stderr, "conditions model: %s\n", condition_model.network->Describe().c_str());
+    }
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.status().message() << "\n";
+    return 1;
+  }
+  if (auto_batch && model.spec.method == "ctd") {
+    std::cerr << "error: --batch-size auto is not supported with CTD models yet; give a number\n";
+    return 2;
+  }
   if (auto_batch) {
     Status st = ChooseAutoBatch(model, videos, images, pre, args, &popts);
     if (!st.ok()) {
@@ -666,8 +705,15 @@ int main(int argc, char** argv) {
   analyze->add_option("--crop", a.crop, "analyse only x1,x2,y1,y2 (DeepLabCut's cropping)");
   analyze->add_option("--threads,-t", a.threads, "inference threads, or auto (= all cores)")->capture_default_str();
   analyze->add_option("--workers", a.workers, "preprocess worker threads")->capture_default_str();
-  analyze->add_option("--detector-batch-size", a.detector_batch_size, "frames per detector batch (top-down)")
+  analyze->add_option("--detector-batch-size", a.detector_batch_size,
+                      "frames per detector batch (top-down), or per conditions-model batch (CTD)")
       ->capture_default_str();
+  analyze->add_option("--conditions", a.conditions,
+                      "CTD: condition poses per frame from DeepLabCut predictions (.h5, or .json: a list per "
+                      "frame or a mapping from image path)");
+  analyze->add_option("--conditions-model", a.conditions_model,
+                      "CTD: a bottom-up model (export, snapshot or folder) whose poses are the conditions, run "
+                      "in the same pipeline");
   analyze->add_option("--boxes", a.boxes,
                       "top-down: JSON of boxes per frame number or image path ([x, y, w, h(, score)] lists), "
                       "instead of the model's detector");
