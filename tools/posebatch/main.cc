@@ -605,9 +605,15 @@ int RunAnalyze(AnalyzeArgs args) {
       auto source = OpenVideo(video, dec);  // first: a video that cannot be read is named as such
       if (model_fingerprint.empty()) model_fingerprint = FingerprintFile(model.weights_path);
       const ColumnLayout layout = LayoutFor(model, scorer, false);
-      ResumePlan plan = PlanResume(
-          base, JournalHeaderFor(model_fingerprint, model, video, layout, dec, pre, popts, args.device),
-          popts.batch_size, layout.NumColumns(), args.resume, video, dec.start_frame);
+      JournalHeader header = JournalHeaderFor(model_fingerprint, model, video, layout, dec, pre, popts, args.device);
+      // Rows also depend on given boxes or conditions, or on the conditions model.
+      if (!args.boxes.empty()) header.push_back({"boxes", FingerprintFile(args.boxes)});
+      if (!args.conditions.empty()) header.push_back({"conditions", FingerprintFile(args.conditions)});
+      if (args.condition_model != nullptr) {
+        header.push_back({"conditions_model", FingerprintFile(args.condition_model->weights_path)});
+      }
+      ResumePlan plan = PlanResume(base, std::move(header), popts.batch_size, layout.NumColumns(), args.resume,
+                                   video, dec.start_frame);
       if (plan.continue_previous) {  // decode and drop the frames already done
         DecodeOptions rest = dec;
         rest.start_frame = plan.previous.frames.back() + 1;
