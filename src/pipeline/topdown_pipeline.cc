@@ -237,6 +237,7 @@ class TopDownRun {
       conditions->push_back(crop.conditions);
       plan->transforms.push_back(crop.plan.transform);
       for (double v : crop.box) plan->boxes.push_back(static_cast<float>(v));
+      plan->scores.push_back(0.f);  // CTD boxes have no score (the writers leave it out)
     }
   }
 

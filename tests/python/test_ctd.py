@@ -11,6 +11,7 @@ bottom-up model run in the same pipeline equal the same conditions given as a fi
 import glob
 import json
 import os
+import pickle
 import subprocess
 import tempfile
 import unittest
@@ -115,6 +116,15 @@ class Video(unittest.TestCase):
             np.testing.assert_array_equal(values[frame], -1, err_msg=f"frame {frame} has no condition")
         self.assertTrue(np.all(values[0, 0] != -1) and np.all(values[0, 1:] == -1))
         self.assertTrue(np.all(values[2, :, :, :2] != -1))  # three animals
+        # _full.pickle: DeepLabCut's CTD reports the boxes made from the conditions, unscored.
+        with open(glob.glob(os.path.join(self.dest, "b1", "*_full.pickle"))[0], "rb") as f:
+            full = pickle.load(f)
+        key = lambda i: "frame" + str(i).zfill(int(np.ceil(np.log10(10))))  # DeepLabCut's key width
+        boxes = full[key(2)]["bboxes"]
+        self.assertEqual(boxes.shape, (3, 4))
+        self.assertTrue(np.all(boxes[:, 2:] > 0))
+        self.assertNotIn("bbox_scores", full[key(2)])
+        np.testing.assert_array_equal(full[key(3)]["bboxes"], -1)
         for b in ("4", "7"):
             other = self.analyze("b" + b, "--conditions", path, "-b", b, "--slots", "2")
             np.testing.assert_array_equal(other.to_numpy(), base.to_numpy(), err_msg=f"batch {b}")

@@ -286,7 +286,8 @@ ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int bat
 // The metadata DeepLabCut copies into _full.pickle from the project's pose_cfg.
 FullPickleOptions FullPickleOptionsFor(const Model& model, const std::string& out_base) {
   FullPickleOptions o;
-  o.with_boxes = model.spec.method == "td";
+  o.with_boxes = model.spec.method == "td" || model.spec.method == "ctd";
+  o.with_box_scores = model.spec.method == "td";  // DeepLabCut's CTD reports boxes without scores
   o.full_path = out_base + "_full.pickle";
   o.assemblies_path = out_base + "_assemblies.pickle";
   if (model.spec.predictor == "PartAffinityFieldPredictor") {
@@ -679,9 +680,13 @@ int RunInfo(const std::string& model_path, const std::string& config, const std:
     for (const auto& i : s.individuals) std::printf(" %s", i.c_str());
     std::printf("\ninput:        %s, normalize %s, pad to multiple of %d\n", s.input.bgr ? "BGR" : "RGB",
                 s.input.normalize ? "yes" : "no", s.input.pad_multiple);
-    std::printf("predictor:    HeatmapPredictor stride %g, locref %s (std %g), sigmoid %s, clip %s\n",
-                s.pose_head.stride, s.pose_head.location_refinement ? "yes" : "no", s.pose_head.locref_std,
-                s.pose_head.apply_sigmoid ? "yes" : "no", s.pose_head.clip_scores ? "yes" : "no");
+    if (s.predictor == "HeatmapPredictor") {
+      std::printf("predictor:    HeatmapPredictor stride %g, locref %s (std %g), sigmoid %s, clip %s\n",
+                  s.pose_head.stride, s.pose_head.location_refinement ? "yes" : "no", s.pose_head.locref_std,
+                  s.pose_head.apply_sigmoid ? "yes" : "no", s.pose_head.clip_scores ? "yes" : "no");
+    } else {
+      std::printf("predictor:    %s\n", s.predictor.c_str());
+    }
     std::printf("scorer:       %s\n", DefaultScorer(model).c_str());
     return 0;
   } catch (const Error& e) {
