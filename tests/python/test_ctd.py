@@ -151,6 +151,22 @@ class Video(unittest.TestCase):
         self.assertGreater(int((model.to_numpy() != -1).sum()), 0, "conditions were used")
         np.testing.assert_array_equal(model.to_numpy(), given.to_numpy())
 
+    def test_h5_keypoints_with_negative_values_are_zeroed_as_deeplabcut_does(self):
+        # DeepLabCut's CondFromFile zeroes (x, y, score) of an .h5 keypoint with a NaN or negative
+        # value; JSON conditions are taken as given.
+        poses = np.array([[[60, 50, 0.9], [-5, 40, 0.8], [70, 62, 0.7], [75, 90, 0.9], [50, 80, 0.6]]], np.float32)
+        h5 = os.path.join(self.dest, "conditions.h5")
+        write_h5(h5, [0, 1], [poses, poses])
+        zeroed = poses.copy()
+        zeroed[0, 1] = 0
+        path = os.path.join(self.dest, "zeroed.json")
+        with open(path, "w") as f:
+            json.dump([zeroed.tolist(), zeroed.tolist()], f)
+        a = self.analyze("h5", "--conditions", h5, "-b", "2", frames=2)
+        b = self.analyze("json", "--conditions", path, "-b", "2", frames=2)
+        self.assertTrue(np.all(a.to_numpy()[:, :15] != -1))
+        np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+
     def test_missing_conditions_source_is_a_clear_error(self):
         r = run("analyze", MODEL, VIDEO, "--frames", "0:2", "--dest", self.dest, "-q")
         self.assertNotEqual(r.returncode, 0)
