@@ -2,7 +2,7 @@
 //
 //   posebatch-bench -m MODEL[,MODEL...] -v VIDEO [-s native,320x240] [-b 1,8,32] [-t 2]
 //                   [-w 1,2] [-r 3] [--frames 60] [--post-workers 1] [--assembly 1,...,256]
-//                   [--rss] [--python] [-o md|csv|json]
+//                   [--rss] [--python] [--conditions-model BU_MODEL] [-o md|csv|json]
 //
 // For every combination of model, input size, batch size, inference threads and preprocess
 // workers it measures, interleaved in the same run:
@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "bench_util.h"
+#include "ctd_bench.h"
 #include "common/stopwatch.h"
 #include "pipeline/inference_thread.h"
 #include "pipeline/slot_pool.h"
@@ -50,6 +51,7 @@ namespace {
 struct Options {
   std::vector<std::string> models, sizes{"native"};
   std::string video, format = "md", python_ref, self;
+  std::string conditions_model;  // CTD models: the bottom-up model whose poses are the conditions
   std::vector<int> batches{1, 8}, threads, workers{1}, assembly;
   int repeats = 3, frames = 60, rss_frames = 0, detector_batch = 1, post_workers = 1;
   bool rss = false, python = false, channels_last = false;
@@ -320,8 +322,32 @@ int Run(const Options& o) {
   Table grouping({"model", "size", "frames", "peaks/bodypart", "animals/frame", "grouping ms/frame"});
   Table td({"model", "size", "detector batch", "pose batch", "threads", "crops/frame", "engine fps", "pipeline fps",
             "efficiency", "crops/s", "decode ms/f", "infer ms/f", "infer idle ms/f", "crop ms/f", "write ms/f"});
+  Table ctd(CtdColumns());
+  Model bottom_up;
+  if (!o.conditions_model.empty()) bottom_up = LoadModel(o.conditions_model, MakeLoadOptions("", "cpu", ""));
   for (auto& [path, model] : models) {
     const std::string name = fs::path(path).filename().string();
+    if (model.spec.method == "ctd") {  // BU conditions model + CTD pose on crops, one decode pass
+      if (bottom_up.network == nullptr) throw Error(Status::InvalidArgument(path + ": a CTD model needs --conditions-model"));
+      for (const Video& v : videos) {
+        for (int t : threads) {
+          for (int b : o.batches) {
+            CtdCase c;
+            c.name = fs::path(o.conditions_model).filename().string() + " + " + name;
+            c.video = v.path;
+            c.width = v.width;
+            c.height = v.height;
+            c.frames = v.frames;
+            c.batch = b;
+            c.bu_batch = o.detector_batch;
+            c.threads = t;
+            c.repeats = o.repeats;
+            RunCtdCase(model, bottom_up, c, tmp, &ctd);
+          }
+        }
+      }
+      continue;
+    }
     if (model.detector) {  // top-down: detector stage + pose on crops, one decode pass
       for (const Video& v : videos) {
         for (int t : threads) {
@@ -402,6 +428,14 @@ int Run(const Options& o) {
                 "engine = detector forward per frame + crops/frame x pose forward per crop; the crop column is the "
                 "crop stage and detector preprocessing):\n\n%s\n",
                 td.Render(o.format).c_str());
+  }
+
+  if (!ctd.empty()) {
+    std::printf("Conditional top-down (bottom-up conditions model on frames, CTD on 256x256 crops batched across "
+                "frames; sequential = every stage of a frame in turn, the BU model at batch 1 and the CTD model on "
+                "the frame's crops, as DeepLabCut's CTDInferenceRunner; engine = BU forward + postprocess per frame "
+                "+ crops/frame x CTD forward per crop):\n\n%s\n",
+                ctd.Render(o.format).c_str());
   }
 
   if (!o.assembly.empty()) {
@@ -498,6 +532,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--post-workers", o.post_workers, "postprocess threads of the pipeline runs (posebatch analyze "
                  "--post-workers)")->capture_default_str();
+  app.add_option("--conditions-model", o.conditions_model,
+                 "CTD models: the bottom-up model whose poses are the conditions (frames per batch: --detector-batch)");
   app.add_option("--frames", o.frames, "frames per run (from the start of the video)")->capture_default_str();
   app.add_option("--assembly", assembly, "comma list of batch sizes for the batch-assembly table (e.g. 1,8,64,256)");
   app.add_flag("--rss", o.rss, "peak RSS of a run and of a 10x longer run");

@@ -73,10 +73,35 @@ class BoxProvider {
 // of [x, y, w, h] or [x, y, w, h, score]. Throws Error naming the file and the entry.
 std::unique_ptr<BoxProvider> LoadBoxes(const std::string& path);
 
+// Condition poses given per frame for a conditional top-down (CTD) model, as DeepLabCut's
+// CondFromFile reads them. Implementations must be safe to call from the decode thread while
+// the caller waits in RunPipeline.
+class ConditionProvider {
+ public:
+  virtual ~ConditionProvider() = default;
+  // float32 (n, K, 3) = x, y, score in frame pixels for frame `index` (videos) or the image
+  // `label`; n = 0 when the frame has no entry or no visible condition.
+  virtual at::Tensor ConditionsFor(int64_t index, const std::string& label) const = 0;
+};
+
+// Reads conditions for a model with `num_keypoints` bodyparts from DeepLabCut predictions:
+// an `.h5` (pandas table format, as DeepLabCut and posebatch write it: columns
+// individuals x bodyparts x (x, y, likelihood), index = frame numbers or image paths) or a
+// `.json` (a list per frame, or a mapping from image path, of poses [[x, y, score], ...]).
+// As DeepLabCut: from an .h5, keypoints with a NaN or negative value are zeroed and poses
+// without a visible keypoint dropped; JSON poses are taken as given. Images are matched by
+// path, else by file name. Throws Error naming the file and the problem.
+std::unique_ptr<ConditionProvider> LoadConditions(const std::string& path, int64_t num_keypoints);
+
 struct RunContext {
   ProgressCallback on_progress;                  // may be empty
   const std::atomic<bool>* cancel = nullptr;     // set to stop early (e.g. Ctrl-C)
   const BoxProvider* boxes = nullptr;            // top-down: replaces the model's detector
+  const ConditionProvider* conditions = nullptr;  // CTD: condition poses per frame
+  // CTD: a bottom-up model run in the same pipeline (frames batched by
+  // PipelineOptions::detector_batch_size) whose poses are the conditions. Owned by the caller;
+  // used by the run's inference thread only.
+  Model* conditions_model = nullptr;
 };
 
 // Runs `model` over every frame of `source`, appending one row per frame to `writer` in input

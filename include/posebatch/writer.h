@@ -69,6 +69,7 @@ struct FullPickleOptions {
   std::vector<std::vector<int64_t>> graph;   // "PAFgraph" (empty writes None)
   std::vector<int64_t> graph_inds;           // "PAFinds"
   bool with_boxes = false;  // top-down: each frame also gets "bboxes" and "bbox_scores" (AppendBoxes)
+  bool with_box_scores = true;  // false for CTD: "bboxes" only (its boxes come from conditions, unscored)
 };
 std::unique_ptr<PoseWriter> CreateFullPickleWriter(const ColumnLayout& layout, const FullPickleOptions& options);
 

@@ -57,6 +57,7 @@ class FullPickleWriter : public PoseWriter {
     columns_ = static_cast<size_t>((individuals_ * bodyparts_ + unique_) * 3);
     spool_ = Open(spool_path_, "w+b");
     if (options.with_boxes) box_spool_ = Open(box_spool_path_, "w+b");
+    with_box_scores_ = options.with_box_scores;
   }
   ~FullPickleWriter() override { Abort(); }
 
@@ -226,8 +227,8 @@ class FullPickleWriter : public PoseWriter {
   }
 
   // The next frame's boxes from the box spool, as DeepLabCut's top-down postprocessor reports
-  // them: "bboxes" (max(n, individuals), 4) float64 x, y, w, h and "bbox_scores"
-  // (max(n, individuals),) float32, padded with -1.
+  // them: "bboxes" (max(n, individuals), 4) float64 x, y, w, h and (top-down, not CTD)
+  // "bbox_scores" (max(n, individuals),) float32, padded with -1.
   void WriteBoxes(PickleStream& out) {
     uint32_t n = 0;
     if (std::fread(&n, sizeof n, 1, box_spool_.get()) != 1) {
@@ -245,6 +246,7 @@ class FullPickleWriter : public PoseWriter {
     std::copy(scores.begin(), scores.end(), s.begin());
     out.Str("bboxes");
     out.Array({rows, 4}, b.data());
+    if (!with_box_scores_) return;
     out.Str("bbox_scores");
     out.Array({rows}, s.data());
   }
@@ -299,6 +301,7 @@ class FullPickleWriter : public PoseWriter {
   std::string spool_path_, box_spool_path_;
   File spool_, box_spool_;  // rows; top-down boxes
   std::vector<float> pending_boxes_, pending_scores_;
+  bool with_box_scores_ = true;
   int64_t rows_ = 0;
   std::vector<float> row_;
 };

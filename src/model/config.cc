@@ -224,13 +224,22 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
     YAML::Node predictor = head["predictor"];
     if (!Present(predictor)) Bad(origin, "missing field model.heads.bodypart.predictor");
     std::string type = ValueOr<std::string>(predictor["type"], "");
-    if (type != "HeatmapPredictor" && type != "PartAffinityFieldPredictor" && type != "DEKRPredictor") {
+    const bool simcc = type == "SimCCPredictor" && spec.method == "ctd";
+    if (type != "HeatmapPredictor" && type != "PartAffinityFieldPredictor" && type != "DEKRPredictor" && !simcc) {
       Bad(origin, "predictor '" + type +
                       "' (model.heads.bodypart.predictor.type) is not supported yet (this build reads "
-                      "HeatmapPredictor, PartAffinityFieldPredictor and DEKRPredictor)");
+                      "HeatmapPredictor, PartAffinityFieldPredictor and DEKRPredictor; SimCCPredictor "
+                      "in CTD models)");
     }
     spec.predictor = type;
     HeatmapHeadSpec& h = spec.pose_head;
+    if (simcc) {  // CTD (RTMPose): coordinates are classified, there is no heatmap stride
+      h.name = "bodypart";
+      h.num_keypoints = static_cast<int>(spec.bodyparts.size());
+      if (!spec.unique_bodyparts.empty()) Bad(origin, "metadata.unique_bodyparts with a CTD model is not supported yet");
+      if (spec.with_identity) Bad(origin, "metadata.with_identity with a CTD model is not supported yet");
+      return spec;
+    }
     ParseHeatmapHead(head, "bodypart", static_cast<int>(spec.bodyparts.size()), model, posebatch_block, origin, &h);
     if (!spec.unique_bodyparts.empty()) {
       YAML::Node unique = heads["unique_bodypart"];

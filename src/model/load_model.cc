@@ -11,12 +11,12 @@
 #include <regex>
 
 #include "io/torch_pickle.h"
-#include "posebatch/detector.h"
 #include "io/zip_archive.h"
 #include "model/config_internal.h"
 #include "model/native/detectors.h"
 #include "model/native/native_network.h"
 #include "model/torchscript_network.h"
+#include "posebatch/conditional_network.h"
 #include "posebatch/detector.h"
 #include "posebatch/model.h"
 #include "posebatch/status.h"
@@ -197,9 +197,21 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
   } else {
     model = LoadNative(path, options.config_path, options, path);
   }
-  if (model.spec.method != "bu" && model.spec.method != "td") {
-    throw Error(Status::ModelError(model.spec.config_path + ": method '" + model.spec.method +
-                                   "' is not supported yet (this build runs bottom-up and top-down models)"));
+  const std::string& method = model.spec.method;
+  if (method != "bu" && method != "td" && method != "ctd") {
+    throw Error(Status::ModelError(model.spec.config_path + ": method '" + method +
+                                   "' is not supported (this build runs bottom-up, top-down and CTD models)"));
+  }
+  if (method == "ctd") {
+    if (model.spec.predictor != "SimCCPredictor") {
+      throw Error(Status::ModelError(model.spec.config_path + ": CTD predictor '" + model.spec.predictor +
+                                     "' is not supported yet (SimCCPredictor is)"));
+    }
+    if (dynamic_cast<const ConditionalNetwork*>(model.network.get()) == nullptr) {
+      throw Error(Status::ModelError(model.path + ": a CTD model must be a native DeepLabCut export or snapshot "
+                                     "(a TorchScript CTD network cannot be given conditions)"));
+    }
+    return model;
   }
   if (model.spec.method == "td" && !model.spec.unique_bodyparts.empty()) {
     throw Error(Status::ModelError(model.spec.config_path +

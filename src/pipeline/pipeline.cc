@@ -410,7 +410,7 @@ Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer, const 
   if (pipeline.batch_size < 1) return Status::InvalidArgument("batch size must be >= 1");
   if (pipeline.num_slots < 1) return Status::InvalidArgument("number of batch slots must be >= 1");
   if (model.network == nullptr) return Status::InvalidArgument("model has no network");
-  if (model.spec.method == "td") {
+  if (model.spec.method == "td" || model.spec.method == "ctd") {
     if (!pipeline.async) return Status::InvalidArgument("top-down models run on the asynchronous pipeline only");
     return RunTopDownPipeline(model, source, writer, pipeline, preprocess, context, stats);
   }

@@ -1,9 +1,14 @@
-// Threads of a top-down run, and how they meet:
+// Threads of a top-down or conditional top-down (CTD) run, and how they meet:
 //
-//   decode ─frames─▶ detector preprocess ─▶ detector slots ─▶ detector inference ─┐
-//      └────────────── (boxes given: frames go straight on) ─────────────────────┤
-//                                                                   detected frames (in order)
+//   decode ─frames─▶ cue preprocess ─▶ cue slots ─▶ cue inference (detector / BU model) ─┐
+//      └────────────── (boxes or conditions given: frames go straight on) ───────────────┤
+//                                                                   frames with cues (in order)
 //   writer ◀─plans (frame order)─ crop stage ─crops─▶ pose slots ─▶ pose inference ─crop poses─▶ writer
+//
+// CTD differs only in the cues (condition poses, not boxes), the crops (DeepLabCut's CTD
+// preparation: filtering, boxes from the conditions, conditions in crop pixels, written into a
+// (B, K, 3) conditions tensor beside each pose slot), the pose network (conditions passed
+// with the batch, SimCC) and the mapping back (CTD rescoring).
 //
 // A decoded frame is held (not copied) until its crops are written, then returns to the pool
 // of frame buffers: that pool, the two slot pools and the bounded queues bound memory. Both
@@ -18,21 +23,25 @@
 
 #include "common/stopwatch.h"
 #include "pipeline/bounded_queue.h"
+#include "pipeline/frame_cues.h"
 #include "pipeline/inference_thread.h"
 #include "pipeline/slot_pool.h"
 #include "pipeline/stage_common.h"
+#include "posebatch/conditional_network.h"
 #include "posebatch/predictor.h"
+#include "predict/simcc_predictor.h"
 #include "predict/topdown_postprocess.h"
+#include "preprocess/ctd_conditions.h"
 #include "preprocess/normalize.h"
 #include "preprocess/topdown_crop.h"
 
 namespace posebatch {
 namespace {
 
-// A frame whose boxes are known, on its way to the crop stage.
+// A frame whose boxes (or conditions) are known, on its way to the crop stage.
 struct DetectedFrame {
   Frame* frame = nullptr;
-  Detections detections;
+  FrameCues cues;
 };
 
 // What the writer needs for a frame: its number/label and how many crop results to collect.
@@ -41,6 +50,7 @@ struct FramePlan {
   int crops = 0;
   std::vector<CropTransform> transforms;
   std::vector<float> boxes, scores;  // the cropped boxes (x, y, w, h) and their scores, for the writer
+  std::vector<CtdCrop> ctd;          // CTD: each crop's conditions and condition score (rescoring)
 };
 
 // Pose of one crop, in crop pixels: K x 3.
@@ -56,24 +66,23 @@ class TopDownRun {
         options_(options),
         preprocess_(preprocess),
         context_(context),
-        detector_(context.boxes == nullptr ? model.detector.get() : nullptr),
-        detector_normalizer_(detector_ != nullptr ? detector_->spec().input : model.spec.input),
+        ctd_(model.spec.method == "ctd"),
+        cues_(MakeCues(model, context)),
+        detector_normalizer_(cues_ != nullptr ? cues_->input() : model.spec.input),
         cropper_(model.spec.input),
         crop_spec_(ParseTopDownCropSpec(YAML::Load(model.spec.config_text), model.spec.config_path)),
-        det_pool_(std::max(1, options.num_slots), std::max(1, options.detector_batch_size)),
+        det_pool_(std::max(1, options.num_slots), std::max(1, options.detector_batch_size),
+                  cues_ != nullptr ? cues_->layout() : InputLayout::kNCHW),
         pose_pool_(std::max(1, options.num_slots), options.batch_size, model.network->input_layout(),
                    options.pin_memory),
         det_frames_(static_cast<size_t>(std::max(1, options.num_slots))),
         name_(source.info().path) {
-    if (context.boxes == nullptr && model.detector == nullptr) {
-      throw Error(Status::InvalidArgument(model.path + ": a top-down model needs a detector (the export has none) "
-                                          "or boxes given with --boxes"));
-    }
     if (preprocess.crop.enabled()) {
       throw Error(Status::InvalidArgument("--crop is not supported with top-down models yet"));
     }
     individuals_ = static_cast<int64_t>(std::max<size_t>(1, model.spec.individuals.size()));
     keypoints_ = static_cast<int64_t>(model.spec.bodyparts.size());
+    if (ctd_) SetUpConditionalPose();
     num_columns_ = static_cast<size_t>(individuals_ * keypoints_ * 3);
     row_values_.resize(num_columns_);
     next_row_index_ = source.info().first_index;
@@ -110,6 +119,42 @@ class TopDownRun {
   }
 
  private:
+  // Where a frame's boxes or conditions come from: given per frame (context), or a model.
+  static std::unique_ptr<CueModel> MakeCues(Model& model, const RunContext& context) {
+    if (model.spec.method == "ctd") {
+      if (context.conditions != nullptr) return nullptr;
+      if (context.conditions_model == nullptr) {
+        throw Error(Status::InvalidArgument(model.path + ": a CTD model needs conditions: a predictions file "
+                                            "(--conditions) or a bottom-up model (--conditions-model)"));
+      }
+      return MakeBottomUpConditionCues(*context.conditions_model,
+                                       static_cast<int64_t>(model.spec.bodyparts.size()));
+    }
+    if (context.boxes != nullptr) return nullptr;
+    if (model.detector == nullptr) {
+      throw Error(Status::InvalidArgument(model.path + ": a top-down model needs a detector (the export has none) "
+                                          "or boxes given with --boxes"));
+    }
+    return MakeDetectorCues(*model.detector);
+  }
+
+  void SetUpConditionalPose() {
+    conditional_ = dynamic_cast<ConditionalNetwork*>(model_.network.get());
+    if (conditional_ == nullptr) throw Error(Status::InvalidArgument(model_.path + ": not a conditional network"));
+    const YAML::Node config = YAML::Load(model_.spec.config_text);
+    const YAML::Node margin = config["data"]["bbox_margin"];
+    bbox_margin_ = margin.IsDefined() && !margin.IsNull() ? margin.as<double>() : 20.0;  // DeepLabCut's default
+    simcc_ = ParseSimCCPredictor(config["model"]["heads"]["bodypart"]["predictor"], model_.spec.config_path);
+    if (conditional_->num_conditions() != keypoints_) {
+      throw Error(Status::ModelError(model_.path + ": the network takes " +
+                                     std::to_string(conditional_->num_conditions()) + " condition keypoints, the config has " +
+                                     std::to_string(keypoints_) + " bodyparts"));
+    }
+    for (int s = 0; s < std::max(1, options_.num_slots); ++s) {
+      slot_conditions_.push_back(at::zeros({options_.batch_size, keypoints_, 3}, at::kFloat));
+    }
+  }
+
   bool CancelRequested() const {
     return context_.cancel != nullptr && context_.cancel->load(std::memory_order_relaxed);
   }
@@ -130,39 +175,20 @@ class TopDownRun {
     FramePlan plan;
     plan.record.index = frame.index;
     plan.record.label = frame.label;
-    const int64_t n = d.detections.boxes.defined() ? d.detections.boxes.size(0) : 0;
     std::vector<CropPlan> crops;
-    std::vector<bool> kept(static_cast<size_t>(n), false);
-    if (n > 0) {
-      const at::Tensor boxes = d.detections.boxes.to(at::kDouble).contiguous();
-      const double* b = boxes.data_ptr<double>();
-      for (int64_t i = 0; i < n; ++i) {
-        try {
-          crops.push_back(PlanTopDownCrop({b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]}, frame.width,
-                                          frame.height, crop_spec_));
-          kept[static_cast<size_t>(i)] = true;
-        } catch (const Error&) {
-          continue;  // a box that leaves nothing to crop (DeepLabCut drops it too)
-        }
-      }
+    std::vector<std::vector<float>> conditions;  // CTD: per crop, K x 3 in crop pixels
+    if (ctd_) {
+      PlanCtdCrops(d, &plan, &crops, &conditions);
+    } else {
+      PlanBoxCrops(d, &plan, &crops);
     }
-    plan.crops = static_cast<int>(crops.size());
-    if (n > 0) {
-      const at::Tensor boxes = d.detections.boxes.to(at::kFloat).contiguous();
-      const at::Tensor scores = d.detections.scores.to(at::kFloat).contiguous();
-      for (int64_t i = 0; i < n; ++i) {
-        if (!kept[static_cast<size_t>(i)]) continue;
-        plan.boxes.insert(plan.boxes.end(), boxes.data_ptr<float>() + i * 4, boxes.data_ptr<float>() + i * 4 + 4);
-        plan.scores.push_back(i < scores.numel() ? scores.data_ptr<float>()[i] : 1.0f);
-      }
-    }
-    for (const auto& c : crops) plan.transforms.push_back(c.transform);
     // The writer waits for this plan's crops; if a partial pose batch holds crops of frames
     // the writer is waiting on, close it before the plans queue could fill up behind it.
     if (open_pose_ != nullptr && ++frames_since_open_ >= plan_capacity_ / 2) ClosePoseBatch();
     if (!plans.Push(std::move(plan))) return false;
     ScopedTimer t(&crop_seconds_);
-    for (const CropPlan& c : crops) {
+    for (size_t i = 0; i < crops.size(); ++i) {
+      const CropPlan& c = crops[i];
       InputGeometry g;
       g.src_w = g.width = c.out_w;
       g.src_h = g.height = c.out_h;
@@ -179,11 +205,72 @@ class TopDownRun {
         throw Error(WithContext(StatusFromCurrentException(),
                                 "crop of frame " + std::to_string(frame.index) + " of " + name_));
       }
+      if (ctd_) {
+        float* dst = SlotConditions(next_pose_batch_).data_ptr<float>() + row * keypoints_ * 3;
+        std::copy(conditions[i].begin(), conditions[i].end(), dst);
+      }
       pose_pool_.RowFilled(open_pose_);
       ++crops_written_;
       if (row + 1 == pose_pool_.batch_size()) ClosePoseBatch();
     }
     return true;
+  }
+
+  at::Tensor& SlotConditions(int64_t batch) { return slot_conditions_[static_cast<size_t>(batch % slot_conditions_.size())]; }
+
+  // CTD: DeepLabCut's preparation of the frame's conditions (filtering, boxes, crops).
+  void PlanCtdCrops(const DetectedFrame& d, FramePlan* plan, std::vector<CropPlan>* crops,
+                    std::vector<std::vector<float>>* conditions) {
+    const Frame& frame = *d.frame;
+    const at::Tensor& given = d.cues.conditions;
+    if (!given.defined() || given.size(0) == 0) return;
+    if (given.dim() != 3 || given.size(1) != keypoints_ || given.size(2) != 3) {
+      throw Error(Status::InvalidArgument("conditions for frame " + std::to_string(frame.index) + " of " + name_ +
+                                          " are not (n, " + std::to_string(keypoints_) + ", 3)"));
+    }
+    const at::Tensor c = given.to(at::kFloat).contiguous();
+    plan->ctd = PrepareCtdCrops(c.data_ptr<float>(), c.size(0), keypoints_, frame.width, frame.height, bbox_margin_,
+                                crop_spec_);
+    plan->crops = static_cast<int>(plan->ctd.size());
+    for (const CtdCrop& crop : plan->ctd) {
+      crops->push_back(crop.plan);
+      conditions->push_back(crop.conditions);
+      plan->transforms.push_back(crop.plan.transform);
+      for (double v : crop.box) plan->boxes.push_back(static_cast<float>(v));
+      plan->scores.push_back(0.f);  // CTD boxes have no score (the writers leave it out)
+    }
+  }
+
+  // Top-down: a crop per box (with context, as DeepLabCut's top_down_crop).
+  void PlanBoxCrops(const DetectedFrame& d, FramePlan* plan, std::vector<CropPlan>* crops) {
+    const Frame& frame = *d.frame;
+    const Detections& detections = d.cues.detections;
+    const int64_t n = detections.boxes.defined() ? detections.boxes.size(0) : 0;
+    std::vector<bool> kept(static_cast<size_t>(n), false);
+    if (n > 0) {
+      const at::Tensor boxes = detections.boxes.to(at::kDouble).contiguous();
+      const double* b = boxes.data_ptr<double>();
+      for (int64_t i = 0; i < n; ++i) {
+        try {
+          crops->push_back(PlanTopDownCrop({b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]}, frame.width,
+                                           frame.height, crop_spec_));
+          kept[static_cast<size_t>(i)] = true;
+        } catch (const Error&) {
+          continue;  // a box that leaves nothing to crop (DeepLabCut drops it too)
+        }
+      }
+    }
+    plan->crops = static_cast<int>(crops->size());
+    if (n > 0) {
+      const at::Tensor boxes = detections.boxes.to(at::kFloat).contiguous();
+      const at::Tensor scores = detections.scores.to(at::kFloat).contiguous();
+      for (int64_t i = 0; i < n; ++i) {
+        if (!kept[static_cast<size_t>(i)]) continue;
+        plan->boxes.insert(plan->boxes.end(), boxes.data_ptr<float>() + i * 4, boxes.data_ptr<float>() + i * 4 + 4);
+        plan->scores.push_back(i < scores.numel() ? scores.data_ptr<float>()[i] : 1.0f);
+      }
+    }
+    for (const auto& c : *crops) plan->transforms.push_back(c.transform);
   }
 
   // ---- writer (one thread) ------------------------------------------------------------------
@@ -208,7 +295,8 @@ class TopDownRun {
       at::Tensor crops = at::empty({plan.crops, keypoints_, 3}, at::kFloat);
       for (int i = 0; i < plan.crops; ++i)
         std::copy(poses[i].begin(), poses[i].end(), crops.data_ptr<float>() + i * keypoints_ * 3);
-      frame_poses = TopDownFramePoses(crops, plan.transforms, static_cast<int>(individuals_)).contiguous();
+      frame_poses = ctd_ ? CtdFramePoses(crops, plan.ctd, static_cast<int>(individuals_)).contiguous()
+                         : TopDownFramePoses(crops, plan.transforms, static_cast<int>(individuals_)).contiguous();
     }
     // DeepLabCut's DataFrame keeps the first `individuals` rows (boxes come best first).
     const float* p = frame_poses.data_ptr<float>();
@@ -233,22 +321,44 @@ class TopDownRun {
 
   // ---- inference ----------------------------------------------------------------------------
 
-  std::vector<Detections> Detect(BatchSlot* slot) {
-    std::vector<Detections> out;
+  // The detector (boxes) or bottom-up model (conditions) on a batch of frames.
+  std::vector<FrameCues> Detect(BatchSlot* slot) {
+    std::vector<FrameCues> out;
     ScopedTimer t(&det_times_.inference);
     try {
       const at::Tensor input = slot->Input();
-      InferenceThread::Get().Run(options_.intra_op_threads, [&] { out = detector_->Detect(input); });
+      InferenceThread::Get().Run(options_.intra_op_threads, [&] { out = cues_->Run(input); });
     } catch (...) {
       throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
-                              "detector on frames " + std::to_string(slot->records.front().index) + ".." +
+                              cues_->what() + " on frames " + std::to_string(slot->records.front().index) + ".." +
                                   std::to_string(slot->records.back().index) + " of " + name_));
     }
     if (static_cast<int>(out.size()) != slot->rows_assigned) {
-      throw Error(Status::ModelError("detector returned " + std::to_string(out.size()) + " results for " +
+      throw Error(Status::ModelError(cues_->what() + " returned " + std::to_string(out.size()) + " results for " +
                                      std::to_string(slot->rows_assigned) + " images"));
     }
     return out;
+  }
+
+  // The pose network on a batch of crops (CTD: with each crop's conditions).
+  HeadOutputs Forward(BatchSlot* slot) {
+    HeadOutputs outputs;
+    const at::Tensor input = slot->Input();
+    if (ctd_) {
+      const at::Tensor conditions = SlotConditions(slot->batch_id).narrow(0, 0, slot->rows_assigned);
+      InferenceThread::Get().Run(options_.intra_op_threads,
+                                 [&] { outputs = conditional_->Forward(input, conditions); });
+      for (const char* name : {"x", "y"}) {
+        auto head = outputs.find(model_.spec.pose_head.name);
+        if (head == outputs.end() || head->second.count(name) == 0) {
+          throw Error(Status::ModelError("CTD network output has no " + model_.spec.pose_head.name + "/" + name));
+        }
+      }
+    } else {
+      InferenceThread::Get().Run(options_.intra_op_threads, [&] { outputs = model_.network->Forward(input); });
+      ValidateHeatmapOutputs(outputs, model_.spec.pose_head, slot->rows_assigned);
+    }
+    return outputs;
   }
 
   // Pose on a batch of crops: K x 3 per crop, in crop pixels.
@@ -258,9 +368,7 @@ class TopDownRun {
     {
       ScopedTimer t(&times_.inference);
       try {
-        const at::Tensor input = slot->Input();
-        InferenceThread::Get().Run(options_.intra_op_threads, [&] { outputs = model_.network->Forward(input); });
-        ValidateHeatmapOutputs(outputs, model_.spec.pose_head, rows);
+        outputs = Forward(slot);
       } catch (...) {
         throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
                                 "pose inference on crops of frames " + std::to_string(slot->records.front().index) +
@@ -271,9 +379,13 @@ class TopDownRun {
     ScopedTimer t(&times_.postprocess);
     const auto& head = model_.spec.pose_head;
     const auto& outs = outputs.at(head.name);
-    auto lr = outs.find("locref");
-    const at::Tensor poses =
-        PredictHeatmapPoses(outs.at("heatmap"), lr == outs.end() ? at::Tensor() : lr->second, head).contiguous();
+    at::Tensor poses;
+    if (ctd_) {
+      poses = PredictSimCCPoses(outs.at("x"), outs.at("y"), simcc_).contiguous();
+    } else {
+      auto lr = outs.find("locref");
+      poses = PredictHeatmapPoses(outs.at("heatmap"), lr == outs.end() ? at::Tensor() : lr->second, head).contiguous();
+    }
     std::vector<CropPose> result(static_cast<size_t>(rows));
     const float* p = poses.data_ptr<float>();
     for (int r = 0; r < rows; ++r) result[r].assign(p + r * keypoints_ * 3, p + (r + 1) * keypoints_ * 3);
@@ -340,14 +452,18 @@ class TopDownRun {
           }
         }
         if (!more) break;
-        if (detector_ == nullptr) {
+        if (cues_ == nullptr) {
           DetectedFrame d;
           d.frame = frame;
-          d.detections = context_.boxes->BoxesFor(frame->index, frame->label);
+          if (ctd_) {
+            d.cues.conditions = context_.conditions->ConditionsFor(frame->index, frame->label);
+          } else {
+            d.cues.detections = context_.boxes->BoxesFor(frame->index, frame->label);
+          }
           if (!detected.Push(std::move(d))) return;
           continue;
         }
-        InputGeometry g = ComputeGeometry(frame->width, frame->height, preprocess_, detector_->spec().input,
+        InputGeometry g = ComputeGeometry(frame->width, frame->height, preprocess_, cues_->input(),
                                           frame->label.empty() ? name_ : frame->label);
         if (open != nullptr && open->geometry != g) close();
         if (open == nullptr) {
@@ -359,7 +475,7 @@ class TopDownRun {
         if (!det_jobs.Push(DetJob{frame, open, row})) return;
         if (row + 1 == det_pool_.batch_size()) close();
       }
-      if (detector_ == nullptr) {
+      if (cues_ == nullptr) {
         detected.Close();
       } else {
         close();
@@ -368,7 +484,7 @@ class TopDownRun {
       }
     }));
 
-    if (detector_ != nullptr) {
+    if (cues_ != nullptr) {
       threads.emplace_back(guarded([&] {  // detector preprocess
         LowerThreadPriority(options_.feeder_niceness);
         DetJob job;
@@ -389,7 +505,7 @@ class TopDownRun {
           }
           if (slot == nullptr) break;
           if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
-          std::vector<Detections> found = Detect(slot);
+          std::vector<FrameCues> found = Detect(slot);
           const int rows = slot->rows_assigned;
           // Copied before the release: the decoder refills this slot's row table right after.
           const std::vector<Frame*> frames = det_frames_[static_cast<size_t>(b % det_frames_.size())];
@@ -450,8 +566,14 @@ class TopDownRun {
   PipelineOptions options_;
   PreprocessOptions preprocess_;
   const RunContext& context_;
-  Detector* detector_;
-  Normalizer detector_normalizer_;
+  bool ctd_ = false;                 // conditional top-down
+  std::unique_ptr<CueModel> cues_;   // detector or conditions model; null when cues are given
+  Normalizer detector_normalizer_;   // frames for cues_
+  // CTD only.
+  ConditionalNetwork* conditional_ = nullptr;
+  SimCCPredictorSpec simcc_;
+  double bbox_margin_ = 20;
+  std::vector<at::Tensor> slot_conditions_;  // (B, K, 3) beside each pose slot, by batch % slots
   TopDownCropper cropper_;
   TopDownCropSpec crop_spec_;
   SlotPool det_pool_;

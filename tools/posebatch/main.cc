@@ -52,6 +52,10 @@ struct AnalyzeArgs {
   int detector_batch_size = 1;
   std::string boxes;
   const BoxProvider* box_provider = nullptr;  // loaded from `boxes`
+  std::string conditions;                     // CTD: predictions file of condition poses
+  std::string conditions_model;               // CTD: bottom-up model whose poses are the conditions
+  const ConditionProvider* condition_provider = nullptr;  // loaded from `conditions`
+  Model* condition_model = nullptr;                       // loaded from `conditions_model`
   int slots = 3;
   bool csv = false;
   bool overwrite = false;
@@ -282,7 +286,8 @@ ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int bat
 // The metadata DeepLabCut copies into _full.pickle from the project's pose_cfg.
 FullPickleOptions FullPickleOptionsFor(const Model& model, const std::string& out_base) {
   FullPickleOptions o;
-  o.with_boxes = model.spec.method == "td";
+  o.with_boxes = model.spec.method == "td" || model.spec.method == "ctd";
+  o.with_box_scores = model.spec.method == "td";  // DeepLabCut's CTD reports boxes without scores
   o.full_path = out_base + "_full.pickle";
   o.assemblies_path = out_base + "_assemblies.pickle";
   if (model.spec.predictor == "PartAffinityFieldPredictor") {
@@ -326,6 +331,8 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   ctx.on_progress = [&](const Progress& p) { progress.Update(p); };
   ctx.cancel = &g_interrupted;
   ctx.boxes = args.box_provider;
+  ctx.conditions = args.condition_provider;
+  ctx.conditions_model = args.condition_model;
   RunStats stats;
   const double start = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   Status st = RunPipeline(model, source, *writer, popts, pre, ctx, &stats);
@@ -528,6 +535,39 @@ int RunAnalyze(AnalyzeArgs args) {
     std::cerr << "error: " << e.status().message() << "\n";
     return 1;
   }
+  // CTD conditions: a predictions file, or a bottom-up model run in the same pipeline.
+  std::unique_ptr<ConditionProvider> conditions;
+  Model condition_model;
+  if (!args.conditions.empty() && !args.conditions_model.empty()) {
+    std::cerr << "error: give --conditions or --conditions-model, not both\n";
+    return 2;
+  }
+  if ((!args.conditions.empty() || !args.conditions_model.empty()) && model.spec.method != "ctd") {
+    std::cerr << "error: --conditions and --conditions-model apply to CTD models (this one is '"
+              << model.spec.method << "')\n";
+    return 2;
+  }
+  try {
+    if (!args.conditions.empty()) {
+      conditions = LoadConditions(args.conditions, static_cast<int64_t>(model.spec.bodyparts.size()));
+      args.condition_provider = conditions.get();
+    }
+    if (!args.conditions_model.empty()) {
+      ModelLoadOptions load_options = MakeLoadOptions("", args.device, "");
+      load_options.half = args.half;
+      load_options.channels_last = args.channels_last;
+      condition_model = LoadModel(args.conditions_model, load_options);
+      args.condition_model = &condition_model;
+      if (!args.quiet) std::fprintf(stderr, "conditions model: %s\n", condition_model.network->Describe().c_str());
+    }
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.status().message() << "\n";
+    return 1;
+  }
+  if (auto_batch && model.spec.method == "ctd") {
+    std::cerr << "error: --batch-size auto is not supported with CTD models yet; give a number\n";
+    return 2;
+  }
   if (auto_batch) {
     Status st = ChooseAutoBatch(model, videos, images, pre, args, &popts);
     if (!st.ok()) {
@@ -566,9 +606,15 @@ int RunAnalyze(AnalyzeArgs args) {
       auto source = OpenVideo(video, dec);  // first: a video that cannot be read is named as such
       if (model_fingerprint.empty()) model_fingerprint = FingerprintFile(model.weights_path);
       const ColumnLayout layout = LayoutFor(model, scorer, false);
-      ResumePlan plan = PlanResume(
-          base, JournalHeaderFor(model_fingerprint, model, video, layout, dec, pre, popts, args.device),
-          popts.batch_size, layout.NumColumns(), args.resume, video, dec.start_frame);
+      JournalHeader header = JournalHeaderFor(model_fingerprint, model, video, layout, dec, pre, popts, args.device);
+      // Rows also depend on given boxes or conditions, or on the conditions model.
+      if (!args.boxes.empty()) header.push_back({"boxes", FingerprintFile(args.boxes)});
+      if (!args.conditions.empty()) header.push_back({"conditions", FingerprintFile(args.conditions)});
+      if (args.condition_model != nullptr) {
+        header.push_back({"conditions_model", FingerprintFile(args.condition_model->weights_path)});
+      }
+      ResumePlan plan = PlanResume(base, std::move(header), popts.batch_size, layout.NumColumns(), args.resume,
+                                   video, dec.start_frame);
       if (plan.continue_previous) {  // decode and drop the frames already done
         DecodeOptions rest = dec;
         rest.start_frame = plan.previous.frames.back() + 1;
@@ -634,9 +680,13 @@ int RunInfo(const std::string& model_path, const std::string& config, const std:
     for (const auto& i : s.individuals) std::printf(" %s", i.c_str());
     std::printf("\ninput:        %s, normalize %s, pad to multiple of %d\n", s.input.bgr ? "BGR" : "RGB",
                 s.input.normalize ? "yes" : "no", s.input.pad_multiple);
-    std::printf("predictor:    HeatmapPredictor stride %g, locref %s (std %g), sigmoid %s, clip %s\n",
-                s.pose_head.stride, s.pose_head.location_refinement ? "yes" : "no", s.pose_head.locref_std,
-                s.pose_head.apply_sigmoid ? "yes" : "no", s.pose_head.clip_scores ? "yes" : "no");
+    if (s.predictor == "HeatmapPredictor") {
+      std::printf("predictor:    HeatmapPredictor stride %g, locref %s (std %g), sigmoid %s, clip %s\n",
+                  s.pose_head.stride, s.pose_head.location_refinement ? "yes" : "no", s.pose_head.locref_std,
+                  s.pose_head.apply_sigmoid ? "yes" : "no", s.pose_head.clip_scores ? "yes" : "no");
+    } else {
+      std::printf("predictor:    %s\n", s.predictor.c_str());
+    }
     std::printf("scorer:       %s\n", DefaultScorer(model).c_str());
     return 0;
   } catch (const Error& e) {
@@ -666,8 +716,15 @@ int main(int argc, char** argv) {
   analyze->add_option("--crop", a.crop, "analyse only x1,x2,y1,y2 (DeepLabCut's cropping)");
   analyze->add_option("--threads,-t", a.threads, "inference threads, or auto (= all cores)")->capture_default_str();
   analyze->add_option("--workers", a.workers, "preprocess worker threads")->capture_default_str();
-  analyze->add_option("--detector-batch-size", a.detector_batch_size, "frames per detector batch (top-down)")
+  analyze->add_option("--detector-batch-size", a.detector_batch_size,
+                      "frames per detector batch (top-down), or per conditions-model batch (CTD)")
       ->capture_default_str();
+  analyze->add_option("--conditions", a.conditions,
+                      "CTD: condition poses per frame from DeepLabCut predictions (.h5, or .json: a list per "
+                      "frame or a mapping from image path)");
+  analyze->add_option("--conditions-model", a.conditions_model,
+                      "CTD: a bottom-up model (export, snapshot or folder) whose poses are the conditions, run "
+                      "in the same pipeline");
   analyze->add_option("--boxes", a.boxes,
                       "top-down: JSON of boxes per frame number or image path ([x, y, w, h(, score)] lists), "
                       "instead of the model's detector");

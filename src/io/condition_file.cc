@@ -1,0 +1,236 @@
+// Conditions for CTD models from DeepLabCut predictions files (.h5, .json), as DeepLabCut's
+// CondFromFile reads them.
+#include <hdf5.h>
+#include <yaml-cpp/yaml.h>
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <vector>
+
+#include "posebatch/pipeline.h"
+#include "posebatch/status.h"
+
+namespace posebatch {
+namespace {
+
+class ConditionTable : public ConditionProvider {
+ public:
+  explicit ConditionTable(int64_t k) : k_(k) {}
+
+  at::Tensor ConditionsFor(int64_t index, const std::string& label) const override {
+    if (label.empty()) {
+      auto it = by_index_.find(index);
+      if (it != by_index_.end()) return it->second;
+    } else {
+      auto it = by_label_.find(label);
+      if (it == by_label_.end()) it = by_label_.find(std::filesystem::path(label).filename().string());
+      if (it != by_label_.end()) return it->second;
+    }
+    return at::zeros({0, k_, 3}, at::kFloat);
+  }
+
+  // Also reachable by file name when no other entry has the same one.
+  void AddLabel(const std::string& label, const at::Tensor& poses) {
+    by_label_[label] = poses;
+    const std::string name = std::filesystem::path(label).filename().string();
+    if (name == label) return;
+    if (by_label_.count(name) != 0 || ambiguous_.count(name) != 0) {
+      by_label_.erase(name);
+      ambiguous_[name] = true;
+    } else {
+      by_label_[name] = poses;
+    }
+  }
+
+  int64_t k_;
+  std::map<int64_t, at::Tensor> by_index_;
+  std::map<std::string, at::Tensor> by_label_;
+  std::map<std::string, bool> ambiguous_;
+};
+
+[[noreturn]] void Bad(const std::string& path, const std::string& why) {
+  throw Error(Status::InvalidArgument(path + ": " + why));
+}
+
+// DeepLabCut's _parse_row: a keypoint with a NaN or negative value is zeroed; poses with no
+// visible keypoint left are dropped. `row`: n x K x 3 values.
+at::Tensor ParseH5Row(const double* row, int64_t n, int64_t k) {
+  std::vector<float> kept;
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<float> pose(static_cast<size_t>(k * 3));
+    bool visible = false;
+    for (int64_t j = 0; j < k; ++j) {
+      const double* p = row + (i * k + j) * 3;
+      const bool missing = std::isnan(p[0]) || std::isnan(p[1]) || std::isnan(p[2]) || p[0] < 0 || p[1] < 0 || p[2] < 0;
+      for (int c = 0; c < 3; ++c) pose[static_cast<size_t>(j * 3 + c)] = missing ? 0.f : static_cast<float>(p[c]);
+      visible = visible || !missing;
+    }
+    if (visible) kept.insert(kept.end(), pose.begin(), pose.end());
+  }
+  const int64_t m = static_cast<int64_t>(kept.size()) / (k * 3);
+  return at::from_blob(kept.data(), {m, k, 3}, at::kFloat).clone();
+}
+
+// RAII for HDF5 identifiers.
+struct H5Id {
+  hid_t id;
+  herr_t (*close)(hid_t);
+  ~H5Id() {
+    if (id >= 0) close(id);
+  }
+};
+
+herr_t CollectLink(hid_t, const char* name, const H5L_info_t*, void* out) {
+  static_cast<std::vector<std::string>*>(out)->push_back(name);
+  return 0;
+}
+
+std::unique_ptr<ConditionProvider> LoadH5(const std::string& path, int64_t k) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported here, not printed
+  H5Id file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
+  if (file.id < 0) Bad(path, "cannot open as HDF5");
+  // pandas' key: df_with_missing (videos), predictions (images), or whatever single group.
+  std::vector<std::string> keys;
+  H5Literate(file.id, H5_INDEX_NAME, H5_ITER_NATIVE, nullptr, CollectLink, &keys);
+  std::string table;
+  for (const std::string& key : keys) {
+    const std::string candidate = "/" + key + "/table";
+    if (H5Lexists(file.id, ("/" + key).c_str(), H5P_DEFAULT) > 0 &&
+        H5Lexists(file.id, candidate.c_str(), H5P_DEFAULT) > 0) {
+      table = candidate;
+      break;
+    }
+  }
+  if (table.empty()) Bad(path, "no pandas table (format='table', as DeepLabCut writes predictions) in this file");
+  H5Id dset{H5Dopen2(file.id, table.c_str(), H5P_DEFAULT), H5Dclose};
+  H5Id ftype{H5Dget_type(dset.id), H5Tclose};
+  const int index_member = H5Tget_member_index(ftype.id, "index");
+  const int values_member = H5Tget_member_index(ftype.id, "values_block_0");
+  if (index_member < 0 || values_member < 0) Bad(path, table + " has no index/values_block_0 columns");
+  H5Id vtype{H5Tget_member_type(ftype.id, static_cast<unsigned>(values_member)), H5Tclose};
+  H5Id itype{H5Tget_member_type(ftype.id, static_cast<unsigned>(index_member)), H5Tclose};
+  hsize_t ncols = 1;
+  if (H5Tget_class(vtype.id) == H5T_ARRAY) {
+    if (H5Tget_array_ndims(vtype.id) != 1) Bad(path, "values_block_0 is not one row of values per frame");
+    H5Tget_array_dims2(vtype.id, &ncols);
+  }
+  if (ncols % static_cast<hsize_t>(3 * k) != 0) {
+    Bad(path, std::to_string(ncols) + " columns are not individuals x " + std::to_string(k) +
+                  " bodyparts x (x, y, likelihood) (the model's bodyparts; unique bodyparts are not conditions)");
+  }
+  const int64_t n = static_cast<int64_t>(ncols) / (3 * k);
+  const H5T_class_t index_class = H5Tget_class(itype.id);
+  if (index_class != H5T_INTEGER && index_class != H5T_STRING) Bad(path, "index is neither frame numbers nor paths");
+  if (index_class == H5T_STRING && H5Tis_variable_str(itype.id) > 0) Bad(path, "variable-length string index");
+  const size_t index_size = index_class == H5T_INTEGER ? sizeof(int64_t) : H5Tget_size(itype.id);
+  // Memory layout of one row: the index, then ncols doubles.
+  H5Id mem_index{index_class == H5T_INTEGER ? H5Tcopy(H5T_NATIVE_INT64) : H5Tcopy(itype.id), H5Tclose};
+  H5Id mem_values{H5Tarray_create2(H5T_NATIVE_DOUBLE, 1, &ncols), H5Tclose};
+  const size_t row_size = index_size + sizeof(double) * ncols;
+  H5Id mem{H5Tcreate(H5T_COMPOUND, row_size), H5Tclose};
+  H5Tinsert(mem.id, "index", 0, mem_index.id);
+  H5Tinsert(mem.id, "values_block_0", index_size, mem_values.id);
+  H5Id space{H5Dget_space(dset.id), H5Sclose};
+  hsize_t rows = 0;
+  if (H5Sget_simple_extent_ndims(space.id) != 1) Bad(path, table + " is not a table of rows");
+  H5Sget_simple_extent_dims(space.id, &rows, nullptr);
+  std::vector<unsigned char> buffer(row_size * rows);
+  if (rows > 0 && H5Dread(dset.id, mem.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()) < 0) {
+    Bad(path, "cannot read " + table);
+  }
+  auto out = std::make_unique<ConditionTable>(k);
+  std::vector<double> values(ncols);
+  for (hsize_t r = 0; r < rows; ++r) {
+    const unsigned char* row = buffer.data() + r * row_size;
+    std::memcpy(values.data(), row + index_size, sizeof(double) * ncols);
+    at::Tensor poses = ParseH5Row(values.data(), n, k);
+    if (index_class == H5T_INTEGER) {
+      int64_t index;
+      std::memcpy(&index, row, sizeof(index));
+      out->by_index_[index] = poses;
+    } else {
+      std::string label(reinterpret_cast<const char*>(row), index_size);
+      label.resize(std::strlen(label.c_str()));
+      out->AddLabel(label, poses);
+    }
+  }
+  return out;
+}
+
+// A JSON list of poses [[x, y, score] x K] for one frame, taken as given (DeepLabCut's
+// np.asarray).
+at::Tensor ParseJsonPoses(const YAML::Node& poses, int64_t k, const std::string& path, const std::string& key) {
+  if (!poses.IsSequence()) Bad(path, "entry '" + key + "' is not a list of poses");
+  const int64_t n = static_cast<int64_t>(poses.size());
+  at::Tensor out = at::empty({n, k, 3}, at::kFloat);
+  float* o = out.data_ptr<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const YAML::Node& pose = poses[static_cast<size_t>(i)];
+    if (!pose.IsSequence() || static_cast<int64_t>(pose.size()) != k) {
+      Bad(path, "entry '" + key + "': pose " + std::to_string(i) + " does not have the model's " +
+                    std::to_string(k) + " keypoints");
+    }
+    for (int64_t j = 0; j < k; ++j) {
+      const YAML::Node& kp = pose[static_cast<size_t>(j)];
+      if (!kp.IsSequence() || kp.size() != 3) Bad(path, "entry '" + key + "': a keypoint is not [x, y, score]");
+      for (size_t c = 0; c < 3; ++c) {
+        const std::string text = kp[c].as<std::string>();
+        o[(i * k + j) * 3 + static_cast<int64_t>(c)] =
+            (text == "NaN" || text == "nan" || text == ".nan") ? NAN : kp[c].as<float>();
+      }
+    }
+  }
+  return out;
+}
+
+std::unique_ptr<ConditionProvider> LoadJson(const std::string& path, int64_t k) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw Error(Status::NotFound(path + ": cannot open conditions file"));
+  } catch (const YAML::Exception& e) {
+    Bad(path, std::string("not valid JSON (") + e.what() + ")");
+  }
+  auto out = std::make_unique<ConditionTable>(k);
+  try {
+    if (root.IsSequence()) {  // one entry per frame, from frame 0
+      for (size_t i = 0; i < root.size(); ++i) {
+        out->by_index_[static_cast<int64_t>(i)] = ParseJsonPoses(root[i], k, path, std::to_string(i));
+      }
+    } else if (root.IsMap()) {  // image path (or frame number) -> poses
+      for (const auto& entry : root) {
+        const std::string key = entry.first.as<std::string>();
+        at::Tensor poses = ParseJsonPoses(entry.second, k, path, key);
+        char* end = nullptr;
+        const long long number = std::strtoll(key.c_str(), &end, 10);
+        if (!key.empty() && end != nullptr && *end == '\0') out->by_index_[number] = poses;
+        out->AddLabel(key, poses);
+      }
+    } else {
+      Bad(path, "conditions must be a list per frame or a mapping from image path to poses");
+    }
+  } catch (const YAML::Exception& e) {
+    Bad(path, std::string("a value is not a number (") + e.what() + ")");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::unique_ptr<ConditionProvider> LoadConditions(const std::string& path, int64_t num_keypoints) {
+  if (num_keypoints < 1) throw Error(Status::InvalidArgument(path + ": conditions need a model with bodyparts"));
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) throw Error(Status::NotFound(path + ": no such conditions file"));
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".h5" || ext == ".hdf5") return LoadH5(path, num_keypoints);
+  if (ext == ".json") return LoadJson(path, num_keypoints);
+  Bad(path, "conditions are read from DeepLabCut predictions (.h5) or JSON (.json) files");
+}
+
+}  // namespace posebatch

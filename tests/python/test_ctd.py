@@ -1,0 +1,177 @@
+"""Conditional top-down (CTD) analysis end to end: conditions per frame -> DeepLabCut's CTD
+crops batched across frames, with a (B, K, 3) conditions tensor beside each pose batch ->
+CondPreNet + CSPNeXt + RTMCC -> SimCC -> CTD rescoring -> rows in frame order.
+
+Parity: DeepLabCut's own final keypoints for the golden ctd_rtmpose_s case (conditions given,
+one pose below the 0.05 filter, one with a missing keypoint), through the CLI, with the
+conditions in each file format DeepLabCut reads (.json, .h5). Consistency: on a video, batch
+sizes agree and frames without conditions pass through as rows of -1; conditions from a
+bottom-up model run in the same pipeline equal the same conditions given as a file.
+"""
+import glob
+import json
+import os
+import pickle
+import subprocess
+import tempfile
+import unittest
+
+import numpy as np
+import pandas as pd
+
+BIN = os.environ["POSEBATCH_BIN"]
+FIX = os.environ["POSEBATCH_FIXTURES"]
+GOLDEN = os.environ["POSEBATCH_GOLDEN"]
+CASE = os.path.join(GOLDEN, "ctd_rtmpose_s")
+MODEL = os.path.join(FIX, "dlc", "ctd_rtmpose_s.pt")
+VIDEO = os.path.join(FIX, "videos", "index_h264.mp4")  # 75 frames, 320x240
+BODYPARTS = ["snout", "leftear", "rightear", "tailbase", "paw"]
+INDIVIDUALS = ["mus1", "mus2", "mus3"]
+
+
+def run(*args):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=900)
+
+
+def write_h5(path, index, poses_per_row):
+    """A DeepLabCut predictions DataFrame (individuals x bodyparts x coords), NaN where absent."""
+    cols = pd.MultiIndex.from_product([["DLC_bu"], INDIVIDUALS, BODYPARTS, ["x", "y", "likelihood"]],
+                                      names=["scorer", "individuals", "bodyparts", "coords"])
+    data = np.full((len(index), len(cols)), np.nan)
+    for r, poses in enumerate(poses_per_row):
+        flat = np.asarray(poses, dtype=np.float64).reshape(-1)
+        data[r, :flat.size] = flat
+    pd.DataFrame(data, columns=cols, index=index).to_hdf(path, key="df_with_missing", format="table", mode="w")
+
+
+def read_rows(folder):
+    return pd.read_hdf(glob.glob(os.path.join(folder, "*.h5"))[0])
+
+
+class GoldenParity(unittest.TestCase):
+    FRAMES = [os.path.join(CASE, f"frame{i}.png") for i in (0, 1)]
+
+    def conditions(self, i):
+        return np.load(os.path.join(CASE, f"frame{i}_cond_kpts.npy"))
+
+    def check(self, conditions_file, d, *extra):
+        out = os.path.join(d, "out")
+        r = run("analyze", MODEL, *self.FRAMES, "--conditions", conditions_file, "--dest", out, "-q", *extra)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        df = read_rows(out)
+        self.assertEqual(list(df.columns.names), ["scorer", "individuals", "bodyparts", "coords"])
+        for i in (0, 1):
+            want = np.load(os.path.join(CASE, f"frame{i}_final_bodyparts.npy"))
+            got = df.iloc[i].to_numpy().reshape(want.shape)
+            np.testing.assert_allclose(got[..., :2], want[..., :2], atol=1e-3, rtol=0, err_msg=f"frame {i}")
+            np.testing.assert_allclose(got[..., 2], want[..., 2], atol=1e-5, rtol=0, err_msg=f"frame {i}")
+
+    def test_json_conditions_crops_of_two_frames_per_batch(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "conditions.json")
+            with open(path, "w") as f:
+                json.dump({p: self.conditions(i).tolist() for i, p in enumerate(self.FRAMES)}, f)
+            # Batch 3: frame 0's two kept conditions and frame 1's one share a batch.
+            self.check(path, d, "-b", "3")
+
+    def test_h5_conditions_one_crop_per_batch(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "conditions.h5")
+            write_h5(path, self.FRAMES, [self.conditions(i) for i in (0, 1)])
+            self.check(path, d, "-b", "1")
+
+
+class Video(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dest = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def analyze(self, sub, *args, frames=10):
+        d = os.path.join(self.dest, sub)
+        r = run("analyze", MODEL, VIDEO, "--frames", f"0:{frames}", "--dest", d, "-q", *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return read_rows(d)
+
+    def test_batch_sizes_agree_and_frames_without_conditions_pass_through(self):
+        rng = np.random.default_rng(8)
+        rows, index = [], []
+        for frame in range(10):
+            if frame in (3, 4, 5):
+                continue  # no entry: no animal
+            n = frame % 3 + 1
+            poses = np.concatenate([rng.uniform(10, 230, (n, 5, 2)), rng.uniform(0.3, 1, (n, 5, 1))], axis=2)
+            if frame == 7:
+                poses[:] = np.nan  # an entry without a visible pose
+            rows.append(poses)
+            index.append(frame)
+        path = os.path.join(self.dest, "conditions.h5")
+        write_h5(path, index, rows)
+        base = self.analyze("b1", "--conditions", path, "-b", "1")
+        self.assertEqual(len(base), 10)
+        values = base.to_numpy().reshape(10, 3, 5, 3)
+        for frame in (3, 4, 5, 7):
+            np.testing.assert_array_equal(values[frame], -1, err_msg=f"frame {frame} has no condition")
+        self.assertTrue(np.all(values[0, 0] != -1) and np.all(values[0, 1:] == -1))
+        self.assertTrue(np.all(values[2, :, :, :2] != -1))  # three animals
+        # _full.pickle: DeepLabCut's CTD reports the boxes made from the conditions, unscored.
+        with open(glob.glob(os.path.join(self.dest, "b1", "*_full.pickle"))[0], "rb") as f:
+            full = pickle.load(f)
+        key = lambda i: "frame" + str(i).zfill(int(np.ceil(np.log10(10))))  # DeepLabCut's key width
+        boxes = full[key(2)]["bboxes"]
+        self.assertEqual(boxes.shape, (3, 4))
+        self.assertTrue(np.all(boxes[:, 2:] > 0))
+        self.assertNotIn("bbox_scores", full[key(2)])
+        np.testing.assert_array_equal(full[key(3)]["bboxes"], -1)
+        for b in ("4", "7"):
+            other = self.analyze("b" + b, "--conditions", path, "-b", b, "--slots", "2")
+            np.testing.assert_array_equal(other.to_numpy(), base.to_numpy(), err_msg=f"batch {b}")
+
+    def test_conditions_from_bottom_up_model_equal_the_same_conditions_from_a_file(self):
+        # A bottom-up model with the CTD model's five bodyparts (HRNet-W32, one animal). Its own
+        # analysis, turned into conditions as DeepLabCut's CTDInferenceRunner.add_conditions
+        # does (poses with a keypoint whose x, y and score are all > 0; nothing else changed)
+        # and given as a JSON file (taken as given, as DeepLabCut's CondFromFile), must give the
+        # rows that running the model in the same pipeline gives. (An .h5 would not: DeepLabCut
+        # zeroes its negative keypoints, and this model's random weights place some outside.)
+        bu = os.path.join(FIX, "dlc", "hrnet_w32_bu_single.pt")
+        bu_dir = os.path.join(self.dest, "bu")
+        r = run("analyze", bu, VIDEO, "--frames", "0:5", "--dest", bu_dir, "-q", "-b", "2")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        poses = read_rows(bu_dir).to_numpy().astype(np.float32).reshape(5, 1, 5, 3)
+        conditions = [p[np.any(np.all(p > 0, axis=2), axis=1)].tolist() for p in poses]
+        self.assertGreater(sum(len(c) for c in conditions), 0, "the bottom-up model found animals")
+        path = os.path.join(self.dest, "conditions.json")
+        with open(path, "w") as f:
+            json.dump(conditions, f)
+        given = self.analyze("file", "--conditions", path, "-b", "3", frames=5)
+        model = self.analyze("model", "--conditions-model", bu, "-b", "3", "--detector-batch-size", "3", frames=5)
+        self.assertGreater(int((model.to_numpy() != -1).sum()), 0, "conditions were used")
+        np.testing.assert_array_equal(model.to_numpy(), given.to_numpy())
+
+    def test_h5_keypoints_with_negative_values_are_zeroed_as_deeplabcut_does(self):
+        # DeepLabCut's CondFromFile zeroes (x, y, score) of an .h5 keypoint with a NaN or negative
+        # value; JSON conditions are taken as given.
+        poses = np.array([[[60, 50, 0.9], [-5, 40, 0.8], [70, 62, 0.7], [75, 90, 0.9], [50, 80, 0.6]]], np.float32)
+        h5 = os.path.join(self.dest, "conditions.h5")
+        write_h5(h5, [0, 1], [poses, poses])
+        zeroed = poses.copy()
+        zeroed[0, 1] = 0
+        path = os.path.join(self.dest, "zeroed.json")
+        with open(path, "w") as f:
+            json.dump([zeroed.tolist(), zeroed.tolist()], f)
+        a = self.analyze("h5", "--conditions", h5, "-b", "2", frames=2)
+        b = self.analyze("json", "--conditions", path, "-b", "2", frames=2)
+        self.assertTrue(np.all(a.to_numpy()[:, :15] != -1))
+        np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
+
+    def test_missing_conditions_source_is_a_clear_error(self):
+        r = run("analyze", MODEL, VIDEO, "--frames", "0:2", "--dest", self.dest, "-q")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("needs conditions", r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
