@@ -282,6 +282,22 @@ std::map<int, double> ParseReference(const std::string& out) {
   return fps;
 }
 
+// This process's own peak resident memory (VmHWM). Not wait4's ru_maxrss: posix_spawn starts
+// the child in the parent's address space, and Linux carries that address space's high-water
+// mark across exec, so ru_maxrss reported the bench process's own peak (GBs of benchmark
+// batches), not the child's.
+long OwnPeakRssKb() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  long kb = 0;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb;
+}
+
 int RssChild(const std::string& model_path, const std::string& video, int64_t frames, int batch, int threads) {
   TuneAllocatorForInference();
   Model model = LoadModel(model_path, MakeLoadOptions("", "cpu", ""));
@@ -291,7 +307,7 @@ int RssChild(const std::string& model_path, const std::string& video, int64_t fr
   fs::create_directories(tmp);
   RunStats s = Pipeline(model, v, frames, batch, threads, 1, tmp);
   fs::remove_all(tmp);
-  std::printf("frames %lld\n", static_cast<long long>(s.frames));
+  std::printf("frames %lld\npeak_kb %ld\n", static_cast<long long>(s.frames), OwnPeakRssKb());
   return 0;
 }
 
@@ -467,10 +483,12 @@ int Run(const Options& o) {
           std::string out;
           int rc = RunChild({o.self, "--rss-child", "-m", path, "-v", o.video, "--frames", std::to_string(n), "-b",
                              std::to_string(b), "-t", std::to_string(threads.front())},
-                            &out, &kb);
+                            &out, nullptr);
           if (rc != 0) throw Error(Status::Internal("RSS child failed for " + path));
           long decoded = 0;
-          std::sscanf(out.c_str(), "frames %ld", &decoded);
+          if (std::sscanf(out.c_str(), "frames %ld\npeak_kb %ld", &decoded, &kb) != 2) {
+            throw Error(Status::Internal("RSS child printed no peak for " + path));
+          }
           if (decoded < n) std::fprintf(stderr, "warning: the video has only %ld frames, not %lld\n", decoded,
                                         static_cast<long long>(n));
           if (base == 0) base = kb;

@@ -10,6 +10,8 @@
 #include <malloc.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -97,7 +99,10 @@ void TuneAllocatorForInference() {
   // practice, so inference on a worker thread would page-fault again.
   mallopt(M_ARENA_MAX, 1);
   // Installed once and never destroyed: tensors freed during exit still find it.
+  // POSEBATCH_NO_BLOCK_CACHE=1 leaves LibTorch's allocator alone (for comparisons).
   static std::once_flag once;
+  const char* off = std::getenv("POSEBATCH_NO_BLOCK_CACHE");
+  if (off != nullptr && std::string(off) == "1") return;
   std::call_once(once, [] {
     constexpr size_t kCacheLimit = size_t{4} << 30;  // more than a batch of 32 at 640x480 holds
     LargeBlockCache::instance = new LargeBlockCache(c10::GetCPUAllocator(), kCacheLimit);
