@@ -7,6 +7,7 @@ PKGS=(
   libtorch-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
   libhdf5-dev hdf5-tools
+  time  # GNU time: the CLI tests' peak-memory checks
   libyaml-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # libFuzzer targets (fuzz/, CI)
