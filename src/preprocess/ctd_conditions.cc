@@ -8,19 +8,11 @@
 #include <string>
 
 #include "posebatch/status.h"
+#include "predict/topdown_postprocess.h"
+#include "preprocess/reflect101.h"
 
 namespace posebatch {
 namespace {
-
-// OpenCV's BORDER_REFLECT_101 index into [0, n).
-int Reflect101(int i, int n) {
-  if (n == 1) return 0;
-  while (i < 0 || i >= n) {
-    if (i < 0) i = -i;
-    if (i >= n) i = 2 * n - 2 - i;
-  }
-  return i;
-}
 
 // cv::getGaussianKernel(n, sigma <= 0, CV_64F) for n > 7: sigma from the size.
 std::vector<double> GaussianKernel(int n) {
@@ -182,27 +174,22 @@ void EncodeConditions(const float* cond, int64_t k, int h, int w, int img_h, int
 
 at::Tensor CtdFramePoses(const at::Tensor& crop_poses, const std::vector<CtdCrop>& crops,
                          int max_individuals) {
-  const int64_t n = static_cast<int64_t>(crops.size());
-  if (crop_poses.dim() != 3 || crop_poses.size(0) != n || crop_poses.size(2) < 3) {
-    throw Error(Status::Internal("CTD postprocess: " + std::to_string(crop_poses.size(0)) +
-                                 " crop poses for " + std::to_string(n) + " crops"));
-  }
-  const int64_t k = crop_poses.size(1);
+  // Keypoints are mapped back as top-down's are; only the scores differ.
+  std::vector<CropTransform> transforms;
+  transforms.reserve(crops.size());
+  for (const CtdCrop& c : crops) transforms.push_back(c.plan.transform);
+  at::Tensor out = TopDownFramePoses(crop_poses, transforms, max_individuals);
+  const int64_t n = static_cast<int64_t>(crops.size()), k = crop_poses.size(1);
   const at::Tensor src = crop_poses.to(at::kFloat).contiguous();
-  at::Tensor out = at::full({std::max<int64_t>(n, max_individuals), k, 3}, -1.0f, at::kFloat);
   const float* s = src.data_ptr<float>();
   float* o = out.data_ptr<float>();
   const int64_t stride = src.size(2);
   for (int64_t i = 0; i < n; ++i) {
-    const CropTransform& t = crops[i].plan.transform;
     float sum = 0;
     int64_t valid = 0;
     for (int64_t j = 0; j < k; ++j) {
-      const float* p = s + (i * k + j) * stride;
-      float* q = o + (i * k + j) * 3;
-      q[0] = static_cast<float>(static_cast<double>(p[0]) * t.scale_x + t.offset_x);
-      q[1] = static_cast<float>(static_cast<double>(p[1]) * t.scale_y + t.offset_y);
-      if (p[2] >= 0.2f) sum += p[2], ++valid;
+      const float score = s[(i * k + j) * stride + 2];
+      if (score >= 0.2f) sum += score, ++valid;
     }
     // BUCTD rescoring: mean of the scores >= 0.2 (over max(count, 1)), times the condition mean.
     const double individual =

@@ -8,19 +8,10 @@
 #endif
 
 #include "posebatch/status.h"
+#include "preprocess/reflect101.h"
 
 namespace posebatch {
 namespace {
-
-// Reflect-101 index into [0, n): -1 -> 1, n -> n-2.
-int Reflect101(int i, int n) {
-  if (n == 1) return 0;
-  while (i < 0 || i >= n) {
-    if (i < 0) i = -i;
-    if (i >= n) i = 2 * n - 2 - i;
-  }
-  return i;
-}
 
 // Copies n floats with non-temporal stores: a batch row is written once and read later by
 // inference, so caching it only evicts useful lines, and streaming skips the read-for-ownership

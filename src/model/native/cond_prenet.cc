@@ -89,32 +89,13 @@ class CondPreNetNetwork : public ConditionalNetwork {
     rgb1_ = ConvBn(params, "backbone.rgb_preNet.0.", "backbone.rgb_preNet.1.", 3, 64, 3);
     rgb2_ = ConvBn(params, "backbone.rgb_preNet.2.", "backbone.rgb_preNet.3.", 64, 3, 7);
     cond_ = ConvBn(params, "backbone.cond_preNet.0.", "backbone.cond_preNet.1.", num_joints_, 3, 7);
-    const YAML::Node hs = model["heads"];
-    if (!hs || !hs.IsMap()) Bad(origin, "config has no model.heads");
-    for (const auto& kv : hs) {
-      const std::string name = kv.first.as<std::string>();
-      const std::string type = kv.second["type"] ? kv.second["type"].as<std::string>() : "";
-      auto hit = HeadRegistry().find(type);
-      if (hit == HeadRegistry().end())
-        Bad(origin, "head '" + name + "' of type '" + type + "' is not built natively yet");
-      try {
-        heads_.emplace_back(
-            name, hit->second(kv.second, backbone_->out_channels(), params, "heads." + name + "."));
-      } catch (const YAML::Exception& e) {
-        Bad(origin, "bad config for head '" + name + "' (" + e.what() + ")");
-      }
-    }
+    heads_ = BuildHeads(model, backbone_->out_channels(), params, origin);
     params.Load(state_dict, origin, channels_last);
     if (!device_.is_cpu() || half) params.To(device_, half ? at::kHalf : at::kFloat);
     backbone_->Prepare();
     for (auto& h : heads_) h.second->Prepare();
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.2fM parameters", params.NumParameters() / 1e6);
-    describe_ = "native CondPreNet(" + backbone_->Describe() + ") + ";
-    for (size_t i = 0; i < heads_.size(); ++i) describe_ += (i ? ", " : "") + heads_[i].first;
-    describe_ += std::string(" head") + (heads_.size() > 1 ? "s" : "") + ", " + buf + ", on " +
-                 device_.str() + (half ? " (float16)" : "") +
-                 (channels_last ? ", channels-last" : "") + ", from " + origin;
+    describe_ = "native CondPreNet(" + backbone_->Describe() + ") + " +
+                DescribeHeadsAndWeights(heads_, params, device_.str(), half, channels_last, origin);
   }
 
   HeadOutputs Forward(const at::Tensor& batch, const at::Tensor& conditions) override {
@@ -165,7 +146,7 @@ class CondPreNetNetwork : public ConditionalNetwork {
   int img_h_ = 256, img_w_ = 256;
   std::unique_ptr<Backbone> backbone_;
   ConvBn rgb1_, rgb2_, cond_;
-  std::vector<std::pair<std::string, std::unique_ptr<Head>>> heads_;
+  NamedHeads heads_;
   std::string describe_;
 };
 

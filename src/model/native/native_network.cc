@@ -10,7 +10,7 @@ namespace {
 
 class NativeNetwork : public Network {
  public:
-  NativeNetwork(std::unique_ptr<Backbone> backbone, std::vector<std::pair<std::string, std::unique_ptr<Head>>> heads,
+  NativeNetwork(std::unique_ptr<Backbone> backbone, NamedHeads heads,
                 std::string describe, c10::Device device, bool half, bool channels_last)
       : backbone_(std::move(backbone)),
         heads_(std::move(heads)),
@@ -42,7 +42,7 @@ class NativeNetwork : public Network {
 
  private:
   std::unique_ptr<Backbone> backbone_;
-  std::vector<std::pair<std::string, std::unique_ptr<Head>>> heads_;
+  NamedHeads heads_;
   std::string describe_;
   c10::Device device_;
   bool half_;
@@ -84,31 +84,13 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
   } catch (const YAML::Exception& e) {
     Bad(origin, std::string("bad model.backbone config (") + e.what() + ")");
   }
-  std::vector<std::pair<std::string, std::unique_ptr<Head>>> heads;
-  const YAML::Node hs = model["heads"];
-  if (!hs || !hs.IsMap()) Bad(origin, "config has no model.heads");
-  for (const auto& kv : hs) {
-    const std::string name = kv.first.as<std::string>();
-    const std::string type = kv.second["type"] ? kv.second["type"].as<std::string>() : "";
-    auto hit = HeadRegistry().find(type);
-    if (hit == HeadRegistry().end()) Bad(origin, "head '" + name + "' of type '" + type + "' is not built natively yet");
-    try {
-      heads.emplace_back(name, hit->second(kv.second, backbone->out_channels(), params, "heads." + name + "."));
-    } catch (const YAML::Exception& e) {
-      Bad(origin, "bad config for head '" + name + "' (" + e.what() + ")");
-    }
-  }
+  NamedHeads heads = BuildHeads(model, backbone->out_channels(), params, origin);
   params.Load(state_dict, origin, channels_last);
   if (!device.is_cpu() || half) params.To(device, half ? at::kHalf : at::kFloat);
   backbone->Prepare();
   for (auto& h : heads) h.second->Prepare();
-  const double mparams = params.NumParameters() / 1e6;
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.2fM parameters", mparams);
-  std::string describe = "native " + backbone->Describe() + " + ";
-  for (size_t i = 0; i < heads.size(); ++i) describe += (i ? ", " : "") + heads[i].first;
-  describe += " head" + std::string(heads.size() > 1 ? "s" : "") + ", " + buf + ", on " + device.str() +
-              (half ? " (float16)" : "") + (channels_last ? ", channels-last" : "") + ", from " + origin;
+  const std::string describe = "native " + backbone->Describe() + " + " +
+                               DescribeHeadsAndWeights(heads, params, device.str(), half, channels_last, origin);
   return std::make_unique<NativeNetwork>(std::move(backbone), std::move(heads), describe, device, half,
                                          channels_last);
 }

@@ -9,6 +9,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "model/native/layers.h"
 
@@ -40,6 +42,18 @@ using HeadBuilder = std::function<std::unique_ptr<Head>(const YAML::Node& cfg, i
 // By DeepLabCut's model.backbone.type (ResNet, HRNet, ...) and model.heads.<name>.type.
 std::map<std::string, BackboneBuilder>& BackboneRegistry();
 std::map<std::string, HeadBuilder>& HeadRegistry();
+
+// A network's heads by their config names, in config order.
+using NamedHeads = std::vector<std::pair<std::string, std::unique_ptr<Head>>>;
+
+// Builds every head of `model`'s heads map (each by its type, from HeadRegistry) on features
+// of `in_channels`; throws Error (kModelError) naming `origin` and the head.
+NamedHeads BuildHeads(const YAML::Node& model, int64_t in_channels, ParamSet& params, const std::string& origin);
+
+// The part of a native network's Describe() after its backbone: "bodypart, paf heads, 23.73M
+// parameters, on cpu (float16), channels-last, from <origin>".
+std::string DescribeHeadsAndWeights(const NamedHeads& heads, const ParamSet& params, const std::string& device,
+                                    bool half, bool channels_last, const std::string& origin);
 
 // Explicit registration (no static-initialisation order games in a static library).
 void RegisterResNet();
