@@ -41,6 +41,22 @@ struct PipelineOptions {
   bool pin_memory = false;     // page-locked batch slots, for asynchronous host-to-GPU copies
 };
 
+// Conditional top-down (CTD) tracking, as DeepLabCut's CTDTrackingConfig (same names and
+// defaults): each frame's CTD poses, filtered, are the next frame's conditions; the
+// conditions source (bottom-up model or file) starts the tracks and is run again by these rules.
+struct CtdTrackingOptions {
+  bool bu_on_lost_idv = true;      // rerun the conditions source while fewer tracks than individuals are kept
+  int bu_min_frequency = -1;       // rerun it at least every N frames; -1 = never for that reason
+  int bu_max_frequency = 100;      // ... but for lost tracks at most every N frames
+  double threshold_bu_add = 0.25;  // a source pose joins the tracks when its best OKS to them is below this
+  double threshold_ctd = 0.01;     // keypoints scoring at or below this are not passed on as conditions
+  double threshold_nms = 0.9;      // OKS from which two tracks are one animal (the younger one is dropped)
+  // Keep each track in its own output row. DeepLabCut 3.0.1 applies its row permutation the
+  // wrong way round, which moves tracks between rows when a track lost before two kept ones
+  // (3+ individuals); false = DeepLabCut's rows exactly.
+  bool stable_rows = false;
+};
+
 struct WriterOptions {
   std::string dest_dir;      // where outputs go; empty = next to each input
   std::string scorer;        // DeepLabCut scorer name; empty = derived from the model

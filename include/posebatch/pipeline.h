@@ -102,6 +102,9 @@ struct RunContext {
   // PipelineOptions::detector_batch_size) whose poses are the conditions. Owned by the caller;
   // used by the run's inference thread only.
   Model* conditions_model = nullptr;
+  // CTD: track (each frame's poses are the next frame's conditions; `conditions` or
+  // `conditions_model` starts the tracks and is run again by these rules); null = no tracking.
+  const CtdTrackingOptions* ctd_tracking = nullptr;
 };
 
 // Runs `model` over every frame of `source`, appending one row per frame to `writer` in input

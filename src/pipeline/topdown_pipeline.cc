@@ -13,6 +13,12 @@
 // A decoded frame is held (not copied) until its crops are written, then returns to the pool
 // of frame buffers: that pool, the two slot pools and the bounded queues bound memory. Both
 // inference stages run on the process's one InferenceThread, so they take turns on the cores.
+//
+// CTD tracking (RunContext::ctd_tracking): a frame's conditions are the previous frame's CTD
+// poses, so the step from conditions to poses is serial. Decode still runs ahead and the writer
+// behind; the crop stage becomes the tracker: per frame, the conditions source (bottom-up model
+// at batch 1, or the file) when the tracker asks for it, the crops, the CTD model on them, and
+// the tracker's update, before the next frame.
 #include "pipeline/topdown_pipeline.h"
 
 #include <yaml-cpp/yaml.h>
@@ -29,6 +35,7 @@
 #include "pipeline/stage_common.h"
 #include "posebatch/conditional_network.h"
 #include "posebatch/predictor.h"
+#include "predict/ctd_tracking.h"
 #include "predict/simcc_predictor.h"
 #include "predict/topdown_postprocess.h"
 #include "preprocess/ctd_conditions.h"
@@ -51,6 +58,7 @@ struct FramePlan {
   std::vector<CropTransform> transforms;
   std::vector<float> boxes, scores;  // the cropped boxes (x, y, w, h) and their scores, for the writer
   std::vector<CtdCrop> ctd;          // CTD: each crop's conditions and condition score (rescoring)
+  at::Tensor poses;                  // CTD tracking: the frame's poses, final (no crops to wait for)
 };
 
 // Pose of one crop, in crop pixels: K x 3.
@@ -67,6 +75,7 @@ class TopDownRun {
         preprocess_(preprocess),
         context_(context),
         ctd_(model.spec.method == "ctd"),
+        tracking_(context.ctd_tracking != nullptr),
         cues_(MakeCues(model, context)),
         detector_normalizer_(cues_ != nullptr ? cues_->input() : model.spec.input),
         cropper_(model.spec.input),
@@ -82,7 +91,11 @@ class TopDownRun {
     }
     individuals_ = static_cast<int64_t>(std::max<size_t>(1, model.spec.individuals.size()));
     keypoints_ = static_cast<int64_t>(model.spec.bodyparts.size());
+    if (tracking_ && !ctd_) {
+      throw Error(Status::InvalidArgument(model.path + ": tracking applies to conditional top-down (CTD) models"));
+    }
     if (ctd_) SetUpConditionalPose();
+    if (tracking_) tracker_ = std::make_unique<CtdTracker>(*context.ctd_tracking);
     num_columns_ = static_cast<size_t>(individuals_ * keypoints_ * 3);
     row_values_.resize(num_columns_);
     next_row_index_ = source.info().first_index;
@@ -198,22 +211,110 @@ class TopDownRun {
         if (open_pose_ == nullptr) return false;
         frames_since_open_ = 0;
       }
-      const int row = pose_pool_.AssignRow(open_pose_, RowRecord{frame.index, frame.label, g});
-      try {
-        cropper_.Write(frame, c, open_pose_->RowData(row), open_pose_->layout);
-      } catch (...) {
-        throw Error(WithContext(StatusFromCurrentException(),
-                                "crop of frame " + std::to_string(frame.index) + " of " + name_));
-      }
-      if (ctd_) {
-        float* dst = SlotConditions(next_pose_batch_).data_ptr<float>() + row * keypoints_ * 3;
-        std::copy(conditions[i].begin(), conditions[i].end(), dst);
-      }
-      pose_pool_.RowFilled(open_pose_);
-      ++crops_written_;
-      if (row + 1 == pose_pool_.batch_size()) ClosePoseBatch();
+      WriteCrop(frame, c, ctd_ ? conditions[i] : std::vector<float>(), g);
+      if (open_pose_->rows_assigned == pose_pool_.batch_size()) ClosePoseBatch();
     }
     return true;
+  }
+
+  // One crop into the next row of the open pose batch (CTD: its conditions beside it).
+  void WriteCrop(const Frame& frame, const CropPlan& c, const std::vector<float>& conditions, const InputGeometry& g) {
+    const int row = pose_pool_.AssignRow(open_pose_, RowRecord{frame.index, frame.label, g});
+    try {
+      cropper_.Write(frame, c, open_pose_->RowData(row), open_pose_->layout);
+    } catch (...) {
+      throw Error(WithContext(StatusFromCurrentException(),
+                              "crop of frame " + std::to_string(frame.index) + " of " + name_));
+    }
+    if (ctd_) {
+      float* dst = SlotConditions(next_pose_batch_).data_ptr<float>() + row * keypoints_ * 3;
+      std::copy(conditions.begin(), conditions.end(), dst);
+    }
+    pose_pool_.RowFilled(open_pose_);
+    ++crops_written_;
+  }
+
+  // ---- tracker (CTD tracking: the crop stage's thread) --------------------------------------
+
+  // Conditions from the source for one frame: the file's, or the bottom-up model's on a batch
+  // of this one frame. Undefined if cancelled.
+  at::Tensor SourceConditions(const Frame& frame) {
+    if (cues_ == nullptr) return context_.conditions->ConditionsFor(frame.index, frame.label);
+    const InputGeometry g = ComputeGeometry(frame.width, frame.height, preprocess_, cues_->input(),
+                                            frame.label.empty() ? name_ : frame.label);
+    const int64_t batch = next_source_batch_++;
+    BatchSlot* slot = det_pool_.Acquire(batch, g);
+    if (slot == nullptr) return at::Tensor();
+    const int row = det_pool_.AssignRow(slot, RowRecord{frame.index, frame.label, g});
+    {
+      ScopedTimer t(&det_times_.preprocess);
+      detector_normalizer_.Write(frame, slot->geometry, slot->RowData(row), slot->layout);
+    }
+    det_pool_.RowFilled(slot);
+    det_pool_.Close(slot);
+    slot = det_pool_.WaitReady(batch);
+    if (slot == nullptr) return at::Tensor();
+    std::vector<FrameCues> found = Detect(slot);
+    det_pool_.Release(slot);
+    return found.front().conditions;
+  }
+
+  // Runs the open pose batch now and appends its crop poses to `out`.
+  bool RunOpenPoseBatch(std::vector<CropPose>* out) {
+    if (open_pose_ == nullptr) return true;
+    const int64_t batch = next_pose_batch_;
+    ClosePoseBatch();
+    BatchSlot* slot = pose_pool_.WaitReady(batch);
+    if (slot == nullptr) return false;
+    std::vector<CropPose> poses = Pose(slot);
+    pose_pool_.Release(slot);
+    for (auto& p : poses) out->push_back(std::move(p));
+    return true;
+  }
+
+  // One frame of CTD tracking: conditions (tracks, merged with the source when it runs), the
+  // frame's crops through the CTD model (batches of this frame's crops only), the tracker's
+  // update; the plan carries the final poses to the writer. Returns false if cancelled.
+  bool TrackFrame(const DetectedFrame& d, BoundedQueue<FramePlan>& plans) {
+    const Frame& frame = *d.frame;
+    at::Tensor source;
+    if (tracker_->BeginFrame()) {
+      source = SourceConditions(frame);
+      if (!source.defined()) return false;
+    }
+    DetectedFrame cued;
+    cued.frame = d.frame;
+    cued.cues.conditions = tracker_->Conditions(source);
+    FramePlan plan;
+    plan.record.index = frame.index;
+    plan.record.label = frame.label;
+    std::vector<CropPlan> crops;
+    std::vector<std::vector<float>> conditions;
+    PlanCtdCrops(cued, &plan, &crops, &conditions);
+    std::vector<CropPose> poses;
+    for (size_t i = 0; i < crops.size(); ++i) {
+      InputGeometry g;
+      g.src_w = g.width = crops[i].out_w;
+      g.src_h = g.height = crops[i].out_h;
+      if (open_pose_ != nullptr && open_pose_->geometry != g && !RunOpenPoseBatch(&poses)) return false;
+      if (open_pose_ == nullptr) {
+        open_pose_ = pose_pool_.Acquire(next_pose_batch_, g);
+        if (open_pose_ == nullptr) return false;
+      }
+      WriteCrop(frame, crops[i], conditions[i], g);
+      if (open_pose_->rows_assigned == pose_pool_.batch_size() && !RunOpenPoseBatch(&poses)) return false;
+    }
+    if (!RunOpenPoseBatch(&poses)) return false;
+    at::Tensor frame_poses;
+    {
+      ScopedTimer t(&times_.postprocess);
+      at::Tensor crop_poses = at::empty({plan.crops, keypoints_, 3}, at::kFloat);
+      for (int i = 0; i < plan.crops; ++i)
+        std::copy(poses[i].begin(), poses[i].end(), crop_poses.data_ptr<float>() + i * keypoints_ * 3);
+      frame_poses = CtdFramePoses(crop_poses, plan.ctd, static_cast<int>(individuals_), tracker_->rescore());
+      plan.poses = tracker_->EndFrame(frame_poses, frame.width, frame.height);
+    }
+    return plans.Push(std::move(plan));
   }
 
   at::Tensor& SlotConditions(int64_t batch) { return slot_conditions_[static_cast<size_t>(batch % slot_conditions_.size())]; }
@@ -286,12 +387,12 @@ class TopDownRun {
 
   // Gathers the plan's crop poses, maps them to the frame, writes the row.
   bool WriteFrame(const FramePlan& plan, BoundedQueue<CropPose>& crop_poses) {
-    std::vector<CropPose> poses(static_cast<size_t>(plan.crops));
+    std::vector<CropPose> poses(static_cast<size_t>(plan.poses.defined() ? 0 : plan.crops));
     for (auto& p : poses)
       if (!crop_poses.Pop(&p)) return false;
     ScopedTimer t(&times_.write);
-    at::Tensor frame_poses;
-    {
+    at::Tensor frame_poses = plan.poses;
+    if (!frame_poses.defined()) {
       at::Tensor crops = at::empty({plan.crops, keypoints_, 3}, at::kFloat);
       for (int i = 0; i < plan.crops; ++i)
         std::copy(poses[i].begin(), poses[i].end(), crops.data_ptr<float>() + i * keypoints_ * 3);
@@ -300,7 +401,9 @@ class TopDownRun {
     }
     // DeepLabCut's DataFrame keeps the first `individuals` rows (boxes come best first).
     const float* p = frame_poses.data_ptr<float>();
-    std::copy(p, p + num_columns_, row_values_.begin());
+    const size_t have = std::min(num_columns_, static_cast<size_t>(frame_poses.numel()));
+    std::copy(p, p + have, row_values_.begin());
+    std::fill(row_values_.begin() + static_cast<std::ptrdiff_t>(have), row_values_.end(), -1.0f);
     const RowRecord& rec = plan.record;
     try {
       if (rec.label.empty()) WriteLostRows(rec.index);
@@ -452,10 +555,12 @@ class TopDownRun {
           }
         }
         if (!more) break;
-        if (cues_ == nullptr) {
+        if (cues_ == nullptr || tracking_) {
           DetectedFrame d;
           d.frame = frame;
-          if (ctd_) {
+          if (tracking_) {
+            // the tracker looks conditions up itself, when it needs them
+          } else if (ctd_) {
             d.cues.conditions = context_.conditions->ConditionsFor(frame->index, frame->label);
           } else {
             d.cues.detections = context_.boxes->BoxesFor(frame->index, frame->label);
@@ -475,7 +580,7 @@ class TopDownRun {
         if (!det_jobs.Push(DetJob{frame, open, row})) return;
         if (row + 1 == det_pool_.batch_size()) close();
       }
-      if (cues_ == nullptr) {
+      if (cues_ == nullptr || tracking_) {
         detected.Close();
       } else {
         close();
@@ -484,7 +589,7 @@ class TopDownRun {
       }
     }));
 
-    if (cues_ != nullptr) {
+    if (cues_ != nullptr && !tracking_) {
       threads.emplace_back(guarded([&] {  // detector preprocess
         LowerThreadPriority(options_.feeder_niceness);
         DetJob job;
@@ -522,7 +627,8 @@ class TopDownRun {
       LowerThreadPriority(options_.feeder_niceness);
       DetectedFrame d;
       while (detected.Pop(&d)) {
-        if (!CropFrame(d, plans)) return;
+        if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
+        if (!(tracking_ ? TrackFrame(d, plans) : CropFrame(d, plans))) return;
         free_frames.Push(d.frame);
       }
       ClosePoseBatch();
@@ -530,7 +636,7 @@ class TopDownRun {
       plans.Close();
     }));
 
-    threads.emplace_back(guarded([&] {  // pose inference
+    if (!tracking_) threads.emplace_back(guarded([&] {  // pose inference
       for (int64_t b = 0;; ++b) {
         BatchSlot* slot;
         {
@@ -567,6 +673,9 @@ class TopDownRun {
   PreprocessOptions preprocess_;
   const RunContext& context_;
   bool ctd_ = false;                 // conditional top-down
+  bool tracking_ = false;            // CTD tracking: the crop stage is the tracker
+  std::unique_ptr<CtdTracker> tracker_;
+  int64_t next_source_batch_ = 0;    // tracker: batches of the conditions model
   std::unique_ptr<CueModel> cues_;   // detector or conditions model; null when cues are given
   Normalizer detector_normalizer_;   // frames for cues_
   // CTD only.

@@ -173,12 +173,13 @@ void EncodeConditions(const float* cond, int64_t k, int h, int w, int img_h, int
 }
 
 at::Tensor CtdFramePoses(const at::Tensor& crop_poses, const std::vector<CtdCrop>& crops,
-                         int max_individuals) {
+                         int max_individuals, bool rescore) {
   // Keypoints are mapped back as top-down's are; only the scores differ.
   std::vector<CropTransform> transforms;
   transforms.reserve(crops.size());
   for (const CtdCrop& c : crops) transforms.push_back(c.plan.transform);
   at::Tensor out = TopDownFramePoses(crop_poses, transforms, max_individuals);
+  if (!rescore) return out;
   const int64_t n = static_cast<int64_t>(crops.size()), k = crop_poses.size(1);
   const at::Tensor src = crop_poses.to(at::kFloat).contiguous();
   const float* s = src.data_ptr<float>();

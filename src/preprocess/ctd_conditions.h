@@ -39,8 +39,9 @@ void EncodeConditions(const float* cond, int64_t k, int h, int w, int img_h, int
 
 // The postprocessor: crop poses (n, K, 3) -> frame (max(n, max_individuals), K, 3) float32,
 // -1 rows for absent individuals, every score of pose i replaced by
-// score_mean_i * mean(keypoint scores >= 0.2) (0 when none reaches 0.2).
+// score_mean_i * mean(keypoint scores >= 0.2) (0 when none reaches 0.2), unless `rescore` is
+// false (DeepLabCut's tracking: scores stay the network's).
 at::Tensor CtdFramePoses(const at::Tensor& crop_poses, const std::vector<CtdCrop>& crops,
-                         int max_individuals);
+                         int max_individuals, bool rescore = true);
 
 }  // namespace posebatch

@@ -7,6 +7,12 @@ one pose below the 0.05 filter, one with a missing keypoint), through the CLI, w
 conditions in each file format DeepLabCut reads (.json, .h5). Consistency: on a video, batch
 sizes agree and frames without conditions pass through as rows of -1; conditions from a
 bottom-up model run in the same pipeline equal the same conditions given as a file.
+
+Tracking (--ctd-tracking): each frame's poses are the next frame's conditions. The run is
+replayed with an independent numpy statement of DeepLabCut's tracking rules
+(ctd_tracking_reference.py; checked against DeepLabCut 3.0.1's own functions, see the README):
+from the tracked rows it derives every frame's conditions and row permutation, and a plain CTD
+run given those conditions must give the tracked rows.
 """
 import glob
 import json
@@ -18,6 +24,8 @@ import unittest
 
 import numpy as np
 import pandas as pd
+
+import ctd_tracking_reference as tracking_ref
 
 BIN = os.environ["POSEBATCH_BIN"]
 FIX = os.environ["POSEBATCH_FIXTURES"]
@@ -171,6 +179,144 @@ class Video(unittest.TestCase):
         r = run("analyze", MODEL, VIDEO, "--frames", "0:2", "--dest", self.dest, "-q")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("needs conditions", r.stderr)
+
+
+class Tracking(unittest.TestCase):
+    """CTD tracking on a video, with a 3-animal bottom-up model (DEKR-W18 widened to the CTD
+    model's 5 bodyparts, bench/make_ctd_bench_model.py) as the conditions source."""
+
+    FRAMES = 14
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.dest = cls.tmp.name
+        cls.bu = os.path.join(cls.dest, "dekr5.pt")
+        # The golden CTD model's random SimCC logits are tiny: every rescored pose scores 0 and
+        # no track would start. Its last layers x 1000 give scores of 0.1-0.8 (same network).
+        import torch
+        cls.model = os.path.join(cls.dest, "ctd_x1000.pt")
+        export = torch.load(MODEL, map_location="cpu")
+        for axis in ("x", "y"):
+            export["pose"][f"heads.bodypart.cls_{axis}.weight"] *= 1000
+        torch.save(export, cls.model)
+        maker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "make_ctd_bench_model.py")
+        subprocess.run(["/usr/bin/python3", maker, GOLDEN, cls.bu], check=True, capture_output=True, timeout=600)
+        d = os.path.join(cls.dest, "bu")
+        r = run("analyze", cls.bu, VIDEO, "--frames", f"0:{cls.FRAMES}", "--dest", d, "-q", "-b", "4")
+        assert r.returncode == 0, r.stderr
+        poses = read_rows(d).to_numpy().astype(np.float32).reshape(cls.FRAMES, -1, 5, 3)
+        # DeepLabCut's add_conditions: poses with a keypoint whose x, y and score are all > 0.
+        cls.source = [p[np.any(np.all(p > 0, axis=2), axis=1)] for p in poses]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def analyze(self, sub, *args):
+        d = os.path.join(self.dest, sub)
+        r = run("analyze", self.model, VIDEO, "--frames", f"0:{self.FRAMES}", "--dest", d, "-q", *args)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return d
+
+    def replay(self, sub, settings, **reference):
+        # One crop per batch in both runs: batches of other compositions sum in other orders
+        # (scores differ by ~1e-6; see test_batch_sizes_agree).
+        d = self.analyze(sub, "--conditions-model", self.bu, "--ctd-tracking-config", settings, "-b", "1")
+        tracked = read_rows(d)
+        ctd_h5 = glob.glob(os.path.join(d, "*_ctd.h5"))
+        self.assertEqual(len(ctd_h5), 1, "DeepLabCut's tracked file <stem><scorer>_ctd.h5")
+        pd.testing.assert_frame_equal(pd.read_hdf(ctd_h5[0]), tracked)
+        rows = tracked.to_numpy().astype(np.float32).reshape(self.FRAMES, 3, 5, 3)
+        stable = reference.pop("stable_rows", False)
+        ref = tracking_ref.Tracker(5, **reference)
+        conditions, perms, rescored, sources, joined, dropped = [], [], [], 0, 0, 0
+        for t in range(self.FRAMES):
+            use_source = ref.begin()
+            sources += use_source
+            tracks = 0 if ref.tracks is None else len(ref.tracks)
+            conditions.append(ref.conditions(self.source[t] if use_source else None))
+            joined += (len(conditions[-1]) - tracks) if use_source and tracks else 0
+            perms.append(None if ref.row_of is None else list(ref.row_of))
+            rescored.append(ref.rescore)
+            ref.end(rows[t], 320, 240)
+            dropped += 0 if ref.tracks is None else len(ref.row_of) - len(ref.tracks)
+        # The same conditions, given per frame to a plain CTD run: its rows in condition order.
+        path = os.path.join(self.dest, sub + ".json")
+        with open(path, "w") as f:
+            json.dump([c.tolist() for c in conditions], f)  # NaN: keypoints not passed on
+        plain = read_rows(self.analyze(sub + "_plain", "--conditions", path, "-b", "1"))
+        plain = plain.to_numpy().astype(np.float32).reshape(self.FRAMES, 3, 5, 3)
+        moved = 0
+        for t in range(self.FRAMES):
+            ref.row_of = perms[t]
+            want = ref.permute(plain[t], stable=stable)
+            moved += perms[t] is not None and perms[t] != sorted(perms[t])
+            np.testing.assert_array_equal(rows[t][..., :2], want[..., :2], err_msg=f"{sub}: frame {t} keypoints")
+            if rescored[t]:
+                np.testing.assert_array_equal(rows[t][..., 2], want[..., 2], err_msg=f"{sub}: frame {t} scores")
+                continue
+            # Tracked frames keep the network's scores; the plain run rescored the same poses
+            # (BUCTD): mean condition score x mean of the keypoint scores >= 0.2.
+            for i, pose in enumerate(rows[t]):
+                if np.all(pose == -1):
+                    np.testing.assert_array_equal(want[i], -1)
+                    continue
+                # Output row i holds plain row perms[i] (DeepLabCut's order; stable: the inverse),
+                # and plain rows follow the conditions CTD keeps (a score >= 0.05).
+                plain_row = perms[t].index(i) if stable else perms[t][i]
+                kept = [c for c in conditions[t] if np.nanmax(np.append(c[:, 2], -1)) >= 0.05]
+                c = kept[plain_row]
+                s = pose[:, 2]
+                valid = s >= 0.2
+                expected = np.float32(np.mean(c[:, 2])) * (s[valid].sum() / max(valid.sum(), 1))
+                np.testing.assert_allclose(want[i, :, 2], expected, rtol=1e-5, atol=1e-7,
+                                           err_msg=f"{sub}: frame {t} pose {i} rescoring")
+        return {"source_runs": sources, "tracked_frames": rescored.count(False), "moved_rows": moved,
+                "joined": joined, "dropped": dropped,
+                "kept": [len(c) for c in conditions]}
+
+    def test_default_settings_follow_deeplabcuts_rules(self):
+        stats = self.replay("default", "threshold_nms=0.9")
+        self.assertEqual(stats["source_runs"] + stats["tracked_frames"], self.FRAMES)
+        self.assertGreater(stats["tracked_frames"], 0, stats)
+
+    def test_batch_sizes_agree(self):
+        # A frame's crops batch together (up to -b); tracking serializes frames, not crops.
+        one = read_rows(self.analyze("b1", "--conditions-model", self.bu, "--ctd-tracking", "-b", "1")).to_numpy()
+        three = read_rows(self.analyze("b3", "--conditions-model", self.bu, "--ctd-tracking", "-b", "3")).to_numpy()
+        one, three = one.reshape(self.FRAMES, 3, 5, 3), three.reshape(self.FRAMES, 3, 5, 3)
+        np.testing.assert_allclose(three[..., :2], one[..., :2], atol=1e-3, rtol=0)
+        # Scores: 1e-4 relative (the x1000 logits scale the ~1e-8 differences of other summation orders).
+        np.testing.assert_allclose(three[..., 2], one[..., 2], atol=0, rtol=1e-4)
+
+    def test_bottom_up_reruns_merges_and_nms(self):
+        # The source every 3 frames, and after lost tracks every 2; a low NMS threshold makes
+        # tracks drop (rows permuted as DeepLabCut does) and the source's poses join again.
+        settings = dict(bu_min_frequency=3, bu_max_frequency=2, threshold_nms=0.2)
+        stats = self.replay("busy", ",".join(f"{k}={v}" for k, v in settings.items()), **settings)
+        self.assertGreater(stats["joined"], 0, stats)
+        self.assertGreater(stats["dropped"], 0, stats)
+        self.assertGreater(stats["moved_rows"], 0, stats)
+
+    def test_conditions_threshold_and_stable_rows(self):
+        settings = dict(threshold_ctd=0.2, threshold_nms=0.1, bu_min_frequency=2, threshold_bu_add=0.9,
+                        stable_rows=True)
+        stats = self.replay("stable", ",".join(f"{k}={v}" for k, v in settings.items()), **settings)
+        self.assertGreater(stats["moved_rows"], 0, stats)
+
+    def test_bad_settings_and_models_are_clear_errors(self):
+        r = run("analyze", self.model, VIDEO, "--frames", "0:2", "--dest", self.dest, "-q", "--conditions-model",
+                self.bu, "--ctd-tracking-config", "threshold_nms=high")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("threshold_nms=high", r.stderr)
+        r = run("analyze", self.model, VIDEO, "--frames", "0:2", "--dest", self.dest, "-q", "--conditions-model",
+                self.bu, "--ctd-tracking-config", "bu_every=3")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("unknown key", r.stderr)
+        r = run("analyze", self.bu, VIDEO, "--frames", "0:2", "--dest", self.dest, "-q", "--ctd-tracking")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("CTD models", r.stderr)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@
 #include "posebatch/model.h"
 #include "posebatch/predictor.h"
 #include "posebatch/status.h"
+#include "predict/ctd_tracking.h"
 #include "predict/simcc_predictor.h"
 #include "predict/topdown_postprocess.h"
 #include "preprocess/ctd_conditions.h"
@@ -280,6 +281,66 @@ TEST(ConditionalTopDown, ConditionsAreFilteredAndBoxedAsDeepLabCutDoes) {
   EXPECT_FLOAT_EQ(poses[0][1][2].item<float>(),
                   static_cast<float>(crops[0].score_mean * (0.8 / 2)));
   EXPECT_EQ(poses[1][0][0].item<float>(), -1.f);
+}
+
+// CTD tracking's building blocks, on cases worked out by hand from DeepLabCut's rules (the
+// whole tracker is replayed against a numpy statement of them in tests/python/test_ctd.py).
+TEST(CtdTracking, OksCountsTheScoreColumnAndNeedsTwoKeypoints) {
+  const float nan = NAN;
+  // Two keypoints 10 px apart in x, equal scores: extents (10, 0, 0) + eps + 2*margin.
+  const float truth[] = {0, 0, 0.5f, 10, 0, 0.5f};
+  const float same[] = {0, 0, 0.5f, 10, 0, 0.5f};
+  EXPECT_FLOAT_EQ(TrackingOks(same, truth, 2, 0.1, 1.0), 1.0f);
+  // margin 0: the y and score extents are ~eps, the scale ~0: NaN, as np.isclose(scale, 0).
+  EXPECT_TRUE(std::isnan(TrackingOks(same, truth, 2, 0.1, 0.0)));
+  const float one_visible[] = {0, 0, 0.5f, nan, nan, nan};
+  EXPECT_TRUE(std::isnan(TrackingOks(same, one_visible, 2, 0.1, 1.0)));
+  // A missing predicted keypoint counts as infinitely far: half the similarity.
+  const float half[] = {0, 0, 0.5f, nan, nan, nan};
+  EXPECT_FLOAT_EQ(TrackingOks(half, truth, 2, 0.1, 1.0), 0.5f);
+}
+
+TEST(CtdTracking, NmsKeepsTheBetterOfTwoOverlappingPoses) {
+  // Poses 0 and 2 nearly coincide; 2 scores higher, so 0 goes; 1 is elsewhere.
+  at::Tensor poses = at::tensor({10.f, 10.f, 0.5f, 30.f, 40.f, 0.5f,    //
+                                 200.f, 10.f, 0.6f, 230.f, 40.f, 0.6f,  //
+                                 10.5f, 10.f, 0.9f, 30.f, 40.5f, 0.9f})
+                         .reshape({3, 2, 3});
+  EXPECT_EQ(NmsOks(poses, 0.9, 0.1, 1.0, 0.01, nullptr), (std::vector<bool>{false, true, true}));
+  // Given an order (older tracks first), the first of the pair stays.
+  const std::vector<int64_t> order{0, 1, 2};
+  EXPECT_EQ(NmsOks(poses, 0.9, 0.1, 1.0, 0.01, &order), (std::vector<bool>{true, true, false}));
+  // Below the score threshold nothing is visible: nothing is kept.
+  EXPECT_EQ(NmsOks(poses, 0.9, 0.1, 1.0, 0.95, nullptr), (std::vector<bool>{false, false, false}));
+}
+
+TEST(CtdTracking, SourceRunsByDeepLabCutsRules) {
+  CtdTrackingOptions o;
+  o.bu_min_frequency = 3;
+  CtdTracker tracker(o);
+  const at::Tensor pose = at::tensor({10.f, 10.f, 0.5f, 30.f, 40.f, 0.7f}).reshape({1, 2, 3});
+  std::vector<bool> ran;
+  for (int frame = 0; frame < 7; ++frame) {
+    ran.push_back(tracker.BeginFrame());
+    EXPECT_EQ(tracker.rescore(), frame == 0);  // only before the first tracks exist
+    const at::Tensor conditions = tracker.Conditions(ran.back() ? pose : at::Tensor());
+    ASSERT_EQ(conditions.size(0), 1);
+    tracker.EndFrame(at::cat({pose, at::full({1, 2, 3}, -1.f)}), 320, 240);  // one track of two rows
+  }
+  EXPECT_EQ(ran, (std::vector<bool>{true, false, false, true, false, false, true}));
+}
+
+TEST(CtdTracking, SettingsParseWithDeepLabCutsNames) {
+  CtdTrackingOptions o;
+  ParseCtdTrackingOptions("bu_min_frequency=30, threshold_nms=0.75,bu_on_lost_idv=false", &o);
+  EXPECT_EQ(o.bu_min_frequency, 30);
+  EXPECT_DOUBLE_EQ(o.threshold_nms, 0.75);
+  EXPECT_FALSE(o.bu_on_lost_idv);
+  ParseCtdTrackingOptions("bu_min_frequency=none", &o);
+  EXPECT_EQ(o.bu_min_frequency, -1);
+  EXPECT_THROW(ParseCtdTrackingOptions("bu_min_frequency=2.5", &o), Error);
+  EXPECT_THROW(ParseCtdTrackingOptions("threshold_nms", &o), Error);
+  EXPECT_THROW(ParseCtdTrackingOptions("nms=0.5", &o), Error);
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "posebatch/pipeline.h"
 #include "posebatch/status.h"
 #include "posebatch/writer.h"
+#include "predict/ctd_tracking.h"
 #include "preprocess/normalize.h"
 
 namespace fs = std::filesystem;
@@ -56,6 +57,9 @@ struct AnalyzeArgs {
   std::string conditions_model;               // CTD: bottom-up model whose poses are the conditions
   const ConditionProvider* condition_provider = nullptr;  // loaded from `conditions`
   Model* condition_model = nullptr;                       // loaded from `conditions_model`
+  bool ctd_tracking = false;                  // CTD: track (previous poses are the conditions)
+  std::string ctd_tracking_config;            // CTD tracking settings, key=value,... (implies tracking)
+  CtdTrackingOptions tracking;                // parsed from the two above
   int slots = 3;
   bool csv = false;
   bool overwrite = false;
@@ -311,6 +315,12 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   std::vector<std::unique_ptr<PoseWriter>> writers;
   writers.push_back(CreateH5Writer(out_base + ".h5", layout, h5));
   if (args.csv) writers.push_back(CreateCsvWriter(out_base + ".csv", layout));
+  if (args.ctd_tracking && source.info().is_video) {
+    // DeepLabCut writes the tracked rows again as <stem><scorer>_ctd.h5, the file its tools
+    // read for track_method="ctd".
+    writers.push_back(CreateH5Writer(out_base + "_ctd.h5", layout, h5));
+    if (args.csv) writers.push_back(CreateCsvWriter(out_base + "_ctd.csv", layout));
+  }
   const bool side_pickles = source.info().is_video && IsMultiAnimal(model.spec);
   if (side_pickles) writers.push_back(CreateFullPickleWriter(layout, FullPickleOptionsFor(model, out_base)));
   int64_t replayed = 0;
@@ -333,6 +343,7 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
   ctx.boxes = args.box_provider;
   ctx.conditions = args.condition_provider;
   ctx.conditions_model = args.condition_model;
+  ctx.ctd_tracking = args.ctd_tracking ? &args.tracking : nullptr;
   RunStats stats;
   const double start = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   Status st = RunPipeline(model, source, *writer, popts, pre, ctx, &stats);
@@ -564,6 +575,19 @@ int RunAnalyze(AnalyzeArgs args) {
     std::cerr << "error: " << e.status().message() << "\n";
     return 1;
   }
+  if (!args.ctd_tracking_config.empty()) args.ctd_tracking = true;
+  if (args.ctd_tracking) {
+    if (model.spec.method != "ctd") {
+      std::cerr << "error: --ctd-tracking applies to CTD models (this one is '" << model.spec.method << "')\n";
+      return 2;
+    }
+    try {
+      ParseCtdTrackingOptions(args.ctd_tracking_config, &args.tracking);
+    } catch (const Error& e) {
+      std::cerr << "error: --ctd-tracking-config: " << e.status().message() << "\n";
+      return 2;
+    }
+  }
   if (auto_batch && model.spec.method == "ctd") {
     std::cerr << "error: --batch-size auto is not supported with CTD models yet; give a number\n";
     return 2;
@@ -593,7 +617,7 @@ int RunAnalyze(AnalyzeArgs args) {
     std::string base = (dir / (vp.stem().string() + scorer)).string();
     // Done only when every requested output is there (a kill can fall between two renames).
     if (!args.overwrite && fs::exists(base + ".h5") && fs::exists(base + "_meta.pickle") &&
-        (!args.csv || fs::exists(base + ".csv")) &&
+        (!args.csv || fs::exists(base + ".csv")) && (!args.ctd_tracking || fs::exists(base + "_ctd.h5")) &&
         (!IsMultiAnimal(model.spec) || fs::exists(base + "_assemblies.pickle"))) {
       std::fprintf(stderr, "%s: already analysed (%s.h5), skipping; --overwrite to redo\n", video.c_str(),
                    base.c_str());
@@ -613,8 +637,15 @@ int RunAnalyze(AnalyzeArgs args) {
       if (args.condition_model != nullptr) {
         header.push_back({"conditions_model", FingerprintFile(args.condition_model->weights_path)});
       }
-      ResumePlan plan = PlanResume(base, std::move(header), popts.batch_size, layout.NumColumns(), args.resume,
-                                   video, dec.start_frame);
+      if (args.ctd_tracking) header.push_back({"ctd_tracking", DescribeCtdTrackingOptions(args.tracking)});
+      // A tracked frame's conditions are the frame before's poses: a run resumed mid-video
+      // would start new tracks there. Tracking restarts the video instead.
+      if (args.ctd_tracking && args.resume) {
+        std::fprintf(stderr, "%s: CTD tracking does not resume mid-video (the tracks would restart); "
+                     "analysing it from its start\n", video.c_str());
+      }
+      ResumePlan plan = PlanResume(base, std::move(header), popts.batch_size, layout.NumColumns(),
+                                   args.resume && !args.ctd_tracking, video, dec.start_frame);
       if (plan.continue_previous) {  // decode and drop the frames already done
         DecodeOptions rest = dec;
         rest.start_frame = plan.previous.frames.back() + 1;
@@ -725,6 +756,14 @@ int main(int argc, char** argv) {
   analyze->add_option("--conditions-model", a.conditions_model,
                       "CTD: a bottom-up model (export, snapshot or folder) whose poses are the conditions, run "
                       "in the same pipeline");
+  analyze->add_flag("--ctd-tracking", a.ctd_tracking,
+                    "CTD: track: each frame's poses are the next frame's conditions (DeepLabCut's ctd_tracking); "
+                    "the conditions source starts the tracks and is rerun by DeepLabCut's rules. Also writes "
+                    "<stem><scorer>_ctd.h5");
+  analyze->add_option("--ctd-tracking-config", a.ctd_tracking_config,
+                      "CTD tracking settings as key=value,... with DeepLabCut's CTDTrackingConfig keys "
+                      "(bu_on_lost_idv, bu_min_frequency, bu_max_frequency, threshold_bu_add, threshold_ctd, "
+                      "threshold_nms) and stable_rows; implies --ctd-tracking");
   analyze->add_option("--boxes", a.boxes,
                       "top-down: JSON of boxes per frame number or image path ([x, y, w, h(, score)] lists), "
                       "instead of the model's detector");
