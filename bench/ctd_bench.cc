@@ -10,6 +10,7 @@
 #include "pipeline/inference_thread.h"
 #include "posebatch/conditional_network.h"
 #include "posebatch/pipeline.h"
+#include "predict/ctd_tracking.h"
 #include "predict/simcc_predictor.h"
 #include "preprocess/ctd_conditions.h"
 #include "preprocess/normalize.h"
@@ -54,6 +55,8 @@ RunStats PipelineRun(Model& ctd, Model& bu, const CtdCase& c, int64_t frames, co
   opt.intra_op_threads = c.threads;
   RunContext ctx;
   ctx.conditions_model = &bu;
+  const CtdTrackingOptions tracking;
+  if (c.tracking) ctx.ctd_tracking = &tracking;
   RunStats stats;
   const Status st = RunPipeline(ctd, *src, *writer, opt, PreprocessOptions{}, ctx, &stats);
   writer->Abort();
@@ -62,8 +65,10 @@ RunStats PipelineRun(Model& ctd, Model& bu, const CtdCase& c, int64_t frames, co
 }
 
 // DeepLabCut's scheme: every stage of a frame in turn, the BU model at batch 1, the CTD model
-// on that frame's crops. Returns fps.
-double SequentialRun(Model& ctd, Model& bu, const CtdCase& c, int64_t frames, const fs::path& tmp) {
+// on that frame's crops (tracking: the BU model when the tracker asks). Returns fps; sets
+// *source_share to the share of frames the BU model ran on.
+double SequentialRun(Model& ctd, Model& bu, const CtdCase& c, int64_t frames, const fs::path& tmp,
+                     double* source_share = nullptr) {
   const CtdParts p = PartsOf(ctd);
   auto cues = MakeBottomUpConditionCues(bu, p.k);
   const Normalizer normalizer(bu.spec.input);
@@ -74,14 +79,20 @@ double SequentialRun(Model& ctd, Model& bu, const CtdCase& c, int64_t frames, co
   auto writer = CreateH5Writer((tmp / "seq.h5").string(), LayoutFor(ctd, "bench", false), H5WriterOptions{});
   Frame f;
   int64_t done = 0;
+  CtdTracker tracker{CtdTrackingOptions{}};
   Stopwatch sw;
   while (src->Next(&f)) {
-    const InputGeometry g = ComputeGeometry(f.width, f.height, PreprocessOptions{}, bu.spec.input, c.video);
-    at::Tensor input = at::empty({1, 3, g.height, g.width});
-    normalizer.Write(f, g, input.data_ptr<float>());
-    std::vector<FrameCues> found;
-    InferenceThread::Get().Run(c.threads, [&] { found = cues->Run(input); });
-    const at::Tensor conditions = found.at(0).conditions.contiguous();
+    at::Tensor conditions;
+    if (!c.tracking || tracker.BeginFrame()) {
+      const InputGeometry g = ComputeGeometry(f.width, f.height, PreprocessOptions{}, bu.spec.input, c.video);
+      at::Tensor input = at::empty({1, 3, g.height, g.width});
+      normalizer.Write(f, g, input.data_ptr<float>());
+      std::vector<FrameCues> found;
+      InferenceThread::Get().Run(c.threads, [&] { found = cues->Run(input); });
+      conditions = found.at(0).conditions;
+    }
+    if (c.tracking) conditions = tracker.Conditions(conditions);
+    conditions = conditions.contiguous();
     const auto crops = PrepareCtdCrops(conditions.data_ptr<float>(), conditions.size(0), p.k, f.width, f.height,
                                        p.margin, p.crop);
     const int64_t n = static_cast<int64_t>(crops.size());
@@ -98,18 +109,22 @@ double SequentialRun(Model& ctd, Model& bu, const CtdCase& c, int64_t frames, co
         poses = PredictSimCCPoses(out.at("bodypart").at("x"), out.at("bodypart").at("y"), p.simcc);
       });
     }
-    const at::Tensor row = CtdFramePoses(poses, crops, p.individuals).contiguous();
+    at::Tensor row = CtdFramePoses(poses, crops, p.individuals, !c.tracking || tracker.rescore()).contiguous();
+    if (c.tracking) row = tracker.EndFrame(row, f.width, f.height).contiguous();
     writer->Append(f.index, "", row.data_ptr<float>());
     ++done;
   }
   const double seconds = sw.Seconds();
+  if (source_share != nullptr) {
+    *source_share = c.tracking ? static_cast<double>(tracker.source_runs()) / std::max<int64_t>(1, done) : 1.0;
+  }
   writer->Abort();
   return static_cast<double>(done) / seconds;
 }
 
 // Engine-only: the BU model (forward + postprocess) on real frames at its batch, the CTD model
 // on crops at the pose batch; fps for `crops_per_frame` crops per frame.
-double EngineOnly(Model& ctd, Model& bu, const CtdCase& c, double crops_per_frame) {
+double EngineOnly(Model& ctd, Model& bu, const CtdCase& c, double crops_per_frame, double source_share) {
   const CtdParts p = PartsOf(ctd);
   auto cues = MakeBottomUpConditionCues(bu, p.k);
   const Normalizer normalizer(bu.spec.input);
@@ -139,7 +154,7 @@ double EngineOnly(Model& ctd, Model& bu, const CtdCase& c, double crops_per_fram
     for (int r = 0; r < reps; ++r) p.net->Forward(crops, cond);
     ctd_s = sw.Seconds() / (reps * c.batch);
   });
-  return 1.0 / (bu_s + crops_per_frame * ctd_s);
+  return 1.0 / (source_share * bu_s + crops_per_frame * ctd_s);
 }
 
 }  // namespace
@@ -158,12 +173,14 @@ void RunCtdCase(Model& ctd, Model& bottom_up, const CtdCase& c, const fs::path& 
   for (int r = 0; r < c.repeats; ++r) {
     last = PipelineRun(ctd, bottom_up, c, c.frames, tmp);
     pipe.push_back(last.frames / last.wall_seconds);
-    seq.push_back(SequentialRun(ctd, bottom_up, c, c.frames, tmp));
-    engine.push_back(EngineOnly(ctd, bottom_up, c, static_cast<double>(last.crops) / std::max<int64_t>(1, last.frames)));
+    double share = 1;
+    seq.push_back(SequentialRun(ctd, bottom_up, c, c.frames, tmp, &share));
+    engine.push_back(EngineOnly(ctd, bottom_up, c, static_cast<double>(last.crops) / std::max<int64_t>(1, last.frames),
+                                share));
   }
   const Stat e = Summarize(engine), p = Summarize(pipe), s = Summarize(seq);
   const double cpf = static_cast<double>(last.crops) / std::max<int64_t>(1, last.frames);
-  table->AddRow({c.name, std::to_string(c.width) + "x" + std::to_string(c.height), std::to_string(c.bu_batch),
+  table->AddRow({c.name + (c.tracking ? " (tracking)" : ""), std::to_string(c.width) + "x" + std::to_string(c.height), std::to_string(c.bu_batch),
                  std::to_string(c.batch), std::to_string(c.threads), Fmt("%.2f", cpf), FmtStat(e, "%.2f"),
                  FmtStat(p, "%.2f"), Fmt("%.3f", p.median / e.median), FmtStat(s, "%.2f"),
                  Fmt("%.2fx", p.median / s.median),

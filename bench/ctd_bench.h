@@ -20,6 +20,7 @@ struct CtdCase {
   int bu_batch = 1;  // frames per conditions-model batch
   int threads = 1;
   int repeats = 3;
+  bool tracking = false;  // CTD tracking (DeepLabCut's defaults): the previous poses are the conditions
 };
 
 // Adds one row to `table` (columns: CtdColumns()) and returns nothing; throws Error.
@@ -29,6 +30,9 @@ struct CtdCase {
 //    rescoring, the row written: what DeepLabCut's CTDInferenceRunner does;
 //  * engine fps: 1 / (BU forward + postprocess per frame at the BU batch + crops per frame x
 //    CTD forward per crop at the pose batch), each timed alone on the inference thread.
+// Tracking: the pipeline tracks; sequential is DeepLabCut's tracking runner (the same stages and
+// tracker in one thread, the BU model only on the frames the tracker asks for it); engine fps
+// counts the BU model on that share of frames (at batch 1, as tracking runs it).
 void RunCtdCase(Model& ctd, Model& bottom_up, const CtdCase& c, const std::filesystem::path& tmp, Table* table);
 std::vector<std::string> CtdColumns();
 

@@ -55,6 +55,7 @@ struct Options {
   std::vector<int> batches{1, 8}, threads, workers{1}, assembly;
   int repeats = 3, frames = 60, rss_frames = 0, detector_batch = 1, post_workers = 1;
   bool rss = false, python = false, channels_last = false;
+  bool ctd_tracking = false;  // CTD models: also the tracking mode
 };
 
 struct Video {
@@ -359,6 +360,11 @@ int Run(const Options& o) {
             c.threads = t;
             c.repeats = o.repeats;
             RunCtdCase(model, bottom_up, c, tmp, &ctd);
+            if (o.ctd_tracking) {
+              c.tracking = true;
+              c.bu_batch = 1;  // tracking runs the BU model on one frame at a time
+              RunCtdCase(model, bottom_up, c, tmp, &ctd);
+            }
           }
         }
       }
@@ -550,6 +556,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--post-workers", o.post_workers, "postprocess threads of the pipeline runs (posebatch analyze "
                  "--post-workers)")->capture_default_str();
+  app.add_flag("--ctd-tracking", o.ctd_tracking,
+               "CTD models: also run the tracking mode (DeepLabCut's defaults) against its sequential runner");
   app.add_option("--conditions-model", o.conditions_model,
                  "CTD models: the bottom-up model whose poses are the conditions (frames per batch: --detector-batch)");
   app.add_option("--frames", o.frames, "frames per run (from the start of the video)")->capture_default_str();

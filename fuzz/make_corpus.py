@@ -78,6 +78,11 @@ def main():
              "n": {"deep": [[{"x": 1}]]}}
     for proto in (2, 4):
         out("fuzz_pickle", f"seed_plain_p{proto}.pkl", pickle.dumps(plain, protocol=proto))
+    # A prediction pickle with numpy arrays (C and Fortran order) and numpy scalars.
+    arrays = {0: [np.arange(8, dtype=np.float64).reshape(2, 4)], 1: np.ones((1, 2, 4), np.float32),
+              "frame01": {"coordinates": ([np.asfortranarray(np.ones((2, 2)))],), "confidence": [np.ones((2, 1))]},
+              "metadata": {"nms radius": np.float64(5.0), "n": np.int64(3), "ok": np.bool_(True)}}
+    out("fuzz_pickle", "seed_numpy_p4.pkl", pickle.dumps(arrays, protocol=4))
 
     # Tiny videos, 4 frames of 32x24, in the codecs and containers the tests use.
     frames = np.random.default_rng(1).integers(0, 256, size=(4, 24, 32, 3)).astype(np.uint8).tobytes()

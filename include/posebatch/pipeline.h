@@ -87,7 +87,9 @@ class ConditionProvider {
 // Reads conditions for a model with `num_keypoints` bodyparts from DeepLabCut predictions:
 // an `.h5` (pandas table format, as DeepLabCut and posebatch write it: columns
 // individuals x bodyparts x (x, y, likelihood), index = frame numbers or image paths) or a
-// `.json` (a list per frame, or a mapping from image path, of poses [[x, y, score], ...]).
+// `.json` (a list per frame, or a mapping from image path, of poses [[x, y, score], ...]), or a
+// `_assemblies.pickle` / `_full.pickle` of a video (poses kept when a keypoint's x, y and score
+// are all > 0, as DeepLabCut's load_conditions_pickle).
 // As DeepLabCut: from an .h5, keypoints with a NaN or negative value are zeroed and poses
 // without a visible keypoint dropped; JSON poses are taken as given. Images are matched by
 // path, else by file name. Throws Error naming the file and the problem.

@@ -1,5 +1,5 @@
-// Conditions for CTD models from DeepLabCut predictions files (.h5, .json), as DeepLabCut's
-// CondFromFile reads them.
+// Conditions for CTD models from DeepLabCut predictions files (.h5, .json, .pickle), as
+// DeepLabCut's CondFromFile reads them.
 #include <hdf5.h>
 #include <yaml-cpp/yaml.h>
 
@@ -8,9 +8,12 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <vector>
 
+#include "io/torch_pickle.h"
 #include "posebatch/pipeline.h"
 #include "posebatch/status.h"
 
@@ -220,6 +223,93 @@ std::unique_ptr<ConditionProvider> LoadJson(const std::string& path, int64_t k) 
   return out;
 }
 
+// One frame's poses from a prediction pickle, as DeepLabCut's load_conditions_pickle keeps
+// them: (x, y, score) of each pose with a keypoint whose three values are all > 0.
+at::Tensor KeepVisiblePoses(const at::Tensor& poses) {
+  const at::Tensor xyz = poses.narrow(2, 0, 3).to(at::kFloat).contiguous();
+  const at::Tensor keep = (xyz > 0).all(2).any(1);
+  return xyz.index_select(0, keep.nonzero().squeeze(1)).contiguous();
+}
+
+at::Tensor ArrayOf(const PyObject& v, const std::string& path, const std::string& what) {
+  if (!v.is(PyObject::Type::kTensor) || !v.tensor.defined()) Bad(path, what + " is not a numpy array");
+  return v.tensor;
+}
+
+// `_assemblies.pickle`: a frame's assemblies, a list of (K, 4) arrays (or one (n, K, 4) array).
+at::Tensor AssemblyPoses(const PyObject& v, int64_t k, const std::string& path, const std::string& where) {
+  std::vector<at::Tensor> poses;
+  if (v.is(PyObject::Type::kList) || v.is(PyObject::Type::kTuple)) {
+    for (const auto& a : v.items) poses.push_back(ArrayOf(*a, path, where + ": an assembly").unsqueeze(0));
+  } else {
+    poses.push_back(ArrayOf(v, path, where));
+  }
+  if (poses.empty()) return at::zeros({0, k, 3}, at::kFloat);
+  for (const at::Tensor& p : poses) {
+    if (p.dim() != 3 || p.size(1) != k || p.size(2) < 3) {
+      Bad(path, where + ": an assembly is not (" + std::to_string(k) + " keypoints x 3+ values) (the model has " +
+                    std::to_string(k) + " bodyparts)");
+    }
+  }
+  return KeepVisiblePoses(at::cat(poses, 0));
+}
+
+// `_full.pickle`: a frame's "coordinates" ([K arrays (n, 2)],) and "confidence" [K arrays (n, 1)].
+at::Tensor FullPicklePoses(const PyObject& frame, int64_t k, const std::string& path, const std::string& where) {
+  const PyObject* coords = frame.Get("coordinates");
+  const PyObject* conf = frame.Get("confidence");
+  if (coords == nullptr || conf == nullptr) Bad(path, where + " has no coordinates/confidence");
+  if ((coords->is(PyObject::Type::kTuple) || coords->is(PyObject::Type::kList)) && coords->items.size() == 1 &&
+      (coords->items[0]->is(PyObject::Type::kList) || coords->items[0]->is(PyObject::Type::kTuple))) {
+    coords = coords->items[0].get();
+  }
+  if (static_cast<int64_t>(coords->items.size()) != k || static_cast<int64_t>(conf->items.size()) != k) {
+    Bad(path, where + ": coordinates for " + std::to_string(coords->items.size()) + " bodyparts, the model has " +
+                  std::to_string(k));
+  }
+  std::vector<at::Tensor> parts;
+  for (int64_t j = 0; j < k; ++j) {
+    const at::Tensor xy = ArrayOf(*coords->items[j], path, where + " coordinates").to(at::kFloat).reshape({-1, 2});
+    const at::Tensor s = ArrayOf(*conf->items[j], path, where + " confidence").to(at::kFloat).reshape({-1, 1});
+    if (xy.size(0) != s.size(0) || (j > 0 && xy.size(0) != parts[0].size(0))) {
+      Bad(path, where + ": bodyparts hold different numbers of individuals");
+    }
+    parts.push_back(at::cat({xy, s}, 1));
+  }
+  return KeepVisiblePoses(at::stack(parts, 1));
+}
+
+std::unique_ptr<ConditionProvider> LoadPickle(const std::string& path, int64_t k) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(Status::NotFound(path + ": cannot open conditions file"));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  PickleLimits limits;
+  limits.numpy = true;
+  PyRef root;
+  try {
+    root = ParsePickle(buffer.str(), path, limits);
+  } catch (const Error& e) {
+    Bad(path, "not a DeepLabCut predictions pickle (" + e.status().message() + ")");
+  }
+  if (!root->is(PyObject::Type::kDict)) Bad(path, "a predictions pickle holds a dict");
+  auto out = std::make_unique<ConditionTable>(k);
+  for (const auto& [key, value] : root->dict) {
+    if (key->is(PyObject::Type::kInt)) {  // _assemblies.pickle
+      out->by_index_[key->i] = AssemblyPoses(*value, k, path, "frame " + std::to_string(key->i));
+      continue;
+    }
+    const std::string& name = key->s;  // _full.pickle: "frame0042"; "metadata", "single": not poses
+    if (name.size() > 5 && name.compare(0, 5, "frame") == 0 &&
+        name.size() <= 5 + 15 && name.find_first_not_of("0123456789", 5) == std::string::npos &&
+        value->is(PyObject::Type::kDict)) {
+      out->by_index_[std::stoll(name.substr(5))] = FullPicklePoses(*value, k, path, name);
+    }
+  }
+  if (out->by_index_.empty()) Bad(path, "no frames (neither an _assemblies.pickle nor a _full.pickle)");
+  return out;
+}
+
 }  // namespace
 
 std::unique_ptr<ConditionProvider> LoadConditions(const std::string& path, int64_t num_keypoints) {
@@ -230,7 +320,8 @@ std::unique_ptr<ConditionProvider> LoadConditions(const std::string& path, int64
   for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (ext == ".h5" || ext == ".hdf5") return LoadH5(path, num_keypoints);
   if (ext == ".json") return LoadJson(path, num_keypoints);
-  Bad(path, "conditions are read from DeepLabCut predictions (.h5) or JSON (.json) files");
+  if (ext == ".pickle" || ext == ".pkl") return LoadPickle(path, num_keypoints);
+  Bad(path, "conditions are read from DeepLabCut predictions (.h5, _assemblies.pickle, _full.pickle) or JSON (.json) files");
 }
 
 }  // namespace posebatch

@@ -39,9 +39,36 @@ bool StorageDtype(const std::string& global, at::ScalarType* out) {
 }
 
 // The allow-list: what torch.load(weights_only=True) accepts, less what DeepLabCut never uses.
-bool Allowed(const std::string& g) {
+// numpy's pickling of arrays, dtypes and scalars (numpy 1 and 2 module names).
+bool IsNumpyGlobal(const std::string& g) {
+  static const char* kNumpy[] = {
+      "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype",
+      "numpy.core.multiarray.scalar",       "numpy._core.multiarray.scalar",
+  };
+  for (const char* a : kNumpy)
+    if (g == a) return true;
+  return false;
+}
+
+// numpy type strings (kind + item size) and their tensor types.
+bool NumpyDtype(const std::string& name, at::ScalarType* out) {
+  static const std::pair<const char*, at::ScalarType> kTable[] = {
+      {"f4", at::kFloat}, {"f8", at::kDouble}, {"f2", at::kHalf}, {"i8", at::kLong}, {"i4", at::kInt},
+      {"i2", at::kShort}, {"i1", at::kChar},   {"u1", at::kByte}, {"b1", at::kBool},
+  };
+  for (const auto& [n, dtype] : kTable) {
+    if (name == n) {
+      *out = dtype;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Allowed(const std::string& g, bool numpy) {
   at::ScalarType unused;
   if (StorageDtype(g, &unused)) return true;
+  if (numpy && IsNumpyGlobal(g)) return true;
   static const char* kAllowed[] = {
       "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
       "torch.Size", "_codecs.encode", "builtins.set", "builtins.frozenset", "builtins.bytearray",
@@ -186,8 +213,14 @@ class Unpickler {
         case 'b': {                                               // BUILD
           PyRef state = Pop();
           PyRef obj = Top();
-          // OrderedDict state dicts carry `_metadata` as an attribute: accept and drop it.
-          if (!obj->is(Type::kDict)) Bad("BUILD on a " + obj->TypeName());
+          if (obj->is(Type::kTensor) && obj->s == "ndarray") {
+            BuildArray(obj, state);
+          } else if (obj->is(Type::kDtype)) {
+            BuildDtype(obj, state);
+          } else if (!obj->is(Type::kDict)) {
+            // OrderedDict state dicts carry `_metadata` as an attribute: accepted and dropped.
+            Bad("BUILD on a " + obj->TypeName());
+          }
           break;
         }
         case 'Q': {                                               // BINPERSID
@@ -268,7 +301,7 @@ class Unpickler {
     return o;
   }
   PyRef Global(const std::string& name) {
-    if (!Allowed(name)) {
+    if (!Allowed(name, limits_.numpy)) {
       throw Error(Status::ModelError(name_ + ": refuses to load: the file asks for '" + name +
                                      "', which is not a tensor or plain data (possible code execution)"));
     }
@@ -326,12 +359,18 @@ class Unpickler {
   void SetItem(const PyRef& d, const PyRef& k, const PyRef& v) {
     if (!k->is(Type::kStr) && !k->is(Type::kInt)) Bad("dict key is a " + k->TypeName());
     Adopt(d, v);
-    for (auto& kv : d->dict) {
-      if (kv.first->type == k->type && kv.first->s == k->s && kv.first->i == k->i) {
-        kv.second = v;
-        return;
-      }
+    // Keys indexed per dict: prediction pickles hold a key per frame (a linear search per item
+    // would be quadratic in the video's length).
+    auto& entry = dict_keys_[d.get()];
+    entry.first = d;  // kept alive, so that no other dict reuses the address
+    auto& index = entry.second;
+    const std::string key = (k->is(Type::kInt) ? "i" + std::to_string(k->i) : "s" + k->s);
+    auto found = index.find(key);
+    if (found != index.end()) {
+      d->dict[found->second].second = v;
+      return;
     }
+    index.emplace(key, d->dict.size());
     d->dict.emplace_back(k, v);
     CheckSize(d->dict.size());
   }
@@ -391,12 +430,91 @@ class Unpickler {
       if (!a.empty() && (a[0]->is(Type::kStr) || a[0]->is(Type::kBytes))) b->s = a[0]->s;  // latin-1 text
       return b;
     }
+    if (limits_.numpy && IsNumpyGlobal(g)) return ReduceNumpy(g, a);
     if (g == "torch.device") {
       auto s = Make(Type::kStr);
       if (!a.empty() && a[0]->is(Type::kStr)) s->s = a[0]->s;
       return s;
     }
     Bad("'" + g + "' cannot be called");
+  }
+
+  // numpy: _reconstruct(ndarray, (0,), b'b') makes an empty array that BUILD fills;
+  // dtype('f8', False, True) a type BUILD gives its byte order; scalar(dtype, bytes) a number.
+  PyRef ReduceNumpy(const std::string& g, const std::vector<PyRef>& a) {
+    if (g.size() > 12 && g.compare(g.size() - 12, 12, "_reconstruct") == 0) {
+      auto o = Make(Type::kTensor);
+      o->s = "ndarray";  // to be built
+      return o;
+    }
+    if (g == "numpy.dtype") {
+      if (a.empty() || !a[0]->is(Type::kStr)) Bad("numpy.dtype without a type string");
+      at::ScalarType unused;
+      if (!NumpyDtype(a[0]->s, &unused)) Bad("unsupported numpy dtype '" + a[0]->s + "'");
+      auto d = Make(Type::kDtype);
+      d->s = a[0]->s;
+      return d;
+    }
+    if (g.size() > 7 && g.compare(g.size() - 7, 7, ".scalar") == 0) {
+      if (a.size() != 2 || !a[0]->is(Type::kDtype) || !a[1]->is(Type::kBytes)) Bad("malformed numpy scalar");
+      at::ScalarType dtype = at::kFloat;
+      if (!NumpyDtype(a[0]->s, &dtype)) Bad("unsupported numpy dtype '" + a[0]->s + "'");
+      const std::string& raw = a[1]->s;
+      if (static_cast<int64_t>(raw.size()) != static_cast<int64_t>(c10::elementSize(dtype))) {
+        Bad("numpy scalar of " + std::to_string(raw.size()) + " bytes for dtype " + a[0]->s);
+      }
+      const at::Tensor t = at::from_blob(const_cast<char*>(raw.data()), {1}, dtype).clone();
+      if (at::isFloatingType(dtype)) {
+        auto f = Make(Type::kFloat);
+        f->f = t.to(at::kDouble).item<double>();
+        return f;
+      }
+      return Int(t.to(at::kLong).item<int64_t>());
+    }
+    Bad("'" + g + "' cannot be called");
+  }
+
+  void BuildDtype(const PyRef& dtype, const PyRef& state) {
+    if (!state->is(Type::kTuple) || state->items.size() < 2 || !state->items[1]->is(Type::kStr)) {
+      Bad("malformed numpy dtype state");
+    }
+    const std::string& order = state->items[1]->s;
+    if (order != "<" && order != "|" && order != "=") Bad("big-endian numpy arrays are not supported");
+    (void)dtype;
+  }
+
+  // ndarray state: (version, shape, dtype, is_fortran, raw bytes).
+  void BuildArray(const PyRef& array, const PyRef& state) {
+    if (array->tensor.defined()) Bad("numpy array built twice");
+    if (!state->is(Type::kTuple) || state->items.size() != 5) Bad("malformed numpy array state");
+    const auto& st = state->items;
+    const std::vector<int64_t> shape = IntTuple(st[1], "numpy array shape");
+    if (!st[2]->is(Type::kDtype)) Bad("numpy array without a dtype");
+    if (!st[3]->is(Type::kBool) && !st[3]->is(Type::kInt)) Bad("numpy array order flag is not a bool");
+    if (!st[4]->is(Type::kBytes)) Bad("numpy array data is not bytes (object arrays are not supported)");
+    at::ScalarType dtype = at::kFloat;
+    if (!NumpyDtype(st[2]->s, &dtype)) Bad("unsupported numpy dtype '" + st[2]->s + "'");
+    const int64_t elem = static_cast<int64_t>(c10::elementSize(dtype));
+    int64_t numel = 1;
+    for (int64_t d : shape) {
+      if (d != 0 && numel > limits_.max_array_bytes / elem / d) Bad("numpy array too large");
+      numel *= d;
+    }
+    const std::string& raw = st[4]->s;
+    if (static_cast<int64_t>(raw.size()) != numel * elem) {
+      Bad("numpy array of " + std::to_string(numel) + " elements holds " + std::to_string(raw.size()) + " bytes");
+    }
+    const bool fortran = st[3]->is(Type::kBool) ? st[3]->b : st[3]->i != 0;
+    std::vector<int64_t> dims = shape;
+    if (fortran) std::reverse(dims.begin(), dims.end());
+    at::Tensor t = at::empty(dims, dtype);
+    if (numel > 0) std::memcpy(t.data_ptr(), raw.data(), static_cast<size_t>(numel * elem));
+    if (fortran && t.dim() > 1) {
+      std::vector<int64_t> perm(static_cast<size_t>(t.dim()));
+      for (int64_t i = 0; i < t.dim(); ++i) perm[static_cast<size_t>(i)] = t.dim() - 1 - i;
+      t = t.permute(perm).contiguous();
+    }
+    array->tensor = t;
   }
 
   PyRef PersistentLoad(const PyRef& pid) {
@@ -474,6 +592,7 @@ class Unpickler {
   std::vector<PyRef> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PyRef> memo_;
+  std::unordered_map<const PyObject*, std::pair<PyRef, std::unordered_map<std::string, size_t>>> dict_keys_;
   std::unordered_map<std::string, PyRef> storages_;
 };
 
@@ -488,7 +607,7 @@ const PyObject* PyObject::Get(const std::string& key) const {
 
 std::string PyObject::TypeName() const {
   static const char* kNames[] = {"None", "bool", "int", "float", "str", "bytes", "list",
-                                 "tuple", "dict", "tensor", "global", "storage"};
+                                 "tuple", "dict", "tensor", "global", "storage", "numpy dtype"};
   return kNames[static_cast<int>(type)];
 }
 

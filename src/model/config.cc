@@ -30,13 +30,19 @@ T ValueOr(const YAML::Node& node, T fallback) {
   return Present(node) ? node.as<T>() : fallback;
 }
 
-// Total stride of the backbone: ResNets honour output_stride (default 32), HRNets are 4.
+// Total stride of the backbone: ResNets honour output_stride (default 32), HRNets are 4, a
+// CondPreNet that of the backbone inside it.
 double BackboneStride(const YAML::Node& model, const YAML::Node& posebatch_block,
                       const std::string& origin) {
   if (auto s = Child(posebatch_block, "backbone_stride"); Present(s)) return s.as<double>();
   YAML::Node backbone = Child(model, "backbone");
   if (!Present(backbone)) Bad(origin, "missing field model.backbone");
   std::string type = ValueOr<std::string>(Child(backbone, "type"), "");
+  // CTD's CondPreNet keeps its inner backbone's resolution (its pre-nets are stride 1).
+  for (int depth = 0; type == "CondPreNet" && depth < 4; ++depth) {
+    backbone.reset(Child(backbone, "backbone"));  // rebinds (operator= would overwrite the config)
+    type = ValueOr<std::string>(Child(backbone, "type"), "");
+  }
   if (auto os = Child(backbone, "output_stride"); Present(os)) return os.as<double>();
   if (type == "ResNet") return 32;
   if (type == "HRNet") return 4;

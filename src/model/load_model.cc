@@ -203,9 +203,9 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
                                    "' is not supported (this build runs bottom-up, top-down and CTD models)"));
   }
   if (method == "ctd") {
-    if (model.spec.predictor != "SimCCPredictor") {
+    if (model.spec.predictor != "SimCCPredictor" && model.spec.predictor != "HeatmapPredictor") {
       throw Error(Status::ModelError(model.spec.config_path + ": CTD predictor '" + model.spec.predictor +
-                                     "' is not supported yet (SimCCPredictor is)"));
+                                     "' is not supported yet (SimCCPredictor and HeatmapPredictor are)"));
     }
     if (dynamic_cast<const ConditionalNetwork*>(model.network.get()) == nullptr) {
       throw Error(Status::ModelError(model.path + ": a CTD model must be a native DeepLabCut export or snapshot "

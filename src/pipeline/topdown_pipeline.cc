@@ -157,7 +157,11 @@ class TopDownRun {
     const YAML::Node config = YAML::Load(model_.spec.config_text);
     const YAML::Node margin = config["data"]["bbox_margin"];
     bbox_margin_ = margin.IsDefined() && !margin.IsNull() ? margin.as<double>() : 20.0;  // DeepLabCut's default
-    simcc_ = ParseSimCCPredictor(config["model"]["heads"]["bodypart"]["predictor"], model_.spec.config_path);
+    // RTMPose variants decode SimCC vectors; the HRNet variants (ctd_prenet_hrnet_w32/w48) have a
+    // top-down HeatmapHead, decoded as top-down heatmaps are.
+    const YAML::Node predictor = config["model"]["heads"]["bodypart"]["predictor"];
+    simcc_head_ = predictor["type"] && predictor["type"].as<std::string>() == "SimCCPredictor";
+    if (simcc_head_) simcc_ = ParseSimCCPredictor(predictor, model_.spec.config_path);
     if (conditional_->num_conditions() != keypoints_) {
       throw Error(Status::ModelError(model_.path + ": the network takes " +
                                      std::to_string(conditional_->num_conditions()) + " condition keypoints, the config has " +
@@ -451,6 +455,10 @@ class TopDownRun {
       const at::Tensor conditions = SlotConditions(slot->batch_id).narrow(0, 0, slot->rows_assigned);
       InferenceThread::Get().Run(options_.intra_op_threads,
                                  [&] { outputs = conditional_->Forward(input, conditions); });
+      if (!simcc_head_) {
+        ValidateHeatmapOutputs(outputs, model_.spec.pose_head, slot->rows_assigned);
+        return outputs;
+      }
       for (const char* name : {"x", "y"}) {
         auto head = outputs.find(model_.spec.pose_head.name);
         if (head == outputs.end() || head->second.count(name) == 0) {
@@ -483,7 +491,7 @@ class TopDownRun {
     const auto& head = model_.spec.pose_head;
     const auto& outs = outputs.at(head.name);
     at::Tensor poses;
-    if (ctd_) {
+    if (ctd_ && simcc_head_) {
       poses = PredictSimCCPoses(outs.at("x"), outs.at("y"), simcc_).contiguous();
     } else {
       auto lr = outs.find("locref");
@@ -680,6 +688,7 @@ class TopDownRun {
   Normalizer detector_normalizer_;   // frames for cues_
   // CTD only.
   ConditionalNetwork* conditional_ = nullptr;
+  bool simcc_head_ = true;  // false: a HeatmapHead (HRNet variants)
   SimCCPredictorSpec simcc_;
   double bbox_margin_ = 20;
   std::vector<at::Tensor> slot_conditions_;  // (B, K, 3) beside each pose slot, by batch % slots

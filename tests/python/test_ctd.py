@@ -175,6 +175,37 @@ class Video(unittest.TestCase):
         self.assertTrue(np.all(a.to_numpy()[:, :15] != -1))
         np.testing.assert_array_equal(a.to_numpy(), b.to_numpy())
 
+    def test_hrnet_variant_end_to_end(self):
+        # ctd_prenet_hrnet_w32 (CondPreNet around HRNet-W32, a top-down HeatmapHead decoded as
+        # top-down heatmaps; no golden case: HRNet, the pre-nets and the head are each checked
+        # against DeepLabCut elsewhere): conditions from a file, crops batched across frames.
+        model = os.path.join(FIX, "dlc", "ctd_hrnet_w32.pt")
+        rng = np.random.default_rng(3)
+        conditions = []
+        for frame in range(6):
+            n = frame % 3
+            conditions.append(np.concatenate([rng.uniform(40, 200, (n, 5, 2)), rng.uniform(0.3, 1, (n, 5, 1))],
+                                             axis=2).tolist())
+        path = os.path.join(self.dest, "hrnet_conditions.json")
+        with open(path, "w") as f:
+            json.dump(conditions, f)
+        rows = {}
+        for b in ("1", "3"):
+            d = os.path.join(self.dest, "hrnet" + b)
+            r = run("analyze", model, VIDEO, "--frames", "0:6", "--dest", d, "-q", "--conditions", path, "-b", b)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            rows[b] = read_rows(d).to_numpy().reshape(6, 3, 5, 3)
+        np.testing.assert_allclose(rows["3"][..., :2], rows["1"][..., :2], atol=1e-3, rtol=0)
+        np.testing.assert_allclose(rows["3"][..., 2], rows["1"][..., 2], atol=1e-5, rtol=0)
+        for frame, c in enumerate(conditions):
+            found = rows["1"][frame]
+            np.testing.assert_array_equal(found[len(c):], -1, err_msg=f"frame {frame}")
+            if c:  # keypoints in the frame, near the crop the conditions made (margin 25)
+                xy = found[:len(c), :, :2]
+                box = np.asarray(c)[:, :, :2]
+                self.assertTrue(np.all(xy >= box.min(axis=1, keepdims=True) - 60), f"frame {frame}")
+                self.assertTrue(np.all(xy <= box.max(axis=1, keepdims=True) + 60), f"frame {frame}")
+
     def test_missing_conditions_source_is_a_clear_error(self):
         r = run("analyze", MODEL, VIDEO, "--frames", "0:2", "--dest", self.dest, "-q")
         self.assertNotEqual(r.returncode, 0)
@@ -194,14 +225,12 @@ class Tracking(unittest.TestCase):
         cls.bu = os.path.join(cls.dest, "dekr5.pt")
         # The golden CTD model's random SimCC logits are tiny: every rescored pose scores 0 and
         # no track would start. Its last layers x 1000 give scores of 0.1-0.8 (same network).
-        import torch
+        bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench")
         cls.model = os.path.join(cls.dest, "ctd_x1000.pt")
-        export = torch.load(MODEL, map_location="cpu")
-        for axis in ("x", "y"):
-            export["pose"][f"heads.bodypart.cls_{axis}.weight"] *= 1000
-        torch.save(export, cls.model)
-        maker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "make_ctd_bench_model.py")
-        subprocess.run(["/usr/bin/python3", maker, GOLDEN, cls.bu], check=True, capture_output=True, timeout=600)
+        subprocess.run(["/usr/bin/python3", os.path.join(bench, "make_ctd_tracking_model.py"), MODEL, cls.model],
+                       check=True, capture_output=True, timeout=600)
+        subprocess.run(["/usr/bin/python3", os.path.join(bench, "make_ctd_bench_model.py"), GOLDEN, cls.bu],
+                       check=True, capture_output=True, timeout=600)
         d = os.path.join(cls.dest, "bu")
         r = run("analyze", cls.bu, VIDEO, "--frames", f"0:{cls.FRAMES}", "--dest", d, "-q", "-b", "4")
         assert r.returncode == 0, r.stderr
@@ -304,6 +333,33 @@ class Tracking(unittest.TestCase):
                         stable_rows=True)
         stats = self.replay("stable", ",".join(f"{k}={v}" for k, v in settings.items()), **settings)
         self.assertGreater(stats["moved_rows"], 0, stats)
+
+    def test_conditions_from_prediction_pickles(self):
+        # The bottom-up run's _assemblies.pickle (what DeepLabCut's CondFromFile reads) and
+        # _full.pickle give the conditions its rows give (kept by the same rule).
+        path = os.path.join(self.dest, "source.json")
+        with open(path, "w") as f:
+            json.dump([c.tolist() for c in self.source], f)
+        want = read_rows(self.analyze("pickle_json", "--conditions", path, "-b", "3")).to_numpy()
+        self.assertGreater(int((want != -1).sum()), 0)
+        for kind in ("_assemblies.pickle", "_full.pickle"):
+            pickle_path = glob.glob(os.path.join(self.dest, "bu", "*" + kind))[0]
+            got = read_rows(self.analyze("pickle" + kind, "--conditions", pickle_path, "-b", "3")).to_numpy()
+            np.testing.assert_array_equal(got, want, err_msg=kind)
+        # Tracking takes them as its source too.
+        pickle_path = glob.glob(os.path.join(self.dest, "bu", "*_assemblies.pickle"))[0]
+        tracked = read_rows(self.analyze("pickle_tracked", "--conditions", pickle_path, "--ctd-tracking", "-b", "1"))
+        by_model = read_rows(self.analyze("model_tracked", "--conditions-model", self.bu, "--ctd-tracking", "-b", "1"))
+        np.testing.assert_array_equal(tracked.to_numpy(), by_model.to_numpy())
+
+    def test_bad_pickle_is_a_clear_error(self):
+        path = os.path.join(self.dest, "bad_assemblies.pickle")
+        with open(path, "wb") as f:
+            pickle.dump({0: [np.zeros((4, 4))]}, f)  # 4 keypoints, the model has 5
+        r = run("analyze", self.model, VIDEO, "--frames", "0:2", "--dest", self.dest, "-q", "--conditions", path)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(path, r.stderr)
+        self.assertIn("5 bodyparts", r.stderr)
 
     def test_bad_settings_and_models_are_clear_errors(self):
         r = run("analyze", self.model, VIDEO, "--frames", "0:2", "--dest", self.dest, "-q", "--conditions-model",
