@@ -305,7 +305,10 @@ class TopDownRun {
         open_pose_ = pose_pool_.Acquire(next_pose_batch_, g);
         if (open_pose_ == nullptr) return false;
       }
-      WriteCrop(frame, crops[i], conditions[i], g);
+      {
+        ScopedTimer t(&crop_seconds_);
+        WriteCrop(frame, crops[i], conditions[i], g);
+      }
       if (open_pose_->rows_assigned == pose_pool_.batch_size() && !RunOpenPoseBatch(&poses)) return false;
     }
     if (!RunOpenPoseBatch(&poses)) return false;
