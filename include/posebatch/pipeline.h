@@ -46,6 +46,7 @@ struct RunStats {
   StreamEnd stream;                 // the source's end-of-stream report (damage counters)
   int64_t batches = 0;  // forward passes (top-down: of the pose model)
   int64_t crops = 0;    // top-down: crops given to the pose model
+  int64_t source_runs = -1;  // CTD tracking: frames the conditions source ran on (-1: not tracking)
   double wall_seconds = 0;
   StageTimes busy;
 };

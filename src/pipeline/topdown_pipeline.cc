@@ -125,6 +125,7 @@ class TopDownRun {
       stats->stream = stream_end_;
       stats->batches = batches_run_;
       stats->crops = crops_written_;
+      stats->source_runs = tracker_ != nullptr ? tracker_->source_runs() : -1;
       stats->wall_seconds = wall.Seconds();
       stats->busy = times_;
     }

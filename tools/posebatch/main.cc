@@ -132,6 +132,10 @@ void PrintSummary(const std::string& name, const RunStats& s) {
                name.c_str(), static_cast<long long>(s.frames), s.wall_seconds,
                s.wall_seconds > 0 ? s.frames / s.wall_seconds : 0.0, static_cast<long long>(s.batches), b.decode,
                b.preprocess, b.inference_wait, b.inference, b.postprocess, b.write);
+  if (s.source_runs >= 0) {
+    std::fprintf(stderr, "  CTD tracking: conditions source ran on %lld of %lld frames\n",
+                 static_cast<long long>(s.source_runs), static_cast<long long>(s.frames));
+  }
 }
 
 bool ParseFrames(const std::string& text, DecodeOptions* d) {
