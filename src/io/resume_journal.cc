@@ -93,9 +93,9 @@ void SyncData(int fd, const std::string& path) {
 
 class JournalWriter : public PoseWriter {
  public:
-  JournalWriter(const std::string& path, const JournalHeader& header, size_t ncols, int64_t chunk_rows,
+  JournalWriter(const std::string& path, const JournalHeader& header, size_t ncols, int64_t chunk_rows, bool with_boxes,
                 const JournalContents* resume)
-      : path_(path), ncols_(ncols), chunk_rows_(chunk_rows) {
+      : path_(path), ncols_(ncols), chunk_rows_(chunk_rows), with_boxes_(with_boxes) {
     if (chunk_rows_ < 1) throw Error(Status::InvalidArgument(path + ": journal chunks need >= 1 row"));
     if (resume != nullptr) {
       fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -138,7 +138,26 @@ class JournalWriter : public PoseWriter {
     PutRaw(&chunk_, index);
     const auto* p = reinterpret_cast<const uint8_t*>(values);
     chunk_.insert(chunk_.end(), p, p + ncols_ * sizeof(float));
+    if (with_boxes_) {
+      const auto n = static_cast<uint32_t>(box_scores_.size());
+      PutRaw(&chunk_, n);
+      for (const std::vector<float>* v : {&boxes_, &box_scores_}) {
+        const auto* b = reinterpret_cast<const uint8_t*>(v->data());
+        chunk_.insert(chunk_.end(), b, b + v->size() * sizeof(float));
+      }
+      boxes_.clear();
+      box_scores_.clear();
+    }
     if (++rows_ == chunk_rows_) FlushChunk();
+  }
+
+  void AppendBoxes(const std::vector<float>& boxes, const std::vector<float>& scores) override {
+    if (boxes.size() != 4 * scores.size()) {
+      throw Error(Status::Internal(path_ + ": " + std::to_string(boxes.size()) + " box values for " +
+                                   std::to_string(scores.size()) + " scores"));
+    }
+    boxes_ = boxes;
+    box_scores_ = scores;
   }
 
   void Commit() override {
@@ -191,6 +210,8 @@ class JournalWriter : public PoseWriter {
   int64_t rows_ = 0;         // rows in the chunk being filled
   int64_t next_frame_ = -1;  // frame the next row must have; -1 before the first
   std::vector<uint8_t> chunk_;
+  bool with_boxes_ = false;
+  std::vector<float> boxes_, box_scores_;  // for the next row
 };
 
 std::string FingerprintOf(const std::string& path, bool ends_only) {
@@ -222,7 +243,7 @@ std::string FingerprintOf(const std::string& path, bool ends_only) {
 
 }  // namespace
 
-JournalContents ReadJournal(const std::string& path, size_t ncols) {
+JournalContents ReadJournal(const std::string& path, size_t ncols, bool with_boxes) {
   JournalContents out;
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
@@ -259,38 +280,64 @@ JournalContents ReadJournal(const std::string& path, size_t ncols) {
   out.header = ParseHeaderText(text);
   out.valid_bytes = kMagicLen + 4 + header_len + 4;
 
-  const size_t row_bytes = sizeof(int64_t) + ncols * sizeof(float);
+  // Rows are read one by one (with boxes they differ in length), every length checked against
+  // what the file still holds before anything is allocated.
+  const size_t fixed_bytes = sizeof(int64_t) + ncols * sizeof(float);
+  constexpr uint32_t kMaxBoxes = 1u << 16;
   std::vector<uint8_t> chunk;
+  std::vector<size_t> row_at;
   for (;;) {
     uint8_t head[kChunkHead];
     if (!ReadExactly(f, head, kChunkHead)) break;
     const auto rows = GetRaw<uint32_t>(head + 4);
     const auto first = GetRaw<int64_t>(head + 8);
-    const uint64_t body = static_cast<uint64_t>(rows) * row_bytes;
-    if (GetRaw<uint32_t>(head) != kChunkMagic || rows == 0 || out.valid_bytes + kChunkHead + body + 4 > file_size) {
-      break;  // garbage, or a chunk the kill cut short
-    }
+    if (GetRaw<uint32_t>(head) != kChunkMagic || rows == 0) break;  // garbage
     chunk.assign(head, head + kChunkHead);
-    chunk.resize(kChunkHead + body + 4);
-    if (!ReadExactly(f, chunk.data() + kChunkHead, body + 4)) break;
-    const auto crc = GetRaw<uint32_t>(chunk.data() + kChunkHead + body);
-    if (Crc(chunk.data() + 4, kChunkHead - 4 + body) != crc) break;
+    row_at.clear();
+    auto fits = [&](uint64_t more) { return out.valid_bytes + chunk.size() + more + 4 <= file_size; };
+    auto append = [&](size_t n) {
+      const size_t at = chunk.size();
+      chunk.resize(at + n);
+      return ReadExactly(f, chunk.data() + at, n);
+    };
+    bool whole = true;
+    for (uint32_t r = 0; whole && r < rows; ++r) {
+      row_at.push_back(chunk.size());
+      whole = fits(fixed_bytes) && append(fixed_bytes);
+      if (whole && with_boxes) {
+        whole = fits(4) && append(4);
+        const uint32_t n = whole ? GetRaw<uint32_t>(chunk.data() + chunk.size() - 4) : 0;
+        whole = whole && n <= kMaxBoxes && fits(uint64_t{n} * 5 * sizeof(float)) && append(size_t{n} * 5 * sizeof(float));
+      }
+    }
+    uint32_t crc = 0;
+    if (!whole || !ReadExactly(f, &crc, 4)) break;  // a chunk the kill cut short
+    if (Crc(chunk.data() + 4, chunk.size() - 4) != crc) break;
     // Rows must continue the frame sequence without gaps.
     int64_t expect = out.frames.empty() ? first : out.frames.back() + 1;
     bool follows = first == expect;
-    for (uint32_t r = 0; follows && r < rows; ++r) {
-      follows = GetRaw<int64_t>(chunk.data() + kChunkHead + r * row_bytes) == first + r;
-    }
+    for (uint32_t r = 0; follows && r < rows; ++r) follows = GetRaw<int64_t>(chunk.data() + row_at[r]) == first + r;
     if (!follows) break;
     for (uint32_t r = 0; r < rows; ++r) {
-      const uint8_t* row = chunk.data() + kChunkHead + r * row_bytes;
+      const uint8_t* row = chunk.data() + row_at[r];
       out.frames.push_back(first + r);
       const size_t at = out.values.size();
       out.values.resize(at + ncols);
       std::memcpy(out.values.data() + at, row + sizeof(int64_t), ncols * sizeof(float));
+      if (with_boxes) {
+        const auto n = GetRaw<uint32_t>(row + fixed_bytes);
+        const uint8_t* b = row + fixed_bytes + 4;
+        std::vector<float> boxes(4 * size_t{n}), scores(n);
+        if (n > 0) {  // (memcpy from or to a null pointer is undefined, even for 0 bytes)
+          std::memcpy(boxes.data(), b, boxes.size() * sizeof(float));
+          std::memcpy(scores.data(), b + boxes.size() * sizeof(float), scores.size() * sizeof(float));
+        }
+        out.boxes.push_back(std::move(boxes));
+        out.box_scores.push_back(std::move(scores));
+      }
     }
     ++out.chunks;
-    out.valid_bytes += chunk.size();
+    out.valid_bytes += chunk.size() + 4;
   }
   out.discarded_bytes = file_size - out.valid_bytes;
   return out;
@@ -314,8 +361,8 @@ std::string HeaderMismatch(const JournalHeader& expected, const JournalHeader& f
 
 std::unique_ptr<PoseWriter> CreateJournalWriter(const std::string& path, const JournalHeader& header,
                                                 size_t ncols, int64_t chunk_rows,
-                                                const JournalContents* resume) {
-  return std::make_unique<JournalWriter>(path, header, ncols, chunk_rows, resume);
+                                                const JournalContents* resume, bool with_boxes) {
+  return std::make_unique<JournalWriter>(path, header, ncols, chunk_rows, with_boxes, resume);
 }
 
 int64_t JournalChunkRows(int batch_size) {

@@ -9,6 +9,8 @@
 //   u32 header length, header text ("key=value\n" lines), u32 CRC-32 of the text
 //   chunks: u32 magic "PBCK", u32 rows, i64 first frame, rows x (i64 frame, f32 x ncols),
 //           u32 CRC-32 of everything in the chunk after the magic
+//   With boxes (top-down and CTD runs, whose _full.pickle keeps each frame's boxes), each row
+//   also carries u32 n, f32 x 4n boxes (x, y, w, h), f32 x n scores.
 //
 // Each chunk is written with one write() and fdatasync'ed before the next rows are accepted, so
 // after a kill (or power loss) every chunk before the last is intact; a torn or corrupt chunk
@@ -37,6 +39,7 @@ struct JournalContents {
   int64_t chunks = 0;            // intact chunks read
   std::vector<int64_t> frames;   // frame number of each row, in order
   std::vector<float> values;     // frames.size() x ncols, row-major
+  std::vector<std::vector<float>> boxes, box_scores;  // with boxes: per row, 4n and n values
   uint64_t valid_bytes = 0;      // length of the intact prefix: header + whole chunks
   uint64_t discarded_bytes = 0;  // torn or corrupt tail that was ignored
   int64_t rows() const { return static_cast<int64_t>(frames.size()); }
@@ -46,7 +49,8 @@ struct JournalContents {
 // or corrupt chunk (or one whose rows are not ncols wide, or whose frames do not follow on).
 // Never throws for bad contents (they end up in `problem` / `discarded_bytes`); throws Error
 // only when the file exists but cannot be read.
-JournalContents ReadJournal(const std::string& path, size_t ncols);
+// `with_boxes`: the rows carry boxes (as the writer was created).
+JournalContents ReadJournal(const std::string& path, size_t ncols, bool with_boxes = false);
 
 // Names the first field that differs, e.g. "batch_size (journal 8, now 4)"; empty if equal.
 std::string HeaderMismatch(const JournalHeader& expected, const JournalHeader& found);
@@ -57,11 +61,12 @@ std::string HeaderMismatch(const JournalHeader& expected, const JournalHeader& f
 // appended again). Commit deletes the journal (the real outputs are then complete); Abort keeps
 // it when it holds at least one chunk, so that --resume can continue, and deletes it otherwise.
 // Rows that do not fill a chunk are never written. Labels (image runs) are not journaled.
+// `with_boxes`: each row also keeps the boxes AppendBoxes gave just before it.
 // Throws Error naming the path when the journal cannot be created or written.
 // Not thread-safe: one writer thread drives it, as every PoseWriter.
 std::unique_ptr<PoseWriter> CreateJournalWriter(const std::string& path, const JournalHeader& header,
                                                 size_t ncols, int64_t chunk_rows,
-                                                const JournalContents* resume);
+                                                const JournalContents* resume, bool with_boxes = false);
 
 // Chunk length for a batch size: a multiple of it (so a resumed run forms the same batches as
 // an uninterrupted one, hence the same values), about 256 rows.

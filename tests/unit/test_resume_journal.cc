@@ -72,6 +72,44 @@ TEST_F(Journal, CompleteChunksComeBackBitForBit) {
   ExpectRows(j, 10, 3 * kChunk);
 }
 
+// Top-down and CTD runs journal each frame's boxes with its row (0 to 3 boxes here), so that a
+// resumed run's _full.pickle has the replayed frames' boxes; a cut anywhere in a chunk of such
+// variable-length rows discards that chunk and keeps the ones before.
+TEST_F(Journal, RowsWithBoxesComeBackAndTornTailsAreDiscarded) {
+  auto boxes_for = [](int64_t f) {
+    std::vector<float> b, s;
+    for (int64_t i = 0; i < f % 4; ++i) {
+      for (int c = 0; c < 4; ++c) b.push_back(static_cast<float>(f * 10 + i * 4 + c) + 0.5f);
+      s.push_back(static_cast<float>(i) / 4.0f + 0.1f);
+    }
+    return std::make_pair(b, s);
+  };
+  {
+    auto w = CreateJournalWriter(path_, header_, kCols, kChunk, nullptr, /*with_boxes=*/true);
+    for (int64_t f = 10; f < 10 + 3 * kChunk; ++f) {
+      const auto [b, s] = boxes_for(f);
+      w->AppendBoxes(b, s);
+      w->Append(f, "", RowFor(f).data());
+    }
+    w->Abort();
+  }
+  const auto size = fs::file_size(path_);
+  for (uintmax_t cut : {0, 1, 5, 37}) {
+    fs::resize_file(path_, size - cut);
+    JournalContents j = ReadJournal(path_, kCols, /*with_boxes=*/true);
+    EXPECT_EQ(j.problem, "");
+    const int64_t chunks = cut == 0 ? 3 : 2;
+    EXPECT_EQ(j.chunks, chunks) << "cut " << cut;
+    ExpectRows(j, 10, chunks * kChunk);
+    ASSERT_EQ(j.boxes.size(), static_cast<size_t>(chunks * kChunk));
+    for (int64_t r = 0; r < chunks * kChunk; ++r) {
+      const auto [b, s] = boxes_for(10 + r);
+      EXPECT_EQ(j.boxes[r], b) << "row " << r;
+      EXPECT_EQ(j.box_scores[r], s) << "row " << r;
+    }
+  }
+}
+
 TEST_F(Journal, TornLastChunkIsDiscarded) {
   WriteRows(10, 3 * kChunk);
   const auto size = fs::file_size(path_);

@@ -219,6 +219,7 @@ struct ResumePlan {
   JournalHeader header;
   int64_t chunk_rows = 0;
   bool continue_previous = false;
+  bool with_boxes = false;   // rows carry their frame's boxes (top-down, CTD: for _full.pickle)
   JournalContents previous;  // the rows to replay when continue_previous
 };
 
@@ -245,8 +246,11 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
 
 // Decides whether this run continues an interrupted one, and says so on stderr.
 ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int batch_size, size_t ncols,
-                      bool resume, const std::string& video, int64_t start_frame) {
+                      bool resume, const std::string& video, int64_t start_frame, bool with_boxes) {
   ResumePlan plan;
+  plan.with_boxes = with_boxes;
+  // Journals with boxes have longer rows: one without would be misread, so the header says it.
+  if (with_boxes) header.push_back({"journal_boxes", "1"});
   plan.path = out_base + ".resume";
   plan.header = std::move(header);
   plan.chunk_rows = JournalChunkRows(batch_size);
@@ -265,7 +269,7 @@ ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int bat
                  plan.path.c_str(), static_cast<long long>(start_frame));
     return plan;
   }
-  JournalContents found = ReadJournal(plan.path, ncols);
+  JournalContents found = ReadJournal(plan.path, ncols, with_boxes);
   std::string why = found.problem;
   if (why.empty()) {
     std::string differs = HeaderMismatch(plan.header, found.header);
@@ -333,11 +337,15 @@ Status AnalyzeOne(Model& model, FrameSource& source, const std::string& out_base
     if (previous != nullptr) {  // the interrupted run's rows, bit for bit
       const size_t ncols = layout.NumColumns();
       for (int64_t r = 0; r < previous->rows(); ++r)
-        for (auto& w : writers) w->Append(previous->frames[r], "", previous->values.data() + r * ncols);
+        for (auto& w : writers) {
+          if (plan->with_boxes) w->AppendBoxes(previous->boxes[r], previous->box_scores[r]);
+          w->Append(previous->frames[r], "", previous->values.data() + r * ncols);
+        }
       replayed = previous->rows();
     }
     // Last, so that it is deleted only once the real outputs are in place.
-    writers.push_back(CreateJournalWriter(plan->path, plan->header, layout.NumColumns(), plan->chunk_rows, previous));
+    writers.push_back(
+        CreateJournalWriter(plan->path, plan->header, layout.NumColumns(), plan->chunk_rows, previous, plan->with_boxes));
   }
   auto writer = CreateFanOutWriter(std::move(writers));
   ProgressPrinter progress(display, args.quiet);
@@ -649,7 +657,8 @@ int RunAnalyze(AnalyzeArgs args) {
                      "analysing it from its start\n", video.c_str());
       }
       ResumePlan plan = PlanResume(base, std::move(header), popts.batch_size, layout.NumColumns(),
-                                   args.resume && !args.ctd_tracking, video, dec.start_frame);
+                                   args.resume && !args.ctd_tracking, video, dec.start_frame,
+                                   FullPickleOptionsFor(model, base).with_boxes);
       if (plan.continue_previous) {  // decode and drop the frames already done
         DecodeOptions rest = dec;
         rest.start_frame = plan.previous.frames.back() + 1;
