@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include "io/json_file.h"
 #include "posebatch/pipeline.h"
 #include "posebatch/status.h"
 
@@ -25,14 +26,7 @@ class BoxTable : public BoxProvider {
 }  // namespace
 
 std::unique_ptr<BoxProvider> LoadBoxes(const std::string& path) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error(Status::NotFound(path + ": cannot open boxes file"));
-  } catch (const YAML::Exception& e) {
-    throw Error(Status::InvalidArgument(path + ": not valid JSON/YAML (" + e.what() + ")"));
-  }
+  const YAML::Node root = LoadJsonFile(path, "boxes", "JSON/YAML");
   if (!root.IsMap()) throw Error(Status::InvalidArgument(path + ": boxes must be a mapping from frame to boxes"));
   auto table = std::make_unique<BoxTable>();
   for (const auto& entry : root) {

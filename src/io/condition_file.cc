@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <vector>
 
+#include "io/json_file.h"
 #include "io/torch_pickle.h"
 #include "posebatch/pipeline.h"
 #include "posebatch/status.h"
@@ -191,14 +191,7 @@ at::Tensor ParseJsonPoses(const YAML::Node& poses, int64_t k, const std::string&
 }
 
 std::unique_ptr<ConditionProvider> LoadJson(const std::string& path, int64_t k) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error(Status::NotFound(path + ": cannot open conditions file"));
-  } catch (const YAML::Exception& e) {
-    Bad(path, std::string("not valid JSON (") + e.what() + ")");
-  }
+  const YAML::Node root = LoadJsonFile(path, "conditions", "JSON");
   auto out = std::make_unique<ConditionTable>(k);
   try {
     if (root.IsSequence()) {  // one entry per frame, from frame 0
@@ -280,15 +273,16 @@ at::Tensor FullPicklePoses(const PyObject& frame, int64_t k, const std::string& 
 }
 
 std::unique_ptr<ConditionProvider> LoadPickle(const std::string& path, int64_t k) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(Status::NotFound(path + ": cannot open conditions file"));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
+  std::string bytes(static_cast<size_t>(in.tellg()), '\0');  // read once, straight into place
+  in.seekg(0);
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) Bad(path, "cannot read the file");
   PickleLimits limits;
   limits.numpy = true;
   PyRef root;
   try {
-    root = ParsePickle(buffer.str(), path, limits);
+    root = ParsePickle(bytes, path, limits);
   } catch (const Error& e) {
     Bad(path, "not a DeepLabCut predictions pickle (" + e.status().message() + ")");
   }

@@ -216,7 +216,7 @@ class Unpickler {
           if (obj->is(Type::kTensor) && obj->s == "ndarray") {
             BuildArray(obj, state);
           } else if (obj->is(Type::kDtype)) {
-            BuildDtype(obj, state);
+            CheckDtypeState(state);
           } else if (!obj->is(Type::kDict)) {
             // OrderedDict state dicts carry `_metadata` as an attribute: accepted and dropped.
             Bad("BUILD on a " + obj->TypeName());
@@ -474,13 +474,13 @@ class Unpickler {
     Bad("'" + g + "' cannot be called");
   }
 
-  void BuildDtype(const PyRef& dtype, const PyRef& state) {
+  // A dtype's state: only its byte order matters here (the type string came with the call).
+  void CheckDtypeState(const PyRef& state) {
     if (!state->is(Type::kTuple) || state->items.size() < 2 || !state->items[1]->is(Type::kStr)) {
       Bad("malformed numpy dtype state");
     }
     const std::string& order = state->items[1]->s;
     if (order != "<" && order != "|" && order != "=") Bad("big-endian numpy arrays are not supported");
-    (void)dtype;
   }
 
   // ndarray state: (version, shape, dtype, is_fortran, raw bytes).

@@ -196,7 +196,7 @@ class TopDownRun {
     std::vector<CropPlan> crops;
     std::vector<std::vector<float>> conditions;  // CTD: per crop, K x 3 in crop pixels
     if (ctd_) {
-      PlanCtdCrops(d, &plan, &crops, &conditions);
+      PlanCtdCrops(frame, d.cues.conditions, &plan, &crops, &conditions);
     } else {
       PlanBoxCrops(d, &plan, &crops);
     }
@@ -207,9 +207,7 @@ class TopDownRun {
     ScopedTimer t(&crop_seconds_);
     for (size_t i = 0; i < crops.size(); ++i) {
       const CropPlan& c = crops[i];
-      InputGeometry g;
-      g.src_w = g.width = c.out_w;
-      g.src_h = g.height = c.out_h;
+      const InputGeometry g = CropGeometry(c);
       if (open_pose_ != nullptr && open_pose_->geometry != g) ClosePoseBatch();
       if (open_pose_ == nullptr) {
         open_pose_ = pose_pool_.Acquire(next_pose_batch_, g);
@@ -220,6 +218,14 @@ class TopDownRun {
       if (open_pose_->rows_assigned == pose_pool_.batch_size()) ClosePoseBatch();
     }
     return true;
+  }
+
+  // A pose slot row holds one crop, unscaled: batches are of one crop size.
+  static InputGeometry CropGeometry(const CropPlan& c) {
+    InputGeometry g;
+    g.src_w = g.width = c.out_w;
+    g.src_h = g.height = c.out_h;
+    return g;
   }
 
   // One crop into the next row of the open pose batch (CTD: its conditions beside it).
@@ -287,20 +293,15 @@ class TopDownRun {
       source = SourceConditions(frame);
       if (!source.defined()) return false;
     }
-    DetectedFrame cued;
-    cued.frame = d.frame;
-    cued.cues.conditions = tracker_->Conditions(source);
     FramePlan plan;
     plan.record.index = frame.index;
     plan.record.label = frame.label;
     std::vector<CropPlan> crops;
     std::vector<std::vector<float>> conditions;
-    PlanCtdCrops(cued, &plan, &crops, &conditions);
+    PlanCtdCrops(frame, tracker_->Conditions(source), &plan, &crops, &conditions);
     std::vector<CropPose> poses;
     for (size_t i = 0; i < crops.size(); ++i) {
-      InputGeometry g;
-      g.src_w = g.width = crops[i].out_w;
-      g.src_h = g.height = crops[i].out_h;
+      const InputGeometry g = CropGeometry(crops[i]);
       if (open_pose_ != nullptr && open_pose_->geometry != g && !RunOpenPoseBatch(&poses)) return false;
       if (open_pose_ == nullptr) {
         open_pose_ = pose_pool_.Acquire(next_pose_batch_, g);
@@ -313,14 +314,9 @@ class TopDownRun {
       if (open_pose_->rows_assigned == pose_pool_.batch_size() && !RunOpenPoseBatch(&poses)) return false;
     }
     if (!RunOpenPoseBatch(&poses)) return false;
-    at::Tensor frame_poses;
     {
       ScopedTimer t(&times_.postprocess);
-      at::Tensor crop_poses = at::empty({plan.crops, keypoints_, 3}, at::kFloat);
-      for (int i = 0; i < plan.crops; ++i)
-        std::copy(poses[i].begin(), poses[i].end(), crop_poses.data_ptr<float>() + i * keypoints_ * 3);
-      frame_poses = CtdFramePoses(crop_poses, plan.ctd, static_cast<int>(individuals_), tracker_->rescore());
-      plan.poses = tracker_->EndFrame(frame_poses, frame.width, frame.height);
+      plan.poses = tracker_->EndFrame(FramePoses(plan, poses, tracker_->rescore()), frame.width, frame.height);
     }
     return plans.Push(std::move(plan));
   }
@@ -328,10 +324,8 @@ class TopDownRun {
   at::Tensor& SlotConditions(int64_t batch) { return slot_conditions_[static_cast<size_t>(batch % slot_conditions_.size())]; }
 
   // CTD: DeepLabCut's preparation of the frame's conditions (filtering, boxes, crops).
-  void PlanCtdCrops(const DetectedFrame& d, FramePlan* plan, std::vector<CropPlan>* crops,
+  void PlanCtdCrops(const Frame& frame, const at::Tensor& given, FramePlan* plan, std::vector<CropPlan>* crops,
                     std::vector<std::vector<float>>* conditions) {
-    const Frame& frame = *d.frame;
-    const at::Tensor& given = d.cues.conditions;
     if (!given.defined() || given.size(0) == 0) return;
     if (given.dim() != 3 || given.size(1) != keypoints_ || given.size(2) != 3) {
       throw Error(Status::InvalidArgument("conditions for frame " + std::to_string(frame.index) + " of " + name_ +
@@ -382,6 +376,18 @@ class TopDownRun {
     for (const auto& c : *crops) plan->transforms.push_back(c.transform);
   }
 
+  // The plan's crop poses (K x 3 each, crop pixels) mapped to the frame: (rows, K, 3) float32,
+  // contiguous, -1 rows for absent individuals; CTD rescored unless `rescore` is false.
+  at::Tensor FramePoses(const FramePlan& plan, const std::vector<CropPose>& poses, bool rescore) const {
+    at::Tensor crops = at::empty({plan.crops, keypoints_, 3}, at::kFloat);
+    for (int i = 0; i < plan.crops; ++i)
+      std::copy(poses[i].begin(), poses[i].end(), crops.data_ptr<float>() + i * keypoints_ * 3);
+    const int individuals = static_cast<int>(individuals_);
+    return (ctd_ ? CtdFramePoses(crops, plan.ctd, individuals, rescore)
+                 : TopDownFramePoses(crops, plan.transforms, individuals))
+        .contiguous();
+  }
+
   // ---- writer (one thread) ------------------------------------------------------------------
 
   void WriteLostRows(int64_t stop) {
@@ -399,14 +405,7 @@ class TopDownRun {
     for (auto& p : poses)
       if (!crop_poses.Pop(&p)) return false;
     ScopedTimer t(&times_.write);
-    at::Tensor frame_poses = plan.poses;
-    if (!frame_poses.defined()) {
-      at::Tensor crops = at::empty({plan.crops, keypoints_, 3}, at::kFloat);
-      for (int i = 0; i < plan.crops; ++i)
-        std::copy(poses[i].begin(), poses[i].end(), crops.data_ptr<float>() + i * keypoints_ * 3);
-      frame_poses = ctd_ ? CtdFramePoses(crops, plan.ctd, static_cast<int>(individuals_)).contiguous()
-                         : TopDownFramePoses(crops, plan.transforms, static_cast<int>(individuals_)).contiguous();
-    }
+    const at::Tensor frame_poses = plan.poses.defined() ? plan.poses : FramePoses(plan, poses, /*rescore=*/true);
     // DeepLabCut's DataFrame keeps the first `individuals` rows (boxes come best first).
     const float* p = frame_poses.data_ptr<float>();
     const size_t have = std::min(num_columns_, static_cast<size_t>(frame_poses.numel()));
@@ -570,11 +569,10 @@ class TopDownRun {
         if (cues_ == nullptr || tracking_) {
           DetectedFrame d;
           d.frame = frame;
-          if (tracking_) {
-            // the tracker looks conditions up itself, when it needs them
-          } else if (ctd_) {
+          // (The tracker looks conditions up itself, on the frames it needs them for.)
+          if (ctd_ && !tracking_) {
             d.cues.conditions = context_.conditions->ConditionsFor(frame->index, frame->label);
-          } else {
+          } else if (!ctd_) {
             d.cues.detections = context_.boxes->BoxesFor(frame->index, frame->label);
           }
           if (!detected.Push(std::move(d))) return;

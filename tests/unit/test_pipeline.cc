@@ -227,6 +227,22 @@ TEST(Pipeline, CancelStopsPromptly) {
   }
 }
 
+// A top-down or CTD run over the first `frames` frames of the test video, with `batch` crops per
+// pose batch and `slots` slots; rows of `ncols` values. Failures are reported, rows returned.
+std::vector<Row> RunTopDownVideo(Model& model, const RunContext& ctx, int batch, int slots, int64_t frames,
+                                 size_t ncols, RunStats* stats) {
+  DecodeOptions dec;
+  dec.stop_frame = frames;
+  auto src = OpenVideo(Fixture("videos/index_h264.mp4"), dec);
+  CaptureWriter w(ncols);
+  PipelineOptions opt = Opts();
+  opt.batch_size = batch;
+  opt.num_slots = slots;
+  Status st = RunPipeline(model, *src, w, opt, PreprocessOptions{}, ctx, stats);
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  return w.rows;
+}
+
 // Boxes that vary per frame: 0 to 3 per frame, one partly outside the 320x240 frame.
 class TestBoxes : public BoxProvider {
  public:
@@ -257,40 +273,33 @@ TEST(Pipeline, TopDownIdenticalAcrossCropBatchSizes) {
   std::vector<Row> reference, same_batch;
   for (int batch : {1, 3, 8}) {
     for (int slots : {1, 3}) {
-      DecodeOptions dec;
-      dec.stop_frame = 30;
-      auto src = OpenVideo(Fixture("videos/index_h264.mp4"), dec);
-      CaptureWriter w(ncols);
-      PipelineOptions opt = Opts();
-      opt.batch_size = batch;
-      opt.num_slots = slots;
       RunStats stats;
-      Status st = RunPipeline(model, *src, w, opt, PreprocessOptions{}, ctx, &stats);
-      ASSERT_TRUE(st.ok()) << st.ToString();
-      ASSERT_EQ(w.rows.size(), 30u);
+      const std::vector<Row> rows = RunTopDownVideo(model, ctx, batch, slots, 30, ncols, &stats);
+      ASSERT_FALSE(HasFailure());
+      ASSERT_EQ(rows.size(), 30u);
       int64_t boxes_given = 0;
       for (int64_t i = 0; i < 30; ++i) boxes_given += i % 4;
       EXPECT_EQ(stats.crops, boxes_given);
-      for (size_t i = 0; i < w.rows.size(); ++i) {
-        ASSERT_EQ(w.rows[i].index, static_cast<int64_t>(i));
+      for (size_t i = 0; i < rows.size(); ++i) {
+        ASSERT_EQ(rows[i].index, static_cast<int64_t>(i));
         const size_t found = i % 4;  // individuals beyond the boxes are -1
-        for (size_t c = found * 12; c < ncols; ++c) ASSERT_EQ(w.rows[i].values[c], -1.0f) << "frame " << i;
-        for (size_t a = 0; a < found; ++a) ASSERT_GE(w.rows[i].values[a * 12 + 2], 0.0f) << "frame " << i;
+        for (size_t c = found * 12; c < ncols; ++c) ASSERT_EQ(rows[i].values[c], -1.0f) << "frame " << i;
+        for (size_t a = 0; a < found; ++a) ASSERT_GE(rows[i].values[a * 12 + 2], 0.0f) << "frame " << i;
       }
-      if (reference.empty()) reference = w.rows;
+      if (reference.empty()) reference = rows;
       // oneDNN picks other kernels for other batch shapes of these small crops, so values
       // agree to float rounding (bit for bit between slot counts of one batch size).
-      for (size_t i = 0; i < w.rows.size(); ++i) {
+      for (size_t i = 0; i < rows.size(); ++i) {
         for (size_t c = 0; c < ncols; ++c) {
-          ASSERT_NEAR(w.rows[i].values[c], reference[i].values[c], 1e-4)
+          ASSERT_NEAR(rows[i].values[c], reference[i].values[c], 1e-4)
               << "batch " << batch << " slots " << slots << " frame " << i << " column " << c;
         }
       }
       if (slots == 1) {
-        same_batch = w.rows;
+        same_batch = rows;
       } else {
-        for (size_t i = 0; i < w.rows.size(); ++i) {
-          ASSERT_EQ(0, std::memcmp(w.rows[i].values.data(), same_batch[i].values.data(), ncols * sizeof(float)))
+        for (size_t i = 0; i < rows.size(); ++i) {
+          ASSERT_EQ(0, std::memcmp(rows[i].values.data(), same_batch[i].values.data(), ncols * sizeof(float)))
               << "batch " << batch << " frame " << i;
         }
       }
@@ -331,25 +340,18 @@ TEST(Pipeline, CtdTrackingRowsInOrderAcrossBatchSizes) {
   std::vector<Row> reference;
   for (int batch : {1, 3}) {
     for (int slots : {1, 3}) {
-      DecodeOptions dec;
-      dec.stop_frame = 9;
-      auto src = OpenVideo(Fixture("videos/index_h264.mp4"), dec);
-      CaptureWriter w(ncols);
-      PipelineOptions opt = Opts();
-      opt.batch_size = batch;
-      opt.num_slots = slots;
       RunStats stats;
-      Status st = RunPipeline(model, *src, w, opt, PreprocessOptions{}, ctx, &stats);
-      ASSERT_TRUE(st.ok()) << st.ToString();
-      ASSERT_EQ(w.rows.size(), 9u);
+      const std::vector<Row> rows = RunTopDownVideo(model, ctx, batch, slots, 9, ncols, &stats);
+      ASSERT_FALSE(HasFailure());
+      ASSERT_EQ(rows.size(), 9u);
       // The golden model's random scores rescore to 0: no track survives a frame, so the
       // source runs on every frame.
       EXPECT_EQ(stats.source_runs, 9);
-      for (size_t i = 0; i < w.rows.size(); ++i) ASSERT_EQ(w.rows[i].index, static_cast<int64_t>(i));
-      if (reference.empty()) reference = w.rows;
-      for (size_t i = 0; i < w.rows.size(); ++i) {
+      for (size_t i = 0; i < rows.size(); ++i) ASSERT_EQ(rows[i].index, static_cast<int64_t>(i));
+      if (reference.empty()) reference = rows;
+      for (size_t i = 0; i < rows.size(); ++i) {
         for (size_t c = 0; c < ncols; ++c) {
-          ASSERT_NEAR(w.rows[i].values[c], reference[i].values[c], 1e-3)
+          ASSERT_NEAR(rows[i].values[c], reference[i].values[c], 1e-3)
               << "batch " << batch << " slots " << slots << " frame " << i << " column " << c;
         }
       }
