@@ -7,6 +7,7 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <filesystem>
@@ -74,10 +75,29 @@ void FfmpegDecoder::Open(int threads) {
   fps_ = RationalOrZero(stream->avg_frame_rate);
   if (fps_ == 0) fps_ = RationalOrZero(stream->r_frame_rate);
   time_base_ = RationalOrZero(stream->time_base);
-  if (stream->start_time != AV_NOPTS_VALUE) origin_ts_ = stream->start_time;
+  if (stream->start_time != AV_NOPTS_VALUE) start_ts_ = stream->start_time;
+  if (stream->duration != AV_NOPTS_VALUE && stream->duration > 0) {
+    end_ts_ = (start_ts_ != INT64_MIN ? start_ts_ : 0) + stream->duration;
+  } else if (format_->duration != AV_NOPTS_VALUE && format_->duration > 0) {
+    // Matroska's duration is where the segment ends (its timestamps count from 0), most other
+    // formats' the span from the start time: read from 0 where the start is positive, it can
+    // only find fewer frames missing at the end, never invent some.
+    int64_t end = format_->duration;
+    if (format_->start_time != AV_NOPTS_VALUE && format_->start_time < 0) end += format_->start_time;
+    end_ts_ = av_rescale_q(end, AVRational{1, AV_TIME_BASE}, stream->time_base);
+  }
   if (stream->nb_frames > 0) {
     declared_frames_ = stream->nb_frames;
     frame_count_exact_ = true;
+    // nb_frames counts every sample, also those an edit list hides (mp4 cut by stream copy off
+    // a keyframe keeps the samples from the keyframe on and starts presenting at the cut): the
+    // demuxer marks them in the index, and delivers and the decoder drops them.
+    const int entries = avformat_index_get_entries_count(stream);
+    for (int i = 0; i < entries; ++i) {
+      const AVIndexEntry* entry = avformat_index_get_entry(stream, i);
+      if (entry != nullptr && (entry->flags & AVINDEX_DISCARD_FRAME) != 0) ++hidden_frames_;
+    }
+    hidden_frames_ = std::min(hidden_frames_, declared_frames_);
   } else if (stream->duration > 0 && fps_ > 0) {
     declared_frames_ = static_cast<int64_t>(stream->duration * av_q2d(stream->time_base) * fps_ + 0.5);
   } else if (format_->duration > 0 && fps_ > 0) {
@@ -141,6 +161,7 @@ bool FfmpegDecoder::ReceiveFrame() {
       continue;
     }
     if (packet_->stream_index == stream_index_) {
+      ++packets_read_;
       int send = avcodec_send_packet(codec_, packet_);
       if (send == AVERROR(ENOMEM)) {
         av_packet_unref(packet_);
@@ -153,21 +174,72 @@ bool FfmpegDecoder::ReceiveFrame() {
   }
 }
 
+int64_t FfmpegDecoder::FramesBetween(int64_t from_ts, int64_t to_ts) const {
+  return std::llround(static_cast<double>(to_ts - from_ts) * time_base_ * fps_);
+}
+
+// Frames are numbered by count, as OpenCV (and so DeepLabCut) counts them: the timestamps of a
+// clip cut by stream copy do not say where its frames are. Its first packets carry negative or
+// shifted timestamps, and where the cut ends inside a group of B-frames the last packets kept
+// are frames that are shown after frames that were cut away, so that their timestamps skip one
+// or two frame periods at the end (the clip: 153 frames, the last at 154 periods from
+// the start). Only damage moves a frame's number past its count: each rejected packet or failed
+// frame is a frame that will not come out, and the gap it leaves in the timestamps shows where
+// it was. The gap shows up to a few frames later (the decoder's reordering and frame threads
+// hold frames back), so a loss waits that long for its gap, and the gap is taken whole (a
+// decoder may drop the frames that depend on a lost one without reporting each).
 int64_t FfmpegDecoder::TimelineIndex() {
-  const int64_t ts = frame_->best_effort_timestamp;
-  int64_t index = last_index_ + 1;  // no usable timestamp: count
-  if (ts != AV_NOPTS_VALUE && time_base_ > 0 && fps_ > 0) {
-    // Frame 0 is at the stream's start time; a stream whose first frames were lost starts
-    // later, one whose start time is unknown (or wrong) starts at its first frame.
-    if (origin_ts_ == INT64_MIN || (last_index_ < 0 && ts < origin_ts_)) origin_ts_ = ts;
-    const double t = static_cast<double>(ts - origin_ts_) * time_base_;
-    const int64_t placed = std::llround(t * fps_);
-    // Timestamps that go backwards or repeat (jitter, reordering glitches) never overwrite a
-    // row: such a frame takes the next number.
-    if (placed > last_index_) index = placed;
+  const int64_t damage = rejected_packets_ + failed_frames_;
+  if (damage > damage_seen_) {
+    unplaced_losses_ += damage - damage_seen_;
+    damage_seen_ = damage;
+    frames_since_damage_ = 0;
+  } else if (unplaced_losses_ > 0 &&
+             ++frames_since_damage_ > 16 + codec_->has_b_frames + codec_->thread_count) {
+    unplaced_losses_ = 0;  // damage that cost no frame (the decoder concealed it)
   }
-  last_index_ = index;
-  return index;
+  const int64_t ts = frame_->best_effort_timestamp;
+  const bool timed = ts != AV_NOPTS_VALUE && time_base_ > 0 && fps_ > 0;
+  int64_t lost_before = 0;
+  if (timed && unplaced_losses_ > 0) {
+    if (last_ts_ != INT64_MIN) {
+      lost_before = FramesBetween(last_ts_, ts) - 1;
+    } else if (last_index_ < 0 && start_ts_ != INT64_MIN) {
+      lost_before = FramesBetween(start_ts_, ts);  // the first frames of the stream were lost
+    }
+    lost_before = std::max<int64_t>(lost_before, 0);
+    unplaced_losses_ = std::max<int64_t>(unplaced_losses_ - lost_before, 0);
+  }
+  // The latest timestamp, so that one that goes backwards (reordering glitches) does not make
+  // the next look like a jump.
+  if (timed && (last_ts_ == INT64_MIN || ts > last_ts_)) last_ts_ = ts;
+  last_index_ += 1 + lost_before;
+  return last_index_;
+}
+
+int64_t FfmpegDecoder::TimelineEnd() const {
+  const int64_t next = last_index_ + 1;
+  const bool damaged = rejected_packets_ + failed_frames_ > 0 || !stop_reason_.empty() || last_index_ < 0;
+  if (frame_count_exact_) {
+    // Every packet the index lists was read and the decoder reported no failure: the frames it
+    // produced are all the file holds. (Frames it drops silently, such as those before the first
+    // keyframe of a clip cut off a keyframe with -copyinkf, are not on the timeline, as with
+    // OpenCV.) Else the index's count is trusted: a truncated mp4 or avi reads to a clean end of
+    // file, and only the index tells that frames are missing.
+    if (!damaged && packets_read_ >= declared_frames_) return next;
+    return std::max(next, expected_frames());
+  }
+  // A count estimated from the duration: measured from the last frame's timestamp, not counted
+  // (a clip cut by stream copy has frames missing between its last timestamps, not after them).
+  int64_t missing = 0;
+  if (end_ts_ != INT64_MIN && last_ts_ != INT64_MIN && time_base_ > 0 && fps_ > 0) {
+    missing = FramesBetween(last_ts_, end_ts_) - 1;
+  } else if (declared_frames_ >= 0) {
+    missing = declared_frames_ - next;
+  }
+  // The estimate may be a frame off; a shortfall counts unless it is that, or damage explains it.
+  if (missing > 1 || (damaged && missing > 0)) return next + missing;
+  return next;
 }
 
 bool FfmpegDecoder::Next(Frame* frame, int64_t convert_from) {

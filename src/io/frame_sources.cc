@@ -28,7 +28,7 @@ class VideoSource : public FrameSource {
     info_.fps = decoder_.fps();
     info_.frame_count = decoder_.declared_frames();
     info_.codec = decoder_.codec_name();
-    int64_t end = info_.frame_count;
+    int64_t end = decoder_.expected_frames();  // without the samples an edit list hides
     if (options.stop_frame >= 0 && (end < 0 || options.stop_frame < end)) end = options.stop_frame;
     info_.first_index = options.start_frame;
     info_.to_deliver = end < 0 ? -1 : std::max<int64_t>(0, end - options.start_frame);
@@ -41,7 +41,15 @@ class VideoSource : public FrameSource {
     while (true) {
       // Frames before the range are decoded (their numbers come from the timeline) and dropped
       // without conversion.
-      if (!decoder_.Next(frame, /*convert_from=*/options_.start_frame)) break;
+      if (!decoder_.Next(frame, /*convert_from=*/options_.start_frame)) {
+        // A count estimated from the duration (a container without one: mkv) is only an estimate
+        // (a clip cut by stream copy spans more frame periods than it has frames); at the end
+        // the timeline's own length replaces it, so that nothing reports frames it never held.
+        if (!decoder_.frame_count_exact()) {
+          info_.to_deliver = std::max<int64_t>(0, End().timeline_end - options_.start_frame);
+        }
+        break;
+      }
       if (options_.stop_frame >= 0 && frame->index >= options_.stop_frame) break;
       if (frame->index < options_.start_frame) continue;
       frame->label.clear();
@@ -53,14 +61,9 @@ class VideoSource : public FrameSource {
 
   StreamEnd End() const override {
     StreamEnd e;
-    // Frames the container says exist after the last decoded one (truncation). An exact count
-    // (a container index) is trusted; a count estimated from the duration may be off by one,
-    // so it counts only when reading stopped early or when more than one frame is missing.
-    const bool trusted = decoder_.frame_count_exact() || !decoder_.stop_reason().empty() ||
-                         info_.frame_count - (decoder_.last_index() + 1) > 1;
-    if (trusted && info_.to_deliver >= 0) {
-      e.timeline_end = info_.first_index + info_.to_deliver;
-    }
+    // Frames the file lacks after the last decoded one (truncation), in the range asked for.
+    e.timeline_end = decoder_.TimelineEnd();
+    if (options_.stop_frame >= 0) e.timeline_end = std::min(e.timeline_end, options_.stop_frame);
     e.rejected_packets = decoder_.rejected_packets();
     e.failed_frames = decoder_.failed_frames();
     for (const auto& range : decoder_.concealed()) {  // those inside the range asked for

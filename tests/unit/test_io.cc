@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 extern "C" {
+#include <libavformat/avformat.h>
 #include <libavutil/frame.h>
 #include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
@@ -9,7 +10,10 @@ extern "C" {
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "io/ffmpeg_decoder.h"
@@ -200,6 +204,43 @@ TEST(DamagedVideo, InterCodedLostPacketsKeepTimelineNumbers) {
   }
 }
 
+// The frame numbers (from their timestamps) of the packets at `positions` in file order: what
+// wiping those packets of the clean video costs.
+std::vector<int64_t> FramesOfPackets(const std::string& path, std::vector<int> positions) {
+  AVFormatContext* format = nullptr;
+  std::vector<int64_t> frames;
+  if (avformat_open_input(&format, path.c_str(), nullptr, nullptr) < 0) return frames;
+  avformat_find_stream_info(format, nullptr);
+  const int video = av_find_best_stream(format, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+  const AVStream* stream = format->streams[video];
+  AVPacket* packet = av_packet_alloc();
+  for (int k = 0; av_read_frame(format, packet) >= 0; av_packet_unref(packet)) {
+    if (packet->stream_index != video) continue;
+    if (std::find(positions.begin(), positions.end(), k++) == positions.end()) continue;
+    const double seconds = static_cast<double>(packet->pts - stream->start_time) * av_q2d(stream->time_base);
+    frames.push_back(std::llround(seconds * av_q2d(stream->avg_frame_rate)));
+  }
+  av_packet_free(&packet);
+  avformat_close_input(&format);
+  std::sort(frames.begin(), frames.end());
+  return frames;
+}
+
+TEST(DamagedVideo, LostFramesOfInterCodedVideoAreThoseWiped) {
+  // H.264 with B-frames: the decoder rejects a wiped packet a few frames before the gap it
+  // leaves reaches its output (reordering, frame threads). The gap is still placed exactly:
+  // every frame keeps its own number and only the wiped ones are missing.
+  const std::vector<int64_t> wiped = FramesOfPackets(Fixture("videos/index_h264.mp4"), {10, 11, 40});
+  ASSERT_EQ(wiped.size(), 3u);
+  std::vector<int64_t> expected;
+  for (int64_t i = 0; i < 75; ++i)
+    if (std::find(wiped.begin(), wiped.end(), i) == wiped.end()) expected.push_back(i);
+  Decoded d = DecodeAll("damaged/zeroed_h264.mp4");
+  EXPECT_EQ(d.indices, expected);
+  EXPECT_EQ(d.end.timeline_end, 75);
+  EXPECT_EQ(d.end.rejected_packets, 3);
+}
+
 TEST(DamagedVideo, TruncatedFilesDecodeWhatIsThere) {
   for (const char* name : {"damaged/truncated_h264.mp4", "damaged/truncated_mpeg4.avi", "damaged/truncated_ffv1.mkv"}) {
     Decoded d = DecodeAll(name);
@@ -224,6 +265,85 @@ TEST(DamagedVideo, UnreadableFilesAreErrorsNamingThem) {
       EXPECT_EQ(e.status().code(), StatusCode::kCorrupt) << e.what();
       EXPECT_NE(e.status().message().find(name), std::string::npos) << e.what();
     }
+  }
+}
+
+// ---- Clips cut by stream copy (make_fixtures.py: write_stream_copy_clips; issue 17) ------------
+
+struct StreamCopyClip {
+  std::string name;
+  int64_t frames = 0;      // frames the ffmpeg CLI decodes, in order
+  bool complete = true;    // every frame the container presents decodes (not -copyinkf)
+  std::vector<int> codes;  // the index painted on each of them (clips of the index video)
+};
+
+std::vector<StreamCopyClip> StreamCopyClips() {
+  std::vector<StreamCopyClip> clips;
+  std::ifstream in(Fixture("streamcopy/clips.txt"));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    StreamCopyClip clip;
+    int complete = 0;
+    fields >> clip.name >> clip.frames >> complete;
+    clip.complete = complete != 0;
+    for (int code = 0; fields >> code;) clip.codes.push_back(code);
+    clips.push_back(clip);
+  }
+  return clips;
+}
+
+// Their timestamps do not number their frames (edit lists, starts shifted above 0, B-frames at
+// the cut's end shown after frames the cut dropped), but every frame decodes: rows are the
+// frames in decode order, as OpenCV (and so DeepLabCut) reads them, with no gap and no lost tail.
+TEST(StreamCopy, FramesAreNumberedInDecodeOrder) {
+  const std::vector<StreamCopyClip> clips = StreamCopyClips();
+  ASSERT_EQ(clips.size(), 17u);
+  for (const StreamCopyClip& clip : clips) {
+    SCOPED_TRACE(clip.name);
+    auto src = OpenVideo(Fixture("streamcopy/" + clip.name), DecodeOptions{});
+    Frame f;
+    int64_t n = 0;
+    while (src->Next(&f)) {
+      ASSERT_EQ(f.index, n);
+      if (!clip.codes.empty()) {
+        ASSERT_LT(n, static_cast<int64_t>(clip.codes.size()));
+        ASSERT_EQ(ReadIndexCode(f), clip.codes[n]) << "row " << n;
+      }
+      ++n;
+    }
+    EXPECT_EQ(n, clip.frames);
+    const StreamEnd end = src->End();
+    EXPECT_EQ(end.timeline_end, n);
+    EXPECT_EQ(end.rejected_packets, 0);
+    EXPECT_EQ(end.failed_frames, 0);
+    EXPECT_EQ(end.stop_reason, "");
+    // Where every frame the container holds decodes, the frames it declares (less those an edit
+    // list hides; mkv: the timeline's length once known) are the frames decoded.
+    if (clip.complete) {
+      EXPECT_EQ(src->info().to_deliver, n);
+    }
+  }
+}
+
+TEST(StreamCopy, FrameRangeCountsFromTheClipsFirstFrame) {
+  const std::vector<StreamCopyClip> clips = StreamCopyClips();
+  for (const StreamCopyClip& clip : clips) {
+    if (clip.codes.empty() || clip.frames < 30) continue;
+    SCOPED_TRACE(clip.name);
+    DecodeOptions opt;
+    opt.start_frame = 10;
+    opt.stop_frame = 30;
+    auto src = OpenVideo(Fixture("streamcopy/" + clip.name), opt);
+    Frame f;
+    int64_t expect = 10;
+    while (src->Next(&f)) {
+      ASSERT_EQ(f.index, expect);
+      ASSERT_EQ(ReadIndexCode(f), clip.codes[expect]);
+      ++expect;
+    }
+    EXPECT_EQ(expect, 30);
+    EXPECT_EQ(src->End().timeline_end, 30);
   }
 }
 
