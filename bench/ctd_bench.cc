@@ -1,7 +1,6 @@
 #include "ctd_bench.h"
 
 #include <ATen/ATen.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cstdio>
 
@@ -33,12 +32,11 @@ struct CtdParts {
 
 CtdParts PartsOf(Model& ctd) {
   CtdParts p;
-  const YAML::Node config = YAML::Load(ctd.spec.config_text);
   p.net = dynamic_cast<ConditionalNetwork*>(ctd.network.get());
   if (p.net == nullptr) throw Error(Status::InvalidArgument(ctd.path + ": not a CTD model"));
-  p.crop = ParseTopDownCropSpec(config, ctd.path);
-  p.simcc = ParseSimCCPredictor(config["model"]["heads"]["bodypart"]["predictor"], ctd.path);
-  if (config["data"]["bbox_margin"]) p.margin = config["data"]["bbox_margin"].as<double>();
+  p.crop = ctd.spec.crop;
+  p.simcc = ctd.spec.simcc;
+  p.margin = ctd.spec.bbox_margin;
   p.k = static_cast<int64_t>(ctd.spec.bodyparts.size());
   p.individuals = static_cast<int>(ctd.spec.individuals.size());
   return p;

@@ -18,7 +18,6 @@
 #include <CLI/CLI.hpp>
 
 #include <ATen/ATen.h>
-#include <yaml-cpp/yaml.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
@@ -344,7 +343,7 @@ int Run(const Options& o) {
   if (!o.conditions_model.empty()) bottom_up = LoadModel(o.conditions_model, MakeLoadOptions("", "cpu", ""));
   for (auto& [path, model] : models) {
     const std::string name = fs::path(path).filename().string();
-    if (model.spec.method == "ctd") {  // BU conditions model + CTD pose on crops, one decode pass
+    if (model.spec.method == Method::kConditionalTopDown) {  // BU conditions model + CTD pose on crops, one decode pass
       if (bottom_up.network == nullptr) throw Error(Status::InvalidArgument(path + ": a CTD model needs --conditions-model"));
       for (const Video& v : videos) {
         for (int t : threads) {
@@ -382,7 +381,7 @@ int Run(const Options& o) {
               last = Pipeline(model, v, v.frames, b, t, 1, tmp, db);
               pipe.push_back(last.frames / last.wall_seconds);
               const double cpf = static_cast<double>(last.crops) / std::max<int64_t>(1, last.frames);
-              const TopDownCropSpec crop = ParseTopDownCropSpec(YAML::Load(model.spec.config_text), path);
+              const TopDownCropSpec& crop = model.spec.crop;
               engine.push_back(TopDownEngineOnly(model, v, db, b, t, cpf, crop.width, crop.height));
             }
             const Stat e = Summarize(engine), p = Summarize(pipe);
@@ -400,7 +399,7 @@ int Run(const Options& o) {
       }
       continue;
     }
-    if (model.spec.predictor == "PartAffinityFieldPredictor") {
+    if (model.spec.predictor == PredictorType::kPartAffinityField) {
       for (const Video& v : videos) {
         const Grouping g = PafGrouping(model, v, std::min<int64_t>(v.frames, 16), o.repeats, threads.front());
         grouping.AddRow({name, std::to_string(v.width) + "x" + std::to_string(v.height), std::to_string(g.frames),

@@ -71,6 +71,44 @@ struct IdentityHeadSpec {
   bool apply_sigmoid = true;      // sigmoid on the resized maps
 };
 
+// DeepLabCut's SimCCPredictor (RTMPose heads of CTD models): coordinate classification.
+struct SimCCPredictorSpec {
+  double split_ratio = 2.0;        // simcc_split_ratio: bins per input pixel
+  double sigma_x = 6.0;            // sigma (one number, or the first of two)
+  double sigma_y = 6.0;            // sigma (the second of two)
+  double decode_beta = 150.0;      // logits scale before the softmax
+  bool apply_softmax = true;       // softmax per keypoint and axis
+  bool normalize_outputs = false;  // not supported natively (refused when set)
+};
+
+// DeepLabCut's data.inference.top_down_crop block (defaults: 256x256, margin 0, context on for
+// top-down, off for CTD).
+struct TopDownCropSpec {
+  int width = 256;           // crop width fed to the pose network
+  int height = 256;          // crop height
+  int margin = 0;            // pixels added on each side of the box before cropping
+  bool with_context = true;  // widen the box to the crop's aspect ratio (false: zero-pad it)
+};
+
+// pytorch_config's `method`.
+enum class Method {
+  kBottomUp,            // "bu": the pose network sees whole frames
+  kTopDown,             // "td": a detector's boxes, then the pose network on crops
+  kConditionalTopDown,  // "ctd": condition poses, then the conditional pose network on crops
+};
+
+// model.heads.bodypart.predictor.type.
+enum class PredictorType {
+  kHeatmap,            // HeatmapPredictor (single animal, top-down, CTD HRNet variants)
+  kPartAffinityField,  // PartAffinityFieldPredictor (multi-animal, with DeepLabCut's Assembler)
+  kDekr,               // DEKRPredictor (multi-animal DEKR)
+  kSimCC,              // SimCCPredictor (CTD RTMPose)
+};
+
+// The names the config uses: "bu", "td", "ctd"; "HeatmapPredictor", ...
+const char* MethodName(Method method);
+const char* PredictorName(PredictorType predictor);
+
 // How frames become network input (DeepLabCut's data.inference block).
 struct InputSpec {
   bool normalize = true;                              // (x/255 - mean) / std
@@ -86,23 +124,26 @@ struct InputSpec {
 
 // What a pytorch_config.yaml says, independent of how weights are stored.
 struct ModelSpec {
-  std::string method = "bu";                  // bu, td or ctd
+  Method method = Method::kBottomUp;          // pytorch_config's method
   std::string net_type;                       // e.g. resnet_50
   std::vector<std::string> bodyparts;         // metadata.bodyparts
   std::vector<std::string> unique_bodyparts;  // metadata.unique_bodyparts
   std::vector<std::string> individuals;       // metadata.individuals
   bool with_identity = false;                 // metadata.with_identity
   InputSpec input;                            // preprocessing
-  // model.heads.bodypart.predictor.type: HeatmapPredictor (pose_head is filled) or
-  // PartAffinityFieldPredictor (paf is filled; pose_head keeps the head's name, keypoints,
-  // stride and locref scale) or DEKRPredictor (dekr is filled; pose_head keeps the head's
-  // name, keypoints and stride).
-  std::string predictor = "HeatmapPredictor";
+  // model.heads.bodypart.predictor.type: kHeatmap (pose_head is filled) or kPartAffinityField
+  // (paf is filled; pose_head keeps the head's name, keypoints, stride and locref scale) or kDekr
+  // (dekr is filled; pose_head keeps the head's name, keypoints and stride) or kSimCC (CTD;
+  // simcc is filled).
+  PredictorType predictor = PredictorType::kHeatmap;
   HeatmapHeadSpec pose_head;                  // the bodypart head's predictor
   HeatmapHeadSpec unique_head;                // the unique_bodypart head (when unique_bodyparts is set)
   PafPredictorSpec paf;                       // multi-animal PAF predictor
   DekrPredictorSpec dekr;                     // multi-animal DEKR predictor
   IdentityHeadSpec identity;                  // filled when with_identity
+  SimCCPredictorSpec simcc;                   // filled when predictor is kSimCC
+  TopDownCropSpec crop;                       // top-down and CTD: data.inference.top_down_crop
+  double bbox_margin = 20;                    // CTD: data.bbox_margin around condition boxes
   std::string config_path;                    // where the spec was read from
   std::string torchscript_file;               // posebatch.torchscript, relative to the config
   std::string config_text;                    // the whole config as YAML (architecture details)

@@ -186,12 +186,86 @@ ModelSpec ParseModelConfig(const std::string& yaml_text, const std::string& orig
   return spec;
 }
 
+TopDownCropSpec ParseTopDownCropSpec(const YAML::Node& config, const std::string& origin) {
+  TopDownCropSpec spec;
+  const std::string method = config["method"] ? config["method"].as<std::string>() : "bu";
+  spec.with_context = method != "ctd";
+  try {
+    const YAML::Node data = config["data"];
+    const YAML::Node inference = data && data.IsMap() ? data["inference"] : YAML::Node();
+    const YAML::Node crop =
+        inference && inference.IsMap() ? inference["top_down_crop"] : YAML::Node();
+    if (crop && crop.IsMap()) {
+      if (crop["width"]) spec.width = crop["width"].as<int>();
+      if (crop["height"]) spec.height = crop["height"].as<int>();
+      if (crop["margin"]) spec.margin = crop["margin"].as<int>();
+      if (crop["crop_with_context"]) spec.with_context = crop["crop_with_context"].as<bool>();
+    }
+  } catch (const YAML::Exception& e) {
+    throw Error(
+        Status::ModelError(origin + ": bad data.inference.top_down_crop (" + e.what() + ")"));
+  }
+  if (spec.width <= 0 || spec.height <= 0 || spec.width > 8192 || spec.height > 8192) {
+    throw Error(Status::ModelError(origin + ": data.inference.top_down_crop is " +
+                                   std::to_string(spec.width) + "x" + std::to_string(spec.height) +
+                                   "; expected a size in 1..8192"));
+  }
+  return spec;
+}
+
+SimCCPredictorSpec ParseSimCCPredictor(const YAML::Node& p, const std::string& origin) {
+  SimCCPredictorSpec s;
+  try {
+    if (p["type"] && p["type"].as<std::string>() != "SimCCPredictor") {
+      throw Error(Status::ModelError(origin + ": predictor type '" + p["type"].as<std::string>() +
+                                     "' is not SimCCPredictor"));
+    }
+    if (p["simcc_split_ratio"]) s.split_ratio = p["simcc_split_ratio"].as<double>();
+    if (p["sigma"]) {
+      if (p["sigma"].IsSequence()) {
+        const auto v = p["sigma"].as<std::vector<double>>();
+        if (v.size() != 2)
+          throw Error(Status::ModelError(origin + ": SimCCPredictor sigma must be 1 or 2 numbers"));
+        s.sigma_x = v[0];
+        s.sigma_y = v[1];
+      } else {
+        s.sigma_x = s.sigma_y = p["sigma"].as<double>();
+      }
+    }
+    if (p["decode_beta"]) s.decode_beta = p["decode_beta"].as<double>();
+    if (p["apply_softmax"]) s.apply_softmax = p["apply_softmax"].as<bool>();
+    if (p["normalize_outputs"]) s.normalize_outputs = p["normalize_outputs"].as<bool>();
+  } catch (const YAML::Exception& e) {
+    throw Error(Status::ModelError(origin + ": bad SimCCPredictor config (" + e.what() + ")"));
+  }
+  if (s.normalize_outputs) {
+    throw Error(Status::ModelError(origin +
+                                   ": SimCCPredictor normalize_outputs is not supported natively"));
+  }
+  if (!(s.split_ratio > 0))
+    throw Error(Status::ModelError(origin + ": simcc_split_ratio must be positive"));
+  return s;
+}
+
 ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin) {
   if (!Present(root) || !root.IsMap()) Bad(origin, "not a DeepLabCut pytorch_config (top level is not a mapping)");
   ModelSpec spec;
   spec.config_path = origin;
   try {
-    spec.method = ValueOr<std::string>(root["method"], "bu");
+    const std::string method = ValueOr<std::string>(root["method"], "bu");
+    if (method == "bu") {
+      spec.method = Method::kBottomUp;
+    } else if (method == "td") {
+      spec.method = Method::kTopDown;
+    } else if (method == "ctd") {
+      spec.method = Method::kConditionalTopDown;
+    } else {
+      Bad(origin, "method '" + method + "' is not supported (this build runs bottom-up, top-down and CTD models)");
+    }
+    if (spec.method != Method::kBottomUp) spec.crop = ParseTopDownCropSpec(root, origin);
+    if (spec.method == Method::kConditionalTopDown) {
+      spec.bbox_margin = ValueOr<double>(Child(root["data"], "bbox_margin"), 20.0);  // DeepLabCut's default
+    }
     spec.net_type = ValueOr<std::string>(root["net_type"], "");
     YAML::Node metadata = root["metadata"];
     if (!Present(metadata)) Bad(origin, "missing field metadata");
@@ -230,16 +304,20 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
     YAML::Node predictor = head["predictor"];
     if (!Present(predictor)) Bad(origin, "missing field model.heads.bodypart.predictor");
     std::string type = ValueOr<std::string>(predictor["type"], "");
-    const bool simcc = type == "SimCCPredictor" && spec.method == "ctd";
+    const bool simcc = type == "SimCCPredictor" && spec.method == Method::kConditionalTopDown;
     if (type != "HeatmapPredictor" && type != "PartAffinityFieldPredictor" && type != "DEKRPredictor" && !simcc) {
       Bad(origin, "predictor '" + type +
                       "' (model.heads.bodypart.predictor.type) is not supported yet (this build reads "
                       "HeatmapPredictor, PartAffinityFieldPredictor and DEKRPredictor; SimCCPredictor "
                       "in CTD models)");
     }
-    spec.predictor = type;
+    spec.predictor = simcc                                  ? PredictorType::kSimCC
+                     : type == "PartAffinityFieldPredictor" ? PredictorType::kPartAffinityField
+                     : type == "DEKRPredictor"              ? PredictorType::kDekr
+                                                            : PredictorType::kHeatmap;
     HeatmapHeadSpec& h = spec.pose_head;
     if (simcc) {  // CTD (RTMPose): coordinates are classified, there is no heatmap stride
+      spec.simcc = ParseSimCCPredictor(predictor, origin);
       h.name = "bodypart";
       h.num_keypoints = static_cast<int>(spec.bodyparts.size());
       if (!spec.unique_bodyparts.empty()) Bad(origin, "metadata.unique_bodyparts with a CTD model is not supported yet");
@@ -257,18 +335,18 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
       ParseHeatmapHead(unique, "unique_bodypart", static_cast<int>(spec.unique_bodyparts.size()), model,
                        posebatch_block, origin, &spec.unique_head);
     }
-    if (type == "PartAffinityFieldPredictor") {
+    if (spec.predictor == PredictorType::kPartAffinityField) {
       h.locref_std = ValueOr<double>(predictor["locref_stdev"], 7.2801);
       ParsePafPredictor(predictor, spec, origin, &spec.paf);
     }
-    if (type == "DEKRPredictor") {
+    if (spec.predictor == PredictorType::kDekr) {
       h.location_refinement = false;  // DEKR regresses offsets instead
       ParseDekrPredictor(predictor, spec, origin, &spec.dekr);
     }
     if (spec.with_identity) {
       // DeepLabCut reads identity maps in its bottom-up postprocessor; posebatch does so for
       // PAF models (PredictIdentityScores / AssignIdentityOrder).
-      if (type != "PartAffinityFieldPredictor") {
+      if (spec.predictor != PredictorType::kPartAffinityField) {
         Bad(origin, "metadata.with_identity is supported with PartAffinityFieldPredictor models only");
       }
       ParseIdentityHead(model, posebatch_block, spec, origin, &spec.identity);
@@ -277,6 +355,25 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
     Bad(origin, std::string("unexpected value (") + e.what() + ")");
   }
   return spec;
+}
+
+const char* MethodName(Method method) {
+  switch (method) {
+    case Method::kBottomUp: return "bu";
+    case Method::kTopDown: return "td";
+    case Method::kConditionalTopDown: return "ctd";
+  }
+  return "?";
+}
+
+const char* PredictorName(PredictorType predictor) {
+  switch (predictor) {
+    case PredictorType::kHeatmap: return "HeatmapPredictor";
+    case PredictorType::kPartAffinityField: return "PartAffinityFieldPredictor";
+    case PredictorType::kDekr: return "DEKRPredictor";
+    case PredictorType::kSimCC: return "SimCCPredictor";
+  }
+  return "?";
 }
 
 ModelSpec LoadModelConfig(const std::string& yaml_path) {

@@ -142,7 +142,7 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
   }
   model.network = native::BuildNativeNetwork(config, std::move(sd), weights, options.device, options.half,
                                              options.channels_last);
-  if (model.spec.method == "td") {  // an export carries its detector beside the pose model
+  if (model.spec.method == Method::kTopDown) {  // an export carries its detector beside the pose model
     if (const PyObject* det = root->Get("detector")) {
       model.detector = native::BuildNativeDetector(config, ToStateDict(det, weights, "detector"), weights + " (detector)",
                                                    options.device);
@@ -197,14 +197,12 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
   } else {
     model = LoadNative(path, options.config_path, options, path);
   }
-  const std::string& method = model.spec.method;
-  if (method != "bu" && method != "td" && method != "ctd") {
-    throw Error(Status::ModelError(model.spec.config_path + ": method '" + method +
-                                   "' is not supported (this build runs bottom-up, top-down and CTD models)"));
-  }
-  if (method == "ctd") {
-    if (model.spec.predictor != "SimCCPredictor" && model.spec.predictor != "HeatmapPredictor") {
-      throw Error(Status::ModelError(model.spec.config_path + ": CTD predictor '" + model.spec.predictor +
+  // (The config parser has refused unknown methods and predictors.)
+  const Method method = model.spec.method;
+  const PredictorType predictor = model.spec.predictor;
+  if (method == Method::kConditionalTopDown) {
+    if (predictor != PredictorType::kSimCC && predictor != PredictorType::kHeatmap) {
+      throw Error(Status::ModelError(model.spec.config_path + ": CTD predictor '" + PredictorName(predictor) +
                                      "' is not supported yet (SimCCPredictor and HeatmapPredictor are)"));
     }
     if (dynamic_cast<const ConditionalNetwork*>(model.network.get()) == nullptr) {
@@ -213,17 +211,16 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
     }
     return model;
   }
-  if (model.spec.method == "td" && !model.spec.unique_bodyparts.empty()) {
+  if (method == Method::kTopDown && !model.spec.unique_bodyparts.empty()) {
     throw Error(Status::ModelError(model.spec.config_path +
                                    ": unique bodyparts with a top-down model are not supported yet"));
   }
-  if (model.spec.method == "td" && model.spec.predictor != "HeatmapPredictor") {
-    throw Error(Status::ModelError(model.spec.config_path + ": top-down predictor '" + model.spec.predictor +
+  if (method == Method::kTopDown && predictor != PredictorType::kHeatmap) {
+    throw Error(Status::ModelError(model.spec.config_path + ": top-down predictor '" + PredictorName(predictor) +
                                    "' is not supported yet (HeatmapPredictor is)"));
   }
-  const std::string& predictor = model.spec.predictor;
-  if (predictor != "HeatmapPredictor" && predictor != "PartAffinityFieldPredictor" && predictor != "DEKRPredictor") {
-    throw Error(Status::ModelError(model.spec.config_path + ": predictor '" + predictor +
+  if (predictor == PredictorType::kSimCC) {
+    throw Error(Status::ModelError(model.spec.config_path + ": predictor '" + std::string(PredictorName(predictor)) +
                                    "' is not run by the pipeline yet (this build runs HeatmapPredictor, "
                                    "PartAffinityFieldPredictor and DEKRPredictor models)"));
   }

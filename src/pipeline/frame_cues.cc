@@ -34,9 +34,9 @@ class DetectorCues : public CueModel {
 class BottomUpConditionCues : public CueModel {
  public:
   BottomUpConditionCues(Model& model, int64_t k) : model_(model), postprocessor_(model.spec), k_(k) {
-    if (model.spec.method != "bu") {
+    if (model.spec.method != Method::kBottomUp) {
       throw Error(Status::InvalidArgument(model.path + ": the conditions model must be bottom-up (method '" +
-                                          model.spec.method + "')"));
+                                          MethodName(model.spec.method) + "')"));
     }
     if (static_cast<int64_t>(model.spec.bodyparts.size()) != k) {
       throw Error(Status::InvalidArgument(model.path + ": the conditions model has " +

@@ -13,6 +13,7 @@
 #include "pipeline/bounded_queue.h"
 #include "pipeline/inference_thread.h"
 #include "pipeline/reorder_buffer.h"
+#include "pipeline/run_common.h"
 #include "pipeline/slot_pool.h"
 #include "pipeline/stage_common.h"
 #include "pipeline/topdown_pipeline.h"
@@ -56,11 +57,9 @@ class Run {
         postprocessor_(model.spec),
         pool_(options.async ? options.num_slots : 1, options.batch_size, model.network->input_layout(),
               options.pin_memory),
-        name_(source.info().path) {
-    num_columns_ = postprocessor_.num_columns();
-    row_values_.resize(num_columns_);
-    next_row_index_ = source.info().first_index;
-  }
+        name_(source.info().path),
+        num_columns_(postprocessor_.num_columns()),
+        rows_(writer, source.info(), num_columns_, context) {}
 
   Status Execute(RunStats* stats) {
     Stopwatch wall;
@@ -71,9 +70,7 @@ class Run {
     }
     if (!latch_.failed()) WriteTrailingLostRows();
     if (stats != nullptr) {
-      stats->frames = frames_written_;
-      stats->lost_frames = lost_frames_;
-      stats->lost = lost_;
+      rows_.FillStats(stats);
       stats->stream = stream_end_;
       stats->batches = batches_run_;
       stats->wall_seconds = wall.Seconds();
@@ -176,49 +173,15 @@ class Run {
 
   void Write(const RowsBatch& r) {
     ScopedTimer t(&times_.write);
-    for (size_t i = 0; i < r.records.size(); ++i) {
-      const RowRecord& rec = r.records[i];
-      if (rec.label.empty()) WriteLostRows(rec.index);  // videos: rows stay true to the timeline
-      try {
-        writer_.Append(rec.index, rec.label, r.rows.data() + i * num_columns_);
-      } catch (...) {
-        throw Error(WithContext(StatusFromCurrentException(StatusCode::kIOError),
-                                "writing frame " + std::to_string(rec.index) + " of " + name_));
-      }
-      ++frames_written_;
-      next_row_index_ = rec.index + 1;
-    }
-    if (context_.on_progress) {
-      context_.on_progress(
-          Progress{frames_written_ + lost_frames_, source_.info().to_deliver, progress_clock_.Seconds()});
-    }
-  }
-
-  // Rows of NaN for the frame numbers in [next_row_index_, stop): frames the source could not
-  // decode. The writer stage fills them (not the source) so that lost frames never take a
-  // batch row or an inference.
-  void WriteLostRows(int64_t stop) {
-    if (stop <= next_row_index_) return;
-    std::fill(row_values_.begin(), row_values_.end(), std::numeric_limits<float>::quiet_NaN());
-    for (int64_t index = next_row_index_; index < stop; ++index) {
-      try {
-        writer_.Append(index, std::string(), row_values_.data());
-      } catch (...) {
-        throw Error(WithContext(StatusFromCurrentException(StatusCode::kIOError),
-                                "writing frame " + std::to_string(index) + " of " + name_));
-      }
-    }
-    lost_.push_back(LostRange{next_row_index_, stop - 1});
-    lost_frames_ += stop - next_row_index_;
-    next_row_index_ = stop;
+    for (size_t i = 0; i < r.records.size(); ++i) rows_.Append(r.records[i], r.rows.data() + i * num_columns_);
+    rows_.ReportProgress();
   }
 
   // After the last decoded frame: the frames the container declares but the file no longer
   // holds (a truncated file). Runs after every stage thread has joined.
   void WriteTrailingLostRows() {
-    if (!source_.info().is_video || stream_end_.timeline_end < 0) return;
     try {
-      WriteLostRows(stream_end_.timeline_end);
+      rows_.Finish(stream_end_);
     } catch (...) {
       latch_.Fail(StatusFromCurrentException(), [] {});
     }
@@ -284,17 +247,10 @@ class Run {
       results.Cancel();
       ordered.Cancel();
     };
-    auto guarded = [&](auto&& body) {
-      return [&, body] {
-        try {
-          body();
-        } catch (...) {
-          latch_.Fail(StatusFromCurrentException(), cancel_all);
-        }
-      };
-    };
+    StageThreads threads(latch_, cancel_all);
 
-    std::thread decoder(guarded([&] {
+    threads.Start([&] {  // decode
+
       LowerThreadPriority(options_.feeder_niceness);
       while (true) {
         if (CancelRequested()) throw Error(Status::Cancelled("interrupted"));
@@ -308,12 +264,11 @@ class Run {
       CloseOpenBatch();
       pool_.SetTotalBatches(next_batch_);
       jobs.Close();
-    }));
+    });
 
     std::mutex times_mu;
-    std::vector<std::thread> preprocessors;
     for (int w = 0; w < workers; ++w) {
-      preprocessors.emplace_back(guarded([&] {
+      threads.Start([&] {  // preprocess
         LowerThreadPriority(options_.feeder_niceness);
         double busy = 0;
         PreprocessJob job;
@@ -323,10 +278,10 @@ class Run {
         }
         std::lock_guard<std::mutex> lock(times_mu);
         times_.preprocess += busy;
-      }));
+      });
     }
 
-    std::thread inference(guarded([&] {
+    threads.Start([&] {  // inference
       for (int64_t b = 0;; ++b) {
         BatchSlot* slot;
         {
@@ -340,14 +295,13 @@ class Run {
         if (!results.Push(std::move(r))) return;
       }
       results.Close();
-    }));
+    });
 
     // Postprocess workers (DeepLabCut runs assembly on its one consumer thread, where it
     // stalls inference); the writer puts their batches back in order.
     std::atomic<int> post_running{post_workers};
-    std::vector<std::thread> postprocessors;
     for (int w = 0; w < post_workers; ++w) {
-      postprocessors.emplace_back(guarded([&] {
+      threads.Start([&] {  // postprocess
         UseOneIntraOpThread();  // its ATen ops must not compete with inference's team
         double busy = 0;
         BatchResult r;
@@ -360,19 +314,14 @@ class Run {
           times_.postprocess += busy;
         }
         if (post_running.fetch_sub(1) == 1) ordered.Close();
-      }));
+      });
     }
 
-    std::thread writer(guarded([&] {
+    threads.Start([&] {  // writer
       RowsBatch r;
       while (ordered.Take(&r)) Write(r);
-    }));
-
-    decoder.join();
-    for (auto& t : preprocessors) t.join();
-    inference.join();
-    for (auto& t : postprocessors) t.join();
-    writer.join();
+    });
+    threads.JoinAll();
   }
 
   Model& model_;
@@ -385,21 +334,16 @@ class Run {
   PosePostprocessor postprocessor_;
   SlotPool pool_;
   std::string name_;
+  size_t num_columns_ = 0;  // floats per output row
   FailureLatch latch_;
   StageTimes times_;
-  Stopwatch progress_clock_;
   // Decoder-side state (one thread).
   BatchSlot* open_slot_ = nullptr;
   int64_t next_batch_ = 0;
   int64_t last_decoded_ = -1;
-  size_t num_columns_ = 0;  // floats per output row
   // Writer-side state (one thread).
-  std::vector<float> row_values_;
-  int64_t frames_written_ = 0;
+  TimelineWriter rows_;
   int64_t batches_run_ = 0;
-  int64_t next_row_index_ = 0;  // frame number the next row stands for (videos)
-  int64_t lost_frames_ = 0;
-  std::vector<LostRange> lost_;
   StreamEnd stream_end_;        // set by the decode side at the end of the stream
 };
 
@@ -410,7 +354,7 @@ Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer, const 
   if (pipeline.batch_size < 1) return Status::InvalidArgument("batch size must be >= 1");
   if (pipeline.num_slots < 1) return Status::InvalidArgument("number of batch slots must be >= 1");
   if (model.network == nullptr) return Status::InvalidArgument("model has no network");
-  if (model.spec.method == "td" || model.spec.method == "ctd") {
+  if (model.spec.method != Method::kBottomUp) {
     if (!pipeline.async) return Status::InvalidArgument("top-down models run on the asynchronous pipeline only");
     return RunTopDownPipeline(model, source, writer, pipeline, preprocess, context, stats);
   }

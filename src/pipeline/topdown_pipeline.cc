@@ -21,8 +21,6 @@
 // the tracker's update, before the next frame.
 #include "pipeline/topdown_pipeline.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <limits>
 #include <thread>
@@ -31,6 +29,7 @@
 #include "pipeline/bounded_queue.h"
 #include "pipeline/frame_cues.h"
 #include "pipeline/inference_thread.h"
+#include "pipeline/run_common.h"
 #include "pipeline/slot_pool.h"
 #include "pipeline/stage_common.h"
 #include "posebatch/conditional_network.h"
@@ -74,12 +73,12 @@ class TopDownRun {
         options_(options),
         preprocess_(preprocess),
         context_(context),
-        ctd_(model.spec.method == "ctd"),
+        ctd_(model.spec.method == Method::kConditionalTopDown),
         tracking_(context.ctd_tracking != nullptr),
         cues_(MakeCues(model, context)),
         detector_normalizer_(cues_ != nullptr ? cues_->input() : model.spec.input),
         cropper_(model.spec.input),
-        crop_spec_(ParseTopDownCropSpec(YAML::Load(model.spec.config_text), model.spec.config_path)),
+        crop_spec_(model.spec.crop),
         det_pool_(std::max(1, options.num_slots), std::max(1, options.detector_batch_size),
                   cues_ != nullptr ? cues_->layout() : InputLayout::kNCHW),
         pose_pool_(std::max(1, options.num_slots), options.batch_size, model.network->input_layout(),
@@ -98,7 +97,7 @@ class TopDownRun {
     if (tracking_) tracker_ = std::make_unique<CtdTracker>(*context.ctd_tracking);
     num_columns_ = static_cast<size_t>(individuals_ * keypoints_ * 3);
     row_values_.resize(num_columns_);
-    next_row_index_ = source.info().first_index;
+    rows_ = std::make_unique<TimelineWriter>(writer, source.info(), num_columns_, context);
     for (auto& v : det_frames_) v.resize(static_cast<size_t>(std::max(1, options.detector_batch_size)));
     // Frames in flight: those in detector slots, plus the decode/crop queues' worth.
     const int det_rows = std::max(1, options.num_slots) * std::max(1, options.detector_batch_size);
@@ -113,15 +112,13 @@ class TopDownRun {
     Run();
     if (!latch_.failed()) {
       try {
-        if (source_.info().is_video && stream_end_.timeline_end >= 0) WriteLostRows(stream_end_.timeline_end);
+        rows_->Finish(stream_end_);
       } catch (...) {
         latch_.Fail(StatusFromCurrentException(), [] {});
       }
     }
     if (stats != nullptr) {
-      stats->frames = frames_written_;
-      stats->lost_frames = lost_frames_;
-      stats->lost = lost_;
+      rows_->FillStats(stats);
       stats->stream = stream_end_;
       stats->batches = batches_run_;
       stats->crops = crops_written_;
@@ -135,7 +132,7 @@ class TopDownRun {
  private:
   // Where a frame's boxes or conditions come from: given per frame (context), or a model.
   static std::unique_ptr<CueModel> MakeCues(Model& model, const RunContext& context) {
-    if (model.spec.method == "ctd") {
+    if (model.spec.method == Method::kConditionalTopDown) {
       if (context.conditions != nullptr) return nullptr;
       if (context.conditions_model == nullptr) {
         throw Error(Status::InvalidArgument(model.path + ": a CTD model needs conditions: a predictions file "
@@ -155,14 +152,11 @@ class TopDownRun {
   void SetUpConditionalPose() {
     conditional_ = dynamic_cast<ConditionalNetwork*>(model_.network.get());
     if (conditional_ == nullptr) throw Error(Status::InvalidArgument(model_.path + ": not a conditional network"));
-    const YAML::Node config = YAML::Load(model_.spec.config_text);
-    const YAML::Node margin = config["data"]["bbox_margin"];
-    bbox_margin_ = margin.IsDefined() && !margin.IsNull() ? margin.as<double>() : 20.0;  // DeepLabCut's default
+    bbox_margin_ = model_.spec.bbox_margin;
     // RTMPose variants decode SimCC vectors; the HRNet variants (ctd_prenet_hrnet_w32/w48) have a
     // top-down HeatmapHead, decoded as top-down heatmaps are.
-    const YAML::Node predictor = config["model"]["heads"]["bodypart"]["predictor"];
-    simcc_head_ = predictor["type"] && predictor["type"].as<std::string>() == "SimCCPredictor";
-    if (simcc_head_) simcc_ = ParseSimCCPredictor(predictor, model_.spec.config_path);
+    simcc_head_ = model_.spec.predictor == PredictorType::kSimCC;
+    if (simcc_head_) simcc_ = model_.spec.simcc;
     if (conditional_->num_conditions() != keypoints_) {
       throw Error(Status::ModelError(model_.path + ": the network takes " +
                                      std::to_string(conditional_->num_conditions()) + " condition keypoints, the config has " +
@@ -390,15 +384,6 @@ class TopDownRun {
 
   // ---- writer (one thread) ------------------------------------------------------------------
 
-  void WriteLostRows(int64_t stop) {
-    if (stop <= next_row_index_) return;
-    std::fill(row_values_.begin(), row_values_.end(), std::numeric_limits<float>::quiet_NaN());
-    for (int64_t index = next_row_index_; index < stop; ++index) writer_.Append(index, std::string(), row_values_.data());
-    lost_.push_back(LostRange{next_row_index_, stop - 1});
-    lost_frames_ += stop - next_row_index_;
-    next_row_index_ = stop;
-  }
-
   // Gathers the plan's crop poses, maps them to the frame, writes the row.
   bool WriteFrame(const FramePlan& plan, BoundedQueue<CropPose>& crop_poses) {
     std::vector<CropPose> poses(static_cast<size_t>(plan.poses.defined() ? 0 : plan.crops));
@@ -411,21 +396,8 @@ class TopDownRun {
     const size_t have = std::min(num_columns_, static_cast<size_t>(frame_poses.numel()));
     std::copy(p, p + have, row_values_.begin());
     std::fill(row_values_.begin() + static_cast<std::ptrdiff_t>(have), row_values_.end(), -1.0f);
-    const RowRecord& rec = plan.record;
-    try {
-      if (rec.label.empty()) WriteLostRows(rec.index);
-      writer_.AppendBoxes(plan.boxes, plan.scores);
-      writer_.Append(rec.index, rec.label, row_values_.data());
-    } catch (...) {
-      throw Error(WithContext(StatusFromCurrentException(StatusCode::kIOError),
-                              "writing frame " + std::to_string(rec.index) + " of " + name_));
-    }
-    ++frames_written_;
-    next_row_index_ = rec.index + 1;
-    if (context_.on_progress && (frames_written_ % 8 == 0)) {
-      context_.on_progress(
-          Progress{frames_written_ + lost_frames_, source_.info().to_deliver, progress_clock_.Seconds()});
-    }
+    rows_->Append(plan.record, row_values_.data(), &plan.boxes, &plan.scores);
+    if (rows_->frames_written() % 8 == 0) rows_->ReportProgress();
     return true;
   }
 
@@ -529,19 +501,10 @@ class TopDownRun {
       plans.Cancel();
       crop_poses.Cancel();
     };
-    auto guarded = [&](auto&& body) {
-      return [&, body] {
-        try {
-          body();
-        } catch (...) {
-          latch_.Fail(StatusFromCurrentException(), cancel_all);
-        }
-      };
-    };
-    std::vector<std::thread> threads;
+    StageThreads threads(latch_, cancel_all);
 
     // Decode: frames to the detector's slots, or with their given boxes straight to cropping.
-    threads.emplace_back(guarded([&] {
+    threads.Start([&] {
       LowerThreadPriority(options_.feeder_niceness);
       BatchSlot* open = nullptr;
       int64_t next_batch = 0;
@@ -597,10 +560,10 @@ class TopDownRun {
         det_pool_.SetTotalBatches(next_batch);
         det_jobs.Close();
       }
-    }));
+    });
 
     if (cues_ != nullptr && !tracking_) {
-      threads.emplace_back(guarded([&] {  // detector preprocess
+      threads.Start([&] {  // detector preprocess
         LowerThreadPriority(options_.feeder_niceness);
         DetJob job;
         double busy = 0;
@@ -610,8 +573,8 @@ class TopDownRun {
           det_pool_.RowFilled(job.slot);
         }
         det_times_.preprocess += busy;
-      }));
-      threads.emplace_back(guarded([&] {  // detector inference
+      });
+      threads.Start([&] {  // detector inference
         for (int64_t b = 0;; ++b) {
           BatchSlot* slot;
           {
@@ -630,10 +593,10 @@ class TopDownRun {
           }
         }
         detected.Close();
-      }));
+      });
     }
 
-    threads.emplace_back(guarded([&] {  // crop stage
+    threads.Start([&] {  // crop stage
       LowerThreadPriority(options_.feeder_niceness);
       DetectedFrame d;
       while (detected.Pop(&d)) {
@@ -644,9 +607,9 @@ class TopDownRun {
       ClosePoseBatch();
       pose_pool_.SetTotalBatches(next_pose_batch_);
       plans.Close();
-    }));
+    });
 
-    if (!tracking_) threads.emplace_back(guarded([&] {  // pose inference
+    if (!tracking_) threads.Start([&] {  // pose inference
       for (int64_t b = 0;; ++b) {
         BatchSlot* slot;
         {
@@ -661,15 +624,15 @@ class TopDownRun {
           if (!crop_poses.Push(std::move(p))) return;
       }
       crop_poses.Close();
-    }));
+    });
 
-    threads.emplace_back(guarded([&] {  // writer
+    threads.Start([&] {  // writer
       FramePlan plan;
       while (plans.Pop(&plan))
         if (!WriteFrame(plan, crop_poses)) return;
-    }));
+    });
 
-    for (auto& t : threads) t.join();
+    threads.JoinAll();
     // Each stage timed into its own counters; summed once every thread has joined.
     times_.preprocess += det_times_.preprocess + crop_seconds_;
     times_.inference += det_times_.inference;
@@ -705,7 +668,6 @@ class TopDownRun {
   StageTimes times_;      // decode (decoder), pose inference, postprocess, write
   StageTimes det_times_;  // detector preprocess and inference
   double crop_seconds_ = 0;  // crop stage
-  Stopwatch progress_clock_;
   int64_t individuals_ = 1, keypoints_ = 0;
   size_t num_columns_ = 0;
   int64_t plan_capacity_ = 16;
@@ -715,11 +677,8 @@ class TopDownRun {
   int64_t frames_since_open_ = 0;
   int64_t crops_written_ = 0;
   // Writer (one thread).
-  std::vector<float> row_values_;
-  int64_t frames_written_ = 0;
-  int64_t next_row_index_ = 0;
-  int64_t lost_frames_ = 0;
-  std::vector<LostRange> lost_;
+  std::vector<float> row_values_;     // the frame's row being assembled
+  std::unique_ptr<TimelineWriter> rows_;
   // Pose inference (one thread).
   int64_t batches_run_ = 0;
   StreamEnd stream_end_;  // set by decode at the end of the stream

@@ -9,7 +9,7 @@
 
 namespace posebatch {
 
-// RunPipeline's top-down branch (model.spec.method == "td"). Boxes come from
+// RunPipeline's top-down branch (Method::kTopDown). Boxes come from
 // `context.boxes` when set, else from `model.detector`.
 Status RunTopDownPipeline(Model& model, FrameSource& source, PoseWriter& writer, const PipelineOptions& options,
                           const PreprocessOptions& preprocess, const RunContext& context, RunStats* stats);

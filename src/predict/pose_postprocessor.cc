@@ -48,13 +48,13 @@ void CopyAnimals(const float* poses, int64_t n, int64_t k, int64_t c, int64_t in
 }  // namespace
 
 bool IsMultiAnimal(const ModelSpec& spec) {
-  return spec.method != "bu" || spec.predictor != "HeatmapPredictor" || !spec.unique_bodyparts.empty();
+  return spec.method != Method::kBottomUp || spec.predictor != PredictorType::kHeatmap || !spec.unique_bodyparts.empty();
 }
 
 PosePostprocessor::PosePostprocessor(const ModelSpec& spec) : spec_(spec), multi_animal_(IsMultiAnimal(spec)) {
-  if (spec.predictor != "HeatmapPredictor" && spec.predictor != "PartAffinityFieldPredictor" &&
-      spec.predictor != "DEKRPredictor") {
-    throw Error(Status::ModelError(spec.config_path + ": predictor '" + spec.predictor + "' cannot run yet"));
+  if (spec.predictor == PredictorType::kSimCC) {
+    throw Error(Status::ModelError(spec.config_path + ": predictor '" + PredictorName(spec.predictor) +
+                                   "' cannot run yet"));
   }
   const size_t k = spec.bodyparts.size();
   if (multi_animal_) {
@@ -86,7 +86,7 @@ at::Tensor PosePostprocessor::OrderByIdentity(const at::Tensor& poses, const at:
 }
 
 void PosePostprocessor::Validate(const HeadOutputs& outputs, int64_t batch) const {
-  if (spec_.predictor == "DEKRPredictor") {  // heatmaps carry a centre channel: checked by the predictor
+  if (spec_.predictor == PredictorType::kDekr) {  // heatmaps carry a centre channel: checked by the predictor
     for (const char* name : {"heatmap", "offset"}) {
       const at::Tensor& t = Output(outputs, spec_.pose_head.name, name);
       if (t.dim() != 4 || t.size(0) != batch) {
@@ -97,7 +97,7 @@ void PosePostprocessor::Validate(const HeadOutputs& outputs, int64_t batch) cons
     return;
   }
   ValidateHeatmapOutputs(outputs, spec_.pose_head, batch);
-  if (spec_.predictor == "PartAffinityFieldPredictor") {
+  if (spec_.predictor == PredictorType::kPartAffinityField) {
     const at::Tensor& paf = Output(outputs, spec_.pose_head.name, "paf");
     const at::Tensor& hm = outputs.at(spec_.pose_head.name).at("heatmap");
     const int64_t edges = static_cast<int64_t>(spec_.paf.graph.size());
@@ -125,10 +125,10 @@ void PosePostprocessor::Process(const HeadOutputs& outputs, int64_t batch, float
   const at::Tensor& heatmap = outputs.at(head.name).at("heatmap");
   const at::Tensor locref = OptionalOutput(outputs, head.name, "locref");  // not DEKR's
   at::Tensor poses;  // (B, N, K, C)
-  if (spec_.predictor == "PartAffinityFieldPredictor") {
+  if (spec_.predictor == PredictorType::kPartAffinityField) {
     poses = PredictPafPoses(heatmap, locref, outputs.at(head.name).at("paf"), spec_.paf);
     if (spec_.with_identity) poses = OrderByIdentity(poses, outputs.at(spec_.identity.name).at("heatmap"));
-  } else if (spec_.predictor == "DEKRPredictor") {
+  } else if (spec_.predictor == PredictorType::kDekr) {
     poses = PredictDekrPoses(heatmap, outputs.at(head.name).at("offset"), spec_.dekr);
   } else {
     poses = PredictHeatmapPoses(heatmap, locref, head).unsqueeze(1);

@@ -56,39 +56,6 @@ void Decode(const float* logits, int64_t n, float scale, bool softmax, std::vect
 
 }  // namespace
 
-SimCCPredictorSpec ParseSimCCPredictor(const YAML::Node& p, const std::string& origin) {
-  SimCCPredictorSpec s;
-  try {
-    if (p["type"] && p["type"].as<std::string>() != "SimCCPredictor") {
-      throw Error(Status::ModelError(origin + ": predictor type '" + p["type"].as<std::string>() +
-                                     "' is not SimCCPredictor"));
-    }
-    if (p["simcc_split_ratio"]) s.split_ratio = p["simcc_split_ratio"].as<double>();
-    if (p["sigma"]) {
-      if (p["sigma"].IsSequence()) {
-        const auto v = p["sigma"].as<std::vector<double>>();
-        if (v.size() != 2)
-          throw Error(Status::ModelError(origin + ": SimCCPredictor sigma must be 1 or 2 numbers"));
-        s.sigma_x = v[0];
-        s.sigma_y = v[1];
-      } else {
-        s.sigma_x = s.sigma_y = p["sigma"].as<double>();
-      }
-    }
-    if (p["decode_beta"]) s.decode_beta = p["decode_beta"].as<double>();
-    if (p["apply_softmax"]) s.apply_softmax = p["apply_softmax"].as<bool>();
-    if (p["normalize_outputs"]) s.normalize_outputs = p["normalize_outputs"].as<bool>();
-  } catch (const YAML::Exception& e) {
-    throw Error(Status::ModelError(origin + ": bad SimCCPredictor config (" + e.what() + ")"));
-  }
-  if (s.normalize_outputs) {
-    throw Error(Status::ModelError(origin +
-                                   ": SimCCPredictor normalize_outputs is not supported natively"));
-  }
-  if (!(s.split_ratio > 0))
-    throw Error(Status::ModelError(origin + ": simcc_split_ratio must be positive"));
-  return s;
-}
 
 at::Tensor PredictSimCCPoses(const at::Tensor& x, const at::Tensor& y,
                              const SimCCPredictorSpec& spec) {

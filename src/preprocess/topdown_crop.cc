@@ -137,32 +137,6 @@ void ResizeCrop(const Frame& frame, const CropPlan& p, Emit emit) {
 
 }  // namespace
 
-TopDownCropSpec ParseTopDownCropSpec(const YAML::Node& config, const std::string& origin) {
-  TopDownCropSpec spec;
-  const std::string method = config["method"] ? config["method"].as<std::string>() : "bu";
-  spec.with_context = method != "ctd";
-  try {
-    const YAML::Node data = config["data"];
-    const YAML::Node inference = data && data.IsMap() ? data["inference"] : YAML::Node();
-    const YAML::Node crop =
-        inference && inference.IsMap() ? inference["top_down_crop"] : YAML::Node();
-    if (crop && crop.IsMap()) {
-      if (crop["width"]) spec.width = crop["width"].as<int>();
-      if (crop["height"]) spec.height = crop["height"].as<int>();
-      if (crop["margin"]) spec.margin = crop["margin"].as<int>();
-      if (crop["crop_with_context"]) spec.with_context = crop["crop_with_context"].as<bool>();
-    }
-  } catch (const YAML::Exception& e) {
-    throw Error(
-        Status::ModelError(origin + ": bad data.inference.top_down_crop (" + e.what() + ")"));
-  }
-  if (spec.width <= 0 || spec.height <= 0 || spec.width > 8192 || spec.height > 8192) {
-    throw Error(Status::ModelError(origin + ": data.inference.top_down_crop is " +
-                                   std::to_string(spec.width) + "x" + std::to_string(spec.height) +
-                                   "; expected a size in 1..8192"));
-  }
-  return spec;
-}
 
 CropPlan PlanTopDownCrop(const std::array<double, 4>& box, int frame_w, int frame_h,
                          const TopDownCropSpec& spec) {

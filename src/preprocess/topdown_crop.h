@@ -6,8 +6,6 @@
 // normalized. Everything happens in one pass, from the frame straight into the row.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <array>
 #include <string>
 
@@ -15,20 +13,6 @@
 #include "posebatch/model.h"
 
 namespace posebatch {
-
-// DeepLabCut's data.inference.top_down_crop block (defaults: 256x256, margin 0, context on for
-// top-down, off for CTD).
-struct TopDownCropSpec {
-  int width = 256;
-  int height = 256;
-  int margin = 0;  // pixels added on each side of the box before cropping
-  bool with_context = true;
-};
-
-// From a pytorch_config (the whole tree): data.inference.top_down_crop's width, height, margin
-// and crop_with_context, with DeepLabCut's defaults (context: true for method td, false for
-// ctd). Throws Error naming `origin` on bad values.
-TopDownCropSpec ParseTopDownCropSpec(const YAML::Node& config, const std::string& origin);
 
 // Maps crop pixels back to frame pixels: p_frame = p_crop * scale + offset (DeepLabCut's
 // RescaleAndOffset, KEYPOINT_TD mode).

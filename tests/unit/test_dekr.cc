@@ -98,7 +98,7 @@ at::Tensor MaskedLikeDeepLabCut(at::Tensor heatmap) {
 
 TEST(DekrPredictor, ConfigIsParsed) {
   const ModelSpec spec = GoldenSpec();
-  EXPECT_EQ(spec.predictor, "DEKRPredictor");
+  EXPECT_EQ(spec.predictor, PredictorType::kDekr);
   const DekrPredictorSpec& p = spec.dekr;
   EXPECT_EQ(p.name, "bodypart");
   EXPECT_EQ(p.num_keypoints, 4);
@@ -134,6 +134,7 @@ TEST(DekrPredictor, BadConfigsNameTheField) {
   expect_error("keypoint_score_type: combined", "keypoint_score_type: mean", "keypoint_score_type");
   expect_error("num_animals: 3", "num_animals: 0", "predictor.num_animals");
   expect_error("type: DEKRPredictor", "type: DEKRPredictorX", "model.heads.bodypart.predictor.type");
+  expect_error("method: bu", "method: sideways", "method 'sideways' is not supported");
 }
 
 // The network built natively from the golden export, and its outputs for golden frame N.

@@ -221,7 +221,7 @@ TEST(Assembler, RandomCasesMatchDeepLabCut) {
 
 TEST(PafPredictor, ConfigIsParsed) {
   const ModelSpec spec = GoldenSpec();
-  EXPECT_EQ(spec.predictor, "PartAffinityFieldPredictor");
+  EXPECT_EQ(spec.predictor, PredictorType::kPartAffinityField);
   const PafPredictorSpec& p = spec.paf;
   EXPECT_EQ(p.num_keypoints, 4);
   EXPECT_EQ(p.num_animals, 3);
@@ -518,7 +518,7 @@ TEST(DLCRNet, ForwardTimeAt256) {
 
 TEST(DLCRNetHead, LoadModelReadsThePafExport) {
   Model model = LoadModel(Fixture(std::string("dlc/") + kCase + ".pt"), ModelLoadOptions{});
-  EXPECT_EQ(model.spec.predictor, "PartAffinityFieldPredictor");
+  EXPECT_EQ(model.spec.predictor, PredictorType::kPartAffinityField);
   EXPECT_TRUE(IsMultiAnimal(model.spec));
   EXPECT_EQ(model.spec.paf.graph.size(), 6u);
   EXPECT_EQ(model.spec.paf.num_animals, 3);

@@ -265,7 +265,7 @@ class TestBoxes : public BoxProvider {
 // TSan job's check of the top-down threads.
 TEST(Pipeline, TopDownIdenticalAcrossCropBatchSizes) {
   Model model = LoadFixtureModel("td_tiny");
-  ASSERT_EQ(model.spec.method, "td");
+  ASSERT_EQ(model.spec.method, Method::kTopDown);
   TestBoxes boxes;
   RunContext ctx;
   ctx.boxes = &boxes;
@@ -329,7 +329,7 @@ class TestConditions : public ConditionProvider {
 // batch size and slot count. Also the TSan job's check of the tracking threads.
 TEST(Pipeline, CtdTrackingRowsInOrderAcrossBatchSizes) {
   Model model = LoadModel(Fixture("dlc/ctd_rtmpose_s.pt"), ModelLoadOptions{});
-  ASSERT_EQ(model.spec.method, "ctd");
+  ASSERT_EQ(model.spec.method, Method::kConditionalTopDown);
   TestConditions conditions;
   CtdTrackingOptions tracking;
   tracking.bu_min_frequency = 2;

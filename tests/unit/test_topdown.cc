@@ -72,9 +72,12 @@ std::array<double, 2> ExpectPosesNear(const at::Tensor& got, const std::string& 
 void ExpectGoldenTopDown(const std::string& case_name) {
   Export e = ReadExport(Fixture("dlc/" + case_name + ".pt"));
   const ModelSpec spec = ParseModelConfigNode(e.config, case_name);
-  ASSERT_EQ(spec.method, "td");
+  ASSERT_EQ(spec.method, Method::kTopDown);
   const TopDownCropSpec crop = ParseTopDownCropSpec(e.config, case_name);
   EXPECT_TRUE(crop.with_context);
+  EXPECT_EQ(spec.crop.width, crop.width);
+  EXPECT_EQ(spec.crop.height, crop.height);
+  EXPECT_TRUE(spec.crop.with_context);
   auto net = native::BuildNativeNetwork(e.config, std::move(e.pose), case_name, "cpu");
   const TopDownCropper cropper(spec.input);
   at::set_num_threads(2);
@@ -176,6 +179,19 @@ TEST(ConditionalTopDown, GoldenRTMPoseSMatchesDeepLabCut) {
   const int individuals = static_cast<int>(e.config["metadata"]["individuals"].size());
   const SimCCPredictorSpec simcc =
       ParseSimCCPredictor(e.config["model"]["heads"]["bodypart"]["predictor"], case_name);
+  // The typed spec carries the same, parsed once with the config.
+  const ModelSpec spec = ParseModelConfigNode(e.config, case_name);
+  EXPECT_EQ(spec.method, Method::kConditionalTopDown);
+  EXPECT_EQ(spec.predictor, PredictorType::kSimCC);
+  EXPECT_STREQ(MethodName(spec.method), "ctd");
+  EXPECT_STREQ(PredictorName(spec.predictor), "SimCCPredictor");
+  EXPECT_EQ(spec.bbox_margin, margin);
+  EXPECT_EQ(spec.crop.width, crop.width);
+  EXPECT_EQ(spec.crop.height, crop.height);
+  EXPECT_EQ(spec.crop.with_context, crop.with_context);
+  EXPECT_EQ(spec.simcc.split_ratio, simcc.split_ratio);
+  EXPECT_EQ(spec.simcc.decode_beta, simcc.decode_beta);
+  EXPECT_EQ(spec.simcc.sigma_x, simcc.sigma_x);
   auto network = native::BuildNativeNetwork(e.config, std::move(e.pose), case_name, "cpu");
   auto* net = dynamic_cast<ConditionalNetwork*>(network.get());
   ASSERT_NE(net, nullptr) << network->Describe();
