@@ -15,7 +15,7 @@ shift 2 || true
 targets=("$@")
 ((${#targets[@]})) || targets=(fuzz_model_file fuzz_pickle fuzz_config fuzz_video)
 cmake -S . -B "$dir" -G Ninja -DPOSEBATCH_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DCMAKE_CXX_COMPILER=clang++ -DPOSEBATCH_FUZZ=ON -DPOSEBATCH_TESTS=OFF >/dev/null
+  -DCMAKE_CXX_COMPILER=clang++ -DPOSEBATCH_FUZZ=ON -DPOSEBATCH_TESTS=OFF -DPOSEBATCH_PYTHON=OFF >/dev/null
 ninja -C "$dir" -j"$(nproc)" "${targets[@]}"
 # LibTorch's allocator pairs new[] with free internally (not our code): see scripts/test.sh.
 export ASAN_OPTIONS=alloc_dealloc_mismatch=0 UBSAN_OPTIONS=print_stacktrace=1

@@ -23,13 +23,15 @@ if [ "${POSEBATCH_SANITIZE:-0}" = 1 ]; then
   # minutes of LibTorch convolutions that ASan does not instrument; the normal build runs them).
   # (LibTorch itself is not instrumented; its allocator pairs new[]/free internally, hence
   # alloc_dealloc_mismatch=0.)
-  build build-asan -DCMAKE_BUILD_TYPE=Debug -DPOSEBATCH_SANITIZE=address,undefined
+  # (No Python module there: an ASan-instrumented extension cannot load into an uninstrumented
+  # python3; the normal build tests the package.)
+  build build-asan -DCMAKE_BUILD_TYPE=Debug -DPOSEBATCH_SANITIZE=address,undefined -DPOSEBATCH_PYTHON=OFF
   (cd build-asan && ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0 \
      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j1 -LE slow)
   # TSan: the pipeline's threads. One intra-op thread so that no (uninstrumented) OpenMP
   # region runs inside LibTorch; see tests/tsan.supp.
   cmake -S . -B build-tsan -G Ninja -DPOSEBATCH_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DPOSEBATCH_SANITIZE=thread >/dev/null
+    -DPOSEBATCH_SANITIZE=thread -DPOSEBATCH_PYTHON=OFF >/dev/null
   ninja -C build-tsan -j"$jobs" test_pipeline
   (cd build-tsan && POSEBATCH_TEST_THREADS=1 TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/../tests/tsan.supp" \
      POSEBATCH_FIXTURES="$PWD/../build/fixtures" POSEBATCH_GOLDEN="$PWD/../../shared/golden" ./tests/test_pipeline)

@@ -162,8 +162,9 @@ class Behaviour(TinyModelTestCase):
                                 "--device cuda", "no CUDA")
         self.assertCleanFailure(run("analyze", dlc, video, "--dest", self.dest, "--device", "cuda:0"), "no CUDA")
         self.assertCleanFailure(run("analyze", dlc, video, "--dest", self.dest, "--half"), "--half", "GPU")
-        self.assertCleanFailure(run("analyze", self.model, video, "--dest", self.dest, "--device", "tpu"),
-                                "unknown device 'tpu'")
+        r = run("analyze", self.model, video, "--dest", self.dest, "--device", "tpu")
+        self.assertCleanFailure(r, "--device", "cpu, cuda or cuda:N", "'tpu'")
+        self.assertEqual(r.returncode, 2)  # a usage error
 
     def test_frame_range_and_crop(self):
         video = os.path.join(FIX, "videos", "index_h264.mp4")
@@ -254,6 +255,45 @@ class Behaviour(TinyModelTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("nose ear_l ear_r tail", r.stdout)
         self.assertIn("stride 8", r.stdout)
+
+
+class Usage(TinyModelTestCase):
+    """Every usage error exits 2 with a message naming the option; --version and --help exit 0."""
+
+    def test_usage_errors_exit_2(self):
+        video = os.path.join(FIX, "videos", "index_h264.mp4")
+        cases = [
+            ([], "inputs"),
+            (["--batch-size", "0"], "--batch-size"),
+            (["--batch-size", "many"], "--batch-size"),
+            (["--threads", "0"], "--threads"),
+            (["--workers", "0"], "--workers"),
+            (["--slots", "-1"], "--slots"),
+            (["--frames", "5:3"], "--frames"),
+            (["--frames", "a:b"], "--frames"),
+            (["--frames", "12"], "--frames"),
+            (["--crop", "1,2,3"], "--crop"),
+            (["--crop", "10,5,0,8"], "--crop"),
+            (["--device", "gpu"], "--device"),
+            (["--conditions", video, "--conditions-model", self.model], "excludes"),
+            (["--no-such-option"], "--no-such-option"),
+        ]
+        for extra, needle in cases:
+            with self.subTest(extra=extra):
+                args = ["analyze", self.model] + ([video] if extra else []) + extra + ["--dest", self.dest]
+                r = run(*args)
+                self.assertEqual(r.returncode, 2, (extra, r.stderr))
+                self.assertIn(needle, r.stderr)
+                self.assertEqual([f for f in os.listdir(self.dest) if f.endswith((".h5", ".part"))], [])
+
+    def test_version_and_help(self):
+        r = run("--version")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^posebatch \d+\.\d+\.\d+\n$")
+        r = run("analyze", "--help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for group in ("Model", "Outputs", "Performance", "Top-down"):
+            self.assertIn(group, r.stdout)
 
 
 class DamagedVideos(TinyModelTestCase):

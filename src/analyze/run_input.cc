@@ -1,0 +1,238 @@
+#include "analyze/run_input.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "analyze/damage_report.h"
+#include "io/meta_pickle.h"
+#include "posebatch/writer.h"
+
+namespace fs = std::filesystem;
+
+namespace posebatch {
+namespace {
+
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The metadata DeepLabCut copies into _full.pickle from the project's pose_cfg.
+FullPickleOptions FullPickleOptionsFor(const Model& model, const std::string& out_base) {
+  FullPickleOptions o;
+  o.with_boxes = model.spec.method != Method::kBottomUp;
+  o.with_box_scores = model.spec.method == Method::kTopDown;  // DeepLabCut's CTD reports boxes without scores
+  o.full_path = out_base + "_full.pickle";
+  o.assemblies_path = out_base + "_assemblies.pickle";
+  if (model.spec.predictor == PredictorType::kPartAffinityField) {
+    const PafPredictorSpec& paf = model.spec.paf;
+    o.nms_radius = paf.nms_radius;
+    o.min_confidence = paf.peak_threshold;
+    o.sigma = paf.sigma;
+    for (const auto& e : paf.graph) o.graph.push_back({e[0], e[1]});
+    for (int i : paf.edges_to_keep) o.graph_inds.push_back(i);
+  }
+  return o;
+}
+
+// Done only when every requested output is there (a kill can fall between two renames).
+bool OutputsComplete(const RunInputContext& c, const std::string& base) {
+  const AnalyzeOptions& o = *c.options;
+  return fs::exists(base + ".h5") && fs::exists(base + "_meta.pickle") && (!o.save_csv || fs::exists(base + ".csv")) &&
+         (!o.ctd_tracking || fs::exists(base + "_ctd.h5")) &&
+         (!IsMultiAnimal(c.model->spec) || fs::exists(base + "_assemblies.pickle"));
+}
+
+// The writers of one input, in the order their files are listed: .h5, .csv, _ctd.h5/.csv,
+// then the multi-animal pickles.
+std::vector<std::unique_ptr<PoseWriter>> CreateWriters(const RunInputContext& c, const SourceInfo& info,
+                                                       const std::string& out_base, const ColumnLayout& layout,
+                                                       const H5WriterOptions& h5, std::vector<std::string>* files) {
+  const AnalyzeOptions& o = *c.options;
+  std::vector<std::unique_ptr<PoseWriter>> writers;
+  auto add = [&](std::unique_ptr<PoseWriter> w, const std::string& path) {
+    writers.push_back(std::move(w));
+    files->push_back(path);
+  };
+  add(CreateH5Writer(out_base + ".h5", layout, h5), out_base + ".h5");
+  if (o.save_csv) add(CreateCsvWriter(out_base + ".csv", layout), out_base + ".csv");
+  if (o.ctd_tracking && info.is_video) {
+    // DeepLabCut writes the tracked rows again as <stem><scorer>_ctd.h5, the file its tools
+    // read for track_method="ctd".
+    add(CreateH5Writer(out_base + "_ctd.h5", layout, h5), out_base + "_ctd.h5");
+    if (o.save_csv) add(CreateCsvWriter(out_base + "_ctd.csv", layout), out_base + "_ctd.csv");
+  }
+  if (info.is_video && IsMultiAnimal(c.model->spec)) {
+    const FullPickleOptions pickles = FullPickleOptionsFor(*c.model, out_base);
+    writers.push_back(CreateFullPickleWriter(layout, pickles));
+    files->push_back(pickles.full_path);
+    files->push_back(pickles.assemblies_path);
+  }
+  return writers;
+}
+
+// DeepLabCut's _meta.pickle of a finished video run.
+AnalysisMeta MetaFor(const RunInputContext& c, const SourceInfo& info, const ColumnLayout& layout, double start,
+                     int64_t rows) {
+  const ModelSpec& spec = c.model->spec;
+  AnalysisMeta meta;
+  meta.start = start;
+  meta.stop = UnixNow();
+  meta.scorer = layout.scorer;
+  meta.config_yaml = spec.config_text;
+  meta.fps = info.fps;
+  meta.batch_size = c.options->pipeline.batch_size;
+  meta.width = info.width;
+  meta.height = info.height;
+  meta.nframes = info.frame_count >= 0 ? info.frame_count : rows;
+  meta.crop = c.options->preprocess.crop;
+  meta.individuals = spec.individuals;
+  meta.bodyparts = spec.bodyparts;
+  meta.unique_bodyparts = spec.unique_bodyparts;
+  return meta;
+}
+
+// Runs `source` into the outputs at `out_base`. `plan` (videos): the resume journal to write,
+// and the rows of an interrupted run to replay first. Throws Error; the result's status is set
+// for failures the pipeline reports.
+void RunSource(const RunInputContext& c, FrameSource& source, const std::string& out_base,
+               const ColumnLayout& layout, const H5WriterOptions& h5, const ResumePlan* plan, InputResult* r) {
+  const AnalyzeOptions& o = *c.options;
+  std::vector<std::string> files;
+  std::vector<std::unique_ptr<PoseWriter>> writers = CreateWriters(c, source.info(), out_base, layout, h5, &files);
+  if (plan != nullptr) {
+    const JournalContents* previous = plan->continue_previous ? &plan->previous : nullptr;
+    if (previous != nullptr) {  // the interrupted run's rows, bit for bit
+      const size_t ncols = layout.NumColumns();
+      for (int64_t i = 0; i < previous->rows(); ++i)
+        for (auto& w : writers) {
+          if (plan->with_boxes) w->AppendBoxes(previous->boxes[i], previous->box_scores[i]);
+          w->Append(previous->frames[i], "", previous->values.data() + i * ncols);
+        }
+      r->resumed_rows = previous->rows();
+    }
+    // Last, so that it is deleted only once the real outputs are in place.
+    writers.push_back(CreateJournalWriter(plan->path, plan->header, layout.NumColumns(), plan->chunk_rows, previous,
+                                          plan->with_boxes));
+  }
+  auto writer = CreateFanOutWriter(std::move(writers));
+  const SourceInfo& info = source.info();
+  if (o.callbacks.on_input_start) o.callbacks.on_input_start(r->input, info.to_deliver);
+  RunContext ctx;
+  if (o.callbacks.on_progress) ctx.on_progress = [&](const Progress& p) { o.callbacks.on_progress(r->input, p); };
+  ctx.cancel = c.cancel;
+  ctx.boxes = c.boxes;
+  ctx.conditions = c.conditions;
+  ctx.conditions_model = c.conditions_model;
+  ctx.ctd_tracking = o.ctd_tracking ? &o.tracking : nullptr;
+  const double start = UnixNow();
+  Status st = RunPipeline(*c.model, source, *writer, o.pipeline, o.preprocess, ctx, &r->stats);
+  if (st.ok() && r->stats.frames + r->resumed_rows == 0) st = Status::Corrupt(r->input + ": no frames could be decoded");
+  if (!st.ok()) {
+    writer->Abort();
+    std::error_code ec;
+    if (plan != nullptr && fs::exists(plan->path, ec)) {
+      c.say(MessageLevel::kNote, r->input + ": completed chunks are kept in " + plan->path +
+                                     ": rerun with --resume to continue from them");
+    }
+    r->status = st;
+    return;
+  }
+  r->rows = r->resumed_rows + r->stats.frames + r->stats.lost_frames;
+  // An earlier run's _meta.pickle is set aside, not overwritten, until the new .h5 is in place:
+  // if this run cannot finish (disk full at the last flush), the earlier results stay as they were.
+  const std::string meta_path = out_base + "_meta.pickle", meta_previous = meta_path + ".previous";
+  std::error_code ec;
+  const bool had_meta = info.is_video && fs::exists(meta_path);
+  if (had_meta) fs::rename(meta_path, meta_previous, ec);
+  auto restore_meta = [&] {
+    std::error_code e;
+    if (had_meta) {
+      fs::rename(meta_previous, meta_path, e);
+    } else if (info.is_video) {
+      fs::remove(meta_path, e);
+    }
+  };
+  if (info.is_video) {  // DeepLabCut's _meta.pickle, before the .h5 so a complete .h5 implies it
+    try {
+      WriteMetaPickle(meta_path, MetaFor(c, info, layout, start, r->resumed_rows + r->stats.frames));
+    } catch (...) {
+      writer->Abort();
+      restore_meta();
+      throw;
+    }
+  }
+  try {
+    writer->Commit();
+  } catch (...) {
+    restore_meta();
+    throw;
+  }
+  if (had_meta) fs::remove(meta_previous, ec);
+  r->outputs = std::move(files);
+  if (info.is_video) r->outputs.push_back(meta_path);
+  for (const std::string& w : DamageWarnings(r->input, r->stats, &r->lost_frames)) c.say(MessageLevel::kWarning, w);
+  const int64_t rows = r->stats.frames + r->stats.lost_frames;
+  if (info.is_video && info.to_deliver >= 0 && r->resumed_rows == 0 && info.to_deliver != rows) {
+    c.say(MessageLevel::kNote, r->input + " declares " + std::to_string(info.to_deliver) + " frames in range; " +
+                                   std::to_string(rows) + " rows were written");
+  }
+}
+
+}  // namespace
+
+InputResult RunVideo(const RunInputContext& c, const std::string& video, const std::string& model_fingerprint) {
+  const AnalyzeOptions& o = *c.options;
+  InputResult r;
+  r.input = video;
+  const std::string base = OutputBase(video, o.dest_dir, *c.scorer);
+  try {
+    if (!o.overwrite && OutputsComplete(c, base)) {
+      c.say(MessageLevel::kNote, video + ": already analysed (" + base + ".h5), skipping; --overwrite to redo");
+      std::error_code ec;
+      fs::remove(base + ".resume", ec);  // left by a kill after the outputs were complete
+      r.skipped = true;
+      return r;
+    }
+    auto source = OpenVideo(video, o.decode);  // first: a video that cannot be read is named as such
+    const ColumnLayout layout = LayoutFor(*c.model, *c.scorer, false);
+    JournalHeader header = JournalHeaderFor(model_fingerprint, *c.model, video, layout, o, c.conditions_model);
+    // A tracked frame's conditions are the frame before's poses: a run resumed mid-video
+    // would start new tracks there. Tracking restarts the video instead.
+    if (o.ctd_tracking && o.resume) {
+      c.say(MessageLevel::kNote, video + ": CTD tracking does not resume mid-video (the tracks would restart); "
+                                         "analysing it from its start");
+    }
+    ResumePlan plan = PlanResume(base, std::move(header), o.pipeline.batch_size, layout.NumColumns(),
+                                 o.resume && !o.ctd_tracking, video, o.decode.start_frame,
+                                 FullPickleOptionsFor(*c.model, base).with_boxes, c.say);
+    if (plan.continue_previous) {  // decode and drop the frames already done
+      DecodeOptions rest = o.decode;
+      rest.start_frame = plan.previous.frames.back() + 1;
+      source = OpenVideo(video, rest);
+    }
+    RunSource(c, *source, base, layout, H5WriterOptions{}, &plan, &r);
+  } catch (...) {
+    r.status = StatusFromCurrentException(StatusCode::kIOError);
+  }
+  return r;
+}
+
+InputResult RunImages(const RunInputContext& c, const std::vector<std::string>& images) {
+  const AnalyzeOptions& o = *c.options;
+  InputResult r;
+  r.input = std::to_string(images.size()) + " images";
+  try {
+    const fs::path dir = o.dest_dir.empty() ? fs::path(images[0]).parent_path() : fs::path(o.dest_dir);
+    const std::string base = (dir / ("image_predictions_" + *c.scorer)).string();
+    H5WriterOptions h5;
+    h5.key = "predictions";
+    for (const auto& p : images) h5.string_index_width = std::max(h5.string_index_width, p.size());
+    auto source = OpenImages(images);
+    RunSource(c, *source, base, LayoutFor(*c.model, *c.scorer, true), h5, /*plan=*/nullptr, &r);
+  } catch (...) {
+    r.status = StatusFromCurrentException(StatusCode::kIOError);
+  }
+  return r;
+}
+
+}  // namespace posebatch

@@ -1,0 +1,311 @@
+"""Tests of the Python package `posebatch` (pybind11) against the CLI's files.
+
+Run by ctest (python_package) with PYTHONPATH=build/python, POSEBATCH_BIN (the CLI) and
+POSEBATCH_FIXTURES set; Debian's /usr/bin/python3 with python3-torch, -pandas, -tables,
+-pytest (and -tqdm, optional). Tiny models only: the whole file takes seconds.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import posebatch
+
+BIN = os.environ["POSEBATCH_BIN"]
+FIX = os.environ["POSEBATCH_FIXTURES"]
+GOOD = os.path.join(FIX, "models", "good")            # TorchScript bottom-up, 4 bodyparts
+PAF = os.path.join(FIX, "models", "synth_paf")        # multi-animal (3 individuals + a unique bodypart)
+INDEX_VIDEO = os.path.join(FIX, "videos", "index_h264.mp4")    # 75 frames, 320x240
+PAF_VIDEO = os.path.join(FIX, "videos", "dark_bright.mp4")     # 5 frames, 64x64
+SCORER_GOOD = "DLC_TinyTest_good"                     # DefaultScorer of models/good
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=300)
+
+
+def decode_rgb(video: str) -> np.ndarray:
+    """All frames as (N, H, W, 3) uint8, converted as the library converts them (swscale bicubic)."""
+    probe = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                            "stream=width,height", "-of", "csv=p=0", video],
+                           capture_output=True, text=True, check=True)
+    w, h = map(int, probe.stdout.strip().split(","))
+    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", video, "-sws_flags", "bicubic", "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
+
+
+def read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_one_libtorch_in_process():
+    """`import torch, posebatch` (either order) maps one libtorch_cpu.so: the package shares
+    python3-torch's LibTorch."""
+    for imports in ("import torch, posebatch", "import posebatch, torch"):
+        code = textwrap.dedent(f"""
+            {imports}
+            paths = set()
+            with open("/proc/self/maps") as f:
+                for line in f:
+                    p = line.split()[-1]
+                    if "libtorch_cpu.so" in p:
+                        paths.add(p)
+            print(sorted(paths))
+            assert len(paths) == 1, paths
+            torch.zeros(2) + 1  # both work
+            """)
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("model,video,batch", [(GOOD, INDEX_VIDEO, 8), (PAF, PAF_VIDEO, 2)],
+                         ids=["single", "multi"])
+def test_analyze_videos_matches_cli(tmp_path, model, video, batch):
+    """Same model, video and options: the package's files equal the CLI's, byte for byte."""
+    cli_dir, py_dir = tmp_path / "cli", tmp_path / "py"
+    r = cli("analyze", model, video, "--dest", str(cli_dir), "--csv", "-b", str(batch), "-q")
+    assert r.returncode == 0, r.stderr
+    scorer = posebatch.analyze_videos(model, video, destfolder=py_dir, save_as_csv=True, batch_size=batch,
+                                      progress=False)
+    stem = os.path.splitext(os.path.basename(video))[0] + scorer
+    cli_files = sorted(p.name for p in cli_dir.iterdir())
+    assert sorted(p.name for p in py_dir.iterdir()) == cli_files
+    assert stem + ".h5" in cli_files and stem + ".csv" in cli_files
+    for name in cli_files:
+        if name.endswith("_meta.pickle"):
+            continue  # holds run times
+        assert read_bytes(str(py_dir / name)) == read_bytes(str(cli_dir / name)), name
+    df = posebatch.read(str(py_dir / (stem + ".h5")))
+    from_csv = posebatch.read(str(py_dir / (stem + ".csv")))
+    assert df.columns.equals(from_csv.columns)
+    np.testing.assert_array_equal(df.to_numpy(), from_csv.to_numpy().astype(np.float32))
+    # Outputs exist: a second call skips the video and returns the same scorer.
+    assert posebatch.analyze_videos(model, video, destfolder=py_dir, batch_size=batch, progress=False) == scorer
+
+
+def test_folder_and_videotype(tmp_path):
+    """A folder is scanned for videos (videotype filters), DeepLabCut's outputs left out."""
+    for name in ("a.mp4", "b.avi", "a_labeled.mp4"):
+        os.symlink(INDEX_VIDEO, tmp_path / name)
+    found = posebatch.collect_videos(str(tmp_path))
+    assert [os.path.basename(v) for v in found] == ["a.mp4", "b.avi"]
+    assert [os.path.basename(v) for v in posebatch.collect_videos(str(tmp_path), "avi")] == ["b.avi"]
+    seen = []
+    scorer = posebatch.analyze_videos(GOOD, str(tmp_path), videotype="avi",
+                                      progress=lambda video, done, total: seen.append((video, done, total)))
+    assert scorer == SCORER_GOOD
+    assert os.path.exists(tmp_path / ("b" + scorer + ".h5"))
+    assert not os.path.exists(tmp_path / ("a" + scorer + ".h5"))
+    assert seen and seen[-1][1] == seen[-1][2] == 75
+
+
+def test_predictor_matches_cli(tmp_path):
+    """Frames in memory get the numbers of the CLI's .h5 rows for the same frames."""
+    r = cli("analyze", GOOD, INDEX_VIDEO, "--dest", str(tmp_path), "-b", "8", "-q")
+    assert r.returncode == 0, r.stderr
+    rows = pd.read_hdf(tmp_path / ("index_h264" + SCORER_GOOD + ".h5")).to_numpy()
+    frames = decode_rgb(INDEX_VIDEO)
+    assert frames.shape == (75, 240, 320, 3)
+
+    predictor = posebatch.Predictor(GOOD, batch_size=8)
+    assert predictor.bodyparts == ["nose", "ear_l", "ear_r", "tail"]
+    assert predictor.individuals == ["animal"]
+    poses = predictor.predict(frames)
+    assert poses.shape == (75, 1, 4, 3) and poses.dtype == np.float32
+    np.testing.assert_array_equal(poses.reshape(75, -1), rows)
+
+    # One frame (H, W, 3): (individuals, keypoints, 3). oneDNN may pick other convolution
+    # kernels for a batch of one than for eight (identical here, but not promised), so allow
+    # float32 rounding of coordinates up to 320 px.
+    one = predictor.predict(frames[10])
+    assert one.shape == (1, 4, 3)
+    np.testing.assert_allclose(one.reshape(-1), rows[10], rtol=0, atol=1e-3)
+    # A strided (non-contiguous) view is taken as its values.
+    strided = np.zeros((8, 240, 320, 6), np.uint8)
+    strided[..., ::2] = frames[:8]
+    assert not strided[..., ::2].flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(predictor.predict(strided[..., ::2]), poses[:8])
+
+
+def test_predictor_multi_animal_and_sizes(tmp_path):
+    """Multi-animal rows are (individuals, keypoints, 3) with unique bodyparts apart, equal to
+    the CLI's; frames of another size in a later call work."""
+    frames = decode_rgb(PAF_VIDEO)
+    predictor = posebatch.Predictor(PAF, batch_size=2)
+    assert predictor.individuals == ["mus1", "mus2", "mus3"]
+    assert len(predictor.unique_bodyparts) == 1
+    poses, unique = predictor.predict(frames, unique=True)
+    assert poses.shape == (5, 3, 4, 3) and unique.shape == (5, 1, 3)
+    with_unique = np.concatenate([poses.reshape(5, -1), unique.reshape(5, -1)], axis=1)
+    r = cli("analyze", PAF, PAF_VIDEO, "--dest", str(tmp_path), "-b", "2", "-q")
+    assert r.returncode == 0, r.stderr
+    df = pd.read_hdf(tmp_path / ("dark_bright" + predictor.scorer + ".h5"))
+    np.testing.assert_array_equal(with_unique, df.to_numpy())
+    bigger = np.concatenate([frames, frames], axis=2)  # 64 x 128
+    assert predictor.predict(bigger).shape == (5, 3, 4, 3)
+    assert predictor.predict(frames[0]).shape == (3, 4, 3)
+
+
+def make_project(root, snapshots_from=os.path.join(FIX, "dlc", "train")):
+    """A DeepLabCut project (Task 'mice', date 'Jan1', TrainingFraction 0.95, iteration 2)
+    whose shuffle 1 holds the fixture training folder's snapshots."""
+    (root / "config.yaml").write_text(textwrap.dedent("""\
+        Task: mice
+        scorer: tester
+        date: Jan1
+        multianimalproject: false
+        project_path: /somewhere/else
+        iteration: 2
+        TrainingFraction: [0.95]
+        snapshotindex: -1
+        batch_size: 4
+        """))
+    train = root / "dlc-models-pytorch" / "iteration-2" / "miceJan1-trainset95shuffle1" / "train"
+    train.mkdir(parents=True)
+    for name in os.listdir(snapshots_from):
+        os.symlink(os.path.join(snapshots_from, name), train / name)
+    return root / "config.yaml", train
+
+
+def test_project_layout_resolves(tmp_path):
+    """config.yaml + shuffle find the model folder and DeepLabCut's scorer and snapshot."""
+    config, train = make_project(tmp_path)
+    resolved = posebatch.resolve_model(config)
+    assert resolved.model_path == str(train)
+    assert os.path.basename(resolved.snapshot) == "snapshot-best-005.pt"  # best goes last: index -1
+    assert resolved.scorer == "DLC_Resnet50_miceJan1shuffle1_snapshot_best-5"
+    assert resolved.batch_size == 4
+    first = posebatch.resolve_model(config, snapshot_index=0)
+    assert os.path.basename(first.snapshot) == "snapshot-010.pt"
+    assert first.scorer == "DLC_Resnet50_miceJan1shuffle1_snapshot_10"
+
+    # A short, small video: the snapshot is a ResNet-50.
+    video = tmp_path / "videos" / "clip.mp4"
+    video.parent.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=10", "-frames:v", "3",
+                    "-pix_fmt", "yuv420p", str(video)], check=True)
+    scorer = posebatch.analyze_videos(str(config), str(video.parent), progress=False)
+    assert scorer == resolved.scorer
+    df = posebatch.read(str(video.parent / ("clip" + scorer + ".h5")))
+    assert df.shape == (3, 3 * len(df.columns.get_level_values("bodyparts").unique()))
+    assert df.columns.get_level_values("scorer")[0] == scorer
+
+    # The other snapshot has a wrong shape: the error names it.
+    with pytest.raises(posebatch.Error, match="snapshot-010.pt"):
+        posebatch.analyze_videos(str(config), str(video), snapshot_index=0, destfolder=tmp_path / "o",
+                                 progress=False)
+    with pytest.raises(FileNotFoundError, match="shuffle 2"):
+        posebatch.analyze_videos(str(config), str(video), shuffle=2, progress=False)
+    with pytest.raises(ValueError, match="trainingsetindex"):
+        posebatch.analyze_videos(str(config), str(video), trainingsetindex=3, progress=False)
+
+
+def test_errors_name_the_file(tmp_path):
+    missing_model = str(tmp_path / "nope.pt")
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        posebatch.analyze_videos(missing_model, INDEX_VIDEO, progress=False)
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        posebatch.Predictor(missing_model)
+    missing_video = str(tmp_path / "missing.mp4")
+    with pytest.raises(FileNotFoundError, match="missing.mp4"):
+        posebatch.analyze_videos(GOOD, missing_video, progress=False)
+    for bad in (0, -3, 2.5, "eight"):
+        with pytest.raises(ValueError, match="batch_size"):
+            posebatch.analyze_videos(GOOD, INDEX_VIDEO, batch_size=bad, progress=False)
+        with pytest.raises(ValueError, match="batch_size"):
+            posebatch.Predictor(GOOD, batch_size=bad)
+    not_a_video = os.path.join(FIX, "not_a_video.mp4")
+    with pytest.raises(posebatch.Error, match="not_a_video.mp4") as info:
+        posebatch.analyze_videos(GOOD, not_a_video, destfolder=tmp_path, progress=False)
+    assert isinstance(info.value, RuntimeError) and info.value.code in ("corrupt", "io_error")
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("not_a_video")]
+    with pytest.raises((ValueError, FileNotFoundError, posebatch.Error), match="bodyparts"):
+        posebatch.Predictor(os.path.join(FIX, "models", "missing_field"))
+    predictor = posebatch.Predictor(GOOD)
+    with pytest.raises(TypeError, match="uint8"):
+        predictor.predict(np.zeros((48, 64, 3), np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        predictor.predict(np.zeros((48, 64), np.uint8))
+    with pytest.raises(FileNotFoundError):
+        posebatch.read(str(tmp_path / "none.h5"))
+
+
+INTERRUPT_CHILD = textwrap.dedent("""
+    import sys, posebatch
+    model, short, long, dest = sys.argv[1:5]
+    def progress(video, done, total):
+        print("PROGRESS", video, done, total, flush=True)
+    try:
+        posebatch.analyze_videos(model, [short, long], destfolder=dest, save_as_csv=True, batch_size=1,
+                                 progress=progress)
+    except KeyboardInterrupt:
+        print("INTERRUPTED", flush=True)
+        sys.exit(0)
+    print("FINISHED", flush=True)
+    """)
+
+
+def test_sigint_stops_without_partial_files(tmp_path):
+    """SIGINT (Ctrl-C, a Jupyter interrupt) during analyze_videos: KeyboardInterrupt, the video
+    in progress leaves no file, the finished one keeps its outputs."""
+    short = tmp_path / "a_short.mp4"
+    long = tmp_path / "b_long.mp4"
+    os.symlink(PAF_VIDEO, short)
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=30", "-frames:v", "3000",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(long)], check=True)
+    dest = tmp_path / "out"
+    child = subprocess.Popen([sys.executable, "-c", INTERRUPT_CHILD, GOOD, str(short), str(long), str(dest)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in child.stdout:
+            lines.append(line)
+            if line.startswith("PROGRESS") and "b_long" in line and int(line.split()[2]) > 0:
+                child.send_signal(signal.SIGINT)
+                break
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    lines.append(out)
+    assert child.returncode == 0, "".join(lines) + err
+    assert "INTERRUPTED" in out, "".join(lines) + err
+    names = sorted(os.listdir(dest))
+    assert "a_short" + SCORER_GOOD + ".h5" in names and "a_short" + SCORER_GOOD + ".csv" in names
+    assert not [n for n in names if n.startswith("b_long") and not n.endswith(".resume")], names
+    assert not [n for n in names if n.endswith(".part") or ".tmp" in n], names
+
+
+def test_predict_releases_the_gil():
+    """Another Python thread runs while predict works."""
+    import threading
+
+    predictor = posebatch.Predictor(GOOD, batch_size=8)
+    frames = np.repeat(decode_rgb(INDEX_VIDEO), 4, axis=0)  # 300 frames
+    ticks = []
+    stop = threading.Event()
+
+    def ticker():
+        while not stop.is_set():
+            ticks.append(time.monotonic())
+            time.sleep(0.005)
+
+    t = threading.Thread(target=ticker)
+    t.start()
+    start = time.monotonic()
+    predictor.predict(frames)
+    end = time.monotonic()
+    stop.set()
+    t.join()
+    during = [x for x in ticks if start < x < end]
+    assert end - start < 0.05 or len(during) >= 3, (end - start, len(during))
