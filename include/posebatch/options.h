@@ -57,15 +57,6 @@ struct CtdTrackingOptions {
   bool stable_rows = false;
 };
 
-struct WriterOptions {
-  std::string dest_dir;      // where outputs go; empty = next to each input
-  std::string scorer;        // DeepLabCut scorer name; empty = derived from the model
-  bool write_h5 = true;      // <stem><scorer>.h5 (pandas table format, key df_with_missing)
-  bool write_csv = false;    // <stem><scorer>.csv, byte-identical to pandas' to_csv
-  bool overwrite = false;    // replace existing outputs instead of skipping the input
-  int64_t flush_rows = 512;  // rows buffered before they are appended to the .h5
-};
-
 struct ModelLoadOptions {
   std::string config_path;     // pytorch_config.yaml; empty = found beside the model
   std::string device = "cpu";  // "cpu" (or "cuda[:N]" where LibTorch has CUDA)

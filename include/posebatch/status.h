@@ -2,8 +2,11 @@
 //
 //  * Code inside the library reports failure by throwing posebatch::Error, which carries a
 //    Status. Messages name the file (and frame, stage) and the problem, so that a user can act.
-//  * Entry points that run a whole job (RunPipeline, the CLI commands) catch and return a
-//    Status; they never let an exception escape into user code.
+//  * Entry points that run a whole job (analyze.h's Analyzer and Analyze, frame_predictor.h's
+//    FramePredictor, RunPipeline, the CLI commands, the Python package) catch and return a
+//    Status; they never let an exception escape into user code. An embedder uses these.
+//  * The building blocks under them that the public headers also show (LoadModel, OpenVideo,
+//    the Create*Writer factories, LoadBoxes/LoadConditions) are library code: they throw Error.
 //  * A worker thread never lets an exception escape: the pipeline catches it, records the
 //    first failure (with its stage and frame) in one place, cancels every other stage and
 //    reports exactly that one Status to the caller.
