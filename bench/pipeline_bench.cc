@@ -2,7 +2,7 @@
 //
 //   posebatch-bench -m MODEL[,MODEL...] -v VIDEO [-s native,320x240] [-b 1,8,32] [-t 2]
 //                   [-w 1,2] [-r 3] [--frames 60] [--post-workers 1] [--assembly 1,...,256]
-//                   [--rss] [--python] [--conditions-model BU_MODEL] [-o md|csv|json]
+//                   [--rss] [--python] [--conditions-model BU_MODEL] [--labeled-video] [-o md|csv|json]
 //
 // For every combination of model, input size, batch size, inference threads and preprocess
 // workers it measures, interleaved in the same run:
@@ -40,6 +40,7 @@
 #include "predict/paf_internal.h"
 #include "preprocess/normalize.h"
 #include "preprocess/topdown_crop.h"
+#include "viz/labeling_writer.h"
 
 namespace fs = std::filesystem;
 using namespace posebatch;
@@ -55,6 +56,7 @@ struct Options {
   int repeats = 3, frames = 60, rss_frames = 0, detector_batch = 1, post_workers = 1;
   bool rss = false, python = false, channels_last = false;
   bool ctd_tracking = false;  // CTD models: also the tracking mode
+  bool labeled_video = false;  // bottom-up models: pipeline fps without and with --labeled-video
 };
 
 struct Video {
@@ -161,13 +163,28 @@ double TopDownEngineOnly(Model& model, const Video& v, int det_batch, int batch,
   return 1.0 / (det_s + crops_per_frame * pose_s);
 }
 
-// The whole pipeline, writing a real .h5 that is then discarded.
+// The whole pipeline, writing a real .h5 that is then discarded. `labeled`: also the labeled
+// video, as analyze --labeled-video makes it (frames stashed at decode, drawn and encoded by the
+// writer stage); its encoder's final flush is timed too (wall_seconds then includes Commit).
 RunStats Pipeline(Model& model, const Video& v, int64_t frames, int batch, int threads, int workers,
-                  const fs::path& tmp, int det_batch = 1, int post_workers = 1) {
+                  const fs::path& tmp, int det_batch = 1, int post_workers = 1, bool labeled = false) {
   DecodeOptions d;
   d.stop_frame = frames;
   auto src = OpenVideo(v.path, d);
-  auto writer = CreateH5Writer((tmp / "bench.h5").string(), LayoutFor(model, "bench", false), H5WriterOptions{});
+  std::vector<std::unique_ptr<PoseWriter>> writers;
+  writers.push_back(CreateH5Writer((tmp / "bench.h5").string(), LayoutFor(model, "bench", false), H5WriterOptions{}));
+  FrameSource* input = src.get();
+  std::unique_ptr<FrameSource> tee;
+  if (labeled) {
+    auto stash = std::make_shared<viz::FrameStash>();
+    tee = viz::TeeFrames(*src, stash);
+    input = tee.get();
+    writers.push_back(viz::CreateLabelingWriter((tmp / "bench_labeled.mp4").string(), LayoutFor(model, "bench", false),
+                                                src->info(), LabeledVideoOptions{}, model.spec.config_text, Crop{},
+                                                stash, nullptr));
+  }
+  auto writer = CreateFanOutWriter(std::move(writers));
+  Stopwatch wall;
   PipelineOptions opt;
   opt.batch_size = batch;
   opt.intra_op_threads = threads;
@@ -175,8 +192,16 @@ RunStats Pipeline(Model& model, const Video& v, int64_t frames, int batch, int t
   opt.detector_batch_size = det_batch;
   opt.postprocess_workers = post_workers;
   RunStats stats;
-  Status st = RunPipeline(model, *src, *writer, opt, PreprocessOptions{}, RunContext{}, &stats);
-  writer->Abort();
+  Status st = RunPipeline(model, *input, *writer, opt, PreprocessOptions{}, RunContext{}, &stats);
+  if (st.ok()) {
+    writer->Commit();  // the same for both modes: the .h5's flush, the mp4's last frames
+    stats.wall_seconds = wall.Seconds();
+    std::error_code ec;
+    fs::remove(tmp / "bench.h5", ec);
+    fs::remove(tmp / "bench_labeled.mp4", ec);
+  } else {
+    writer->Abort();
+  }
   ThrowIfError(st);
   return stats;
 }
@@ -339,6 +364,8 @@ int Run(const Options& o) {
   Table td({"model", "size", "detector batch", "pose batch", "threads", "crops/frame", "engine fps", "pipeline fps",
             "efficiency", "crops/s", "decode ms/f", "infer ms/f", "infer idle ms/f", "crop ms/f", "write ms/f"});
   Table ctd(CtdColumns());
+  Table labeled({"model", "size", "batch", "threads", "frames", "pipeline fps", "with labeled video fps", "ratio",
+                 "cost", "write ms/f", "write+label ms/f"});
   Model bottom_up;
   if (!o.conditions_model.empty()) bottom_up = LoadModel(o.conditions_model, MakeLoadOptions("", "cpu", ""));
   for (auto& [path, model] : models) {
@@ -408,6 +435,31 @@ int Run(const Options& o) {
                      g.peaks_per_bodypart);
       }
     }
+    if (o.labeled_video) {  // analyze --labeled-video: its cost, interleaved with plain runs
+      for (const Video& v : videos) {
+        for (int t : threads) {
+          for (int b : o.batches) {
+            Pipeline(model, v, std::min<int64_t>(v.frames, 2 * b), b, t, 1, tmp, 1, o.post_workers, true);  // warm-up
+            std::vector<double> plain, with;
+            RunStats p_last, l_last;
+            for (int r = 0; r < o.repeats; ++r) {
+              p_last = Pipeline(model, v, v.frames, b, t, 1, tmp, 1, o.post_workers, false);
+              plain.push_back(p_last.frames / p_last.wall_seconds);
+              l_last = Pipeline(model, v, v.frames, b, t, 1, tmp, 1, o.post_workers, true);
+              with.push_back(l_last.frames / l_last.wall_seconds);
+            }
+            const Stat p = Summarize(plain), l = Summarize(with);
+            labeled.AddRow({name, std::to_string(v.width) + "x" + std::to_string(v.height), std::to_string(b),
+                            std::to_string(t), std::to_string(v.frames), FmtStat(p, "%.2f"), FmtStat(l, "%.2f"),
+                            Fmt("%.3f", l.median / p.median), Fmt("%.1f%%", 100 * (1 - l.median / p.median)),
+                            Ms(p_last.busy.write, p_last.frames), Ms(l_last.busy.write, l_last.frames)});
+            std::fprintf(stderr, "%s b=%d t=%d: pipeline %.2f fps, with labeled video %.2f fps (%.3f)\n", name.c_str(),
+                         b, t, p.median, l.median, l.median / p.median);
+          }
+        }
+      }
+      continue;
+    }
     for (const Video& v : videos) {
       for (int t : threads) {
         for (int w : o.workers) {
@@ -439,6 +491,11 @@ int Run(const Options& o) {
     }
   }
   if (!main.empty()) std::printf("%s\n", main.Render(o.format).c_str());
+  if (!labeled.empty()) {
+    std::printf("Labeled video (analyze --labeled-video: frames stashed at decode, drawn with cairo and encoded with "
+                "libx264 on the writer stage), interleaved with plain runs, %d repeats:\n\n%s\n",
+                o.repeats, labeled.Render(o.format).c_str());
+  }
   if (!grouping.empty()) {
     std::printf("Multi-animal grouping alone (PartAffinityFieldPredictor: peaks, PAF affinities, assembly) on the "
                 "network's outputs for the first frames, one thread, %d repeats:\n\n%s\n",
@@ -564,6 +621,8 @@ int main(int argc, char** argv) {
   app.add_flag("--rss", o.rss, "peak RSS of a run and of a 10x longer run");
   app.add_option("--rss-frames", o.rss_frames, "frames of the short RSS run (default: frames/10)");
   app.add_flag("--python", o.python, "also run bench/python_reference.py on each model");
+  app.add_flag("--labeled-video", o.labeled_video,
+               "bottom-up models: pipeline fps without and with analyze --labeled-video (instead of the main table)");
   app.add_flag("--channels-last", o.channels_last, "native models in NHWC (posebatch analyze --channels-last)");
   app.add_option("-o,--output", o.format, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
   app.add_flag("--rss-child", rss_child)->group("");  // internal: one measured run

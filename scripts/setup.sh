@@ -7,12 +7,14 @@ PKGS=(
   libtorch-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev ffmpeg
   libhdf5-dev hdf5-tools
+  libcairo2-dev fonts-dejavu-core  # labeled videos and plots (src/viz): drawing, plot text
   time  # GNU time: the CLI tests' peak-memory checks
   libyaml-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # libFuzzer targets (fuzz/, CI)
   python3-torch python3-numpy python3-pandas python3-tables python3-yaml python3-torchvision
   pybind11-dev python3-dev python3-pytest python3-tqdm  # the Python package (python/) and its tests
+  slurm-wlm munge  # tests/slurm: a real single-node Slurm for the campaign tests (issue 14)
 )
 missing=()
 for p in "${PKGS[@]}"; do

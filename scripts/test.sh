@@ -19,13 +19,16 @@ build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 (cd build && ctest --output-on-failure -j1 --timeout 1800)
 
 if [ "${POSEBATCH_SANITIZE:-0}" = 1 ]; then
-  # ASan + UBSan: every test, the CLI included, except the ResNet-50 parity runs (label slow:
-  # minutes of LibTorch convolutions that ASan does not instrument; the normal build runs them).
+  # ASan + UBSan: every test, the CLI included, except those labelled slow (the ResNet-50 parity
+  # runs, Faster R-CNN, stream-copied clips, labeled videos, campaigns and Slurm: minutes of
+  # LibTorch or of uninstrumented tools; the normal build runs them).
   # (LibTorch itself is not instrumented; its allocator pairs new[]/free internally, hence
   # alloc_dealloc_mismatch=0.)
   # (No Python module there: an ASan-instrumented extension cannot load into an uninstrumented
   # python3; the normal build tests the package.)
-  build build-asan -DCMAKE_BUILD_TYPE=Debug -DPOSEBATCH_SANITIZE=address,undefined -DPOSEBATCH_PYTHON=OFF
+  # (The normal build's fixtures are reused: make_fixtures only checks its stamp.)
+  build build-asan -DCMAKE_BUILD_TYPE=Debug -DPOSEBATCH_SANITIZE=address,undefined -DPOSEBATCH_PYTHON=OFF \
+    -DPOSEBATCH_FIXTURES_DIR="$PWD/build/fixtures"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=0:alloc_dealloc_mismatch=0 \
      UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure -j1 -LE slow)
   # TSan: the pipeline's threads. One intra-op thread so that no (uninstrumented) OpenMP

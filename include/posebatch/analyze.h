@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "posebatch/labeled_video.h"
 #include "posebatch/options.h"
 #include "posebatch/pipeline.h"
 #include "posebatch/status.h"
@@ -63,6 +64,10 @@ struct AnalyzeOptions {
   bool overwrite = false;       // redo inputs whose outputs exist (default: skip them)
   bool resume = false;          // continue an interrupted video from its .resume journal
 
+  // Labeled video (labeled_video.h): with labeled_video.enabled, each video also gets
+  // <stem><scorer>_labeled.mp4, drawn and encoded in the same pass (frames decoded once).
+  LabeledVideoOptions labeled_video;
+
   // What is analysed, and how.
   DecodeOptions decode;            // frame range; decoder threads
   PreprocessOptions preprocess;    // crop
@@ -77,6 +82,10 @@ struct AnalyzeOptions {
   CtdTrackingOptions tracking;        // CTD tracking settings
 
   const std::atomic<bool>* cancel = nullptr;  // set to stop (Ctrl-C): unfinished files removed
+  // Set to stop gracefully: the running video goes on to its next resume-journal chunk (at most
+  // 256 rows), keeps it for --resume, and no further input starts (a scheduler's time-limit
+  // warning). May be null.
+  const std::atomic<bool>* stop_at_checkpoint = nullptr;
   AnalyzeCallbacks callbacks;                 // messages and progress; all may be empty
 };
 
@@ -84,7 +93,8 @@ struct AnalyzeOptions {
 struct InputResult {
   std::string input;                 // the video path, or "N images"
   Status status;                     // OK, or why this input failed (its partial files removed)
-  bool skipped = false;              // its outputs existed and overwrite was off
+  bool skipped = false;              // its outputs existed and overwrite was off, or it was busy
+  bool busy = false;                 // skipped: another process holds its lock (<base>.lock)
   std::vector<std::string> outputs;  // files written (.h5 first), in the order written
   int64_t rows = 0;                  // rows written (frames analysed + lost + resumed)
   int64_t resumed_rows = 0;          // rows taken from an interrupted run's journal
@@ -97,12 +107,14 @@ struct AnalyzeResult {
   std::string scorer;                // the scorer level written
   int batch_size = 0;                // the batch size used (auto's choice)
   std::vector<InputResult> inputs;   // in the order analysed
-  bool interrupted = false;          // the cancel flag stopped the run
+  bool interrupted = false;          // the cancel (or stop_at_checkpoint) flag stopped the run
   int failed() const;                // inputs whose status is not OK
   int with_lost_frames() const;      // inputs with lost_frames
 };
 
-// Loads a model once and analyses inputs with it. Not thread-safe: one call at a time.
+// Loads a model once and analyses inputs with it. Not thread-safe: one call at a time. Safe
+// across processes: a video being analysed is locked (<OutputBase>.lock, flock), and another
+// process that meets it skips it as busy, so one video never has two writers.
 class Analyzer {
  public:
   // Loads `model_path` (an export .pt, a snapshot .pt, a training folder, TorchScript) and what

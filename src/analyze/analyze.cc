@@ -118,6 +118,7 @@ struct Analyzer::Impl {
     if (options.callbacks.on_message) options.callbacks.on_message(level, text);
   }
   const std::atomic<bool>& cancel() const { return options.cancel != nullptr ? *options.cancel : never; }
+  bool stop_requested() const { return options.stop_at_checkpoint != nullptr && options.stop_at_checkpoint->load(); }
   RunInputContext Context();
   Status ChooseBatch(const std::string& probe_path, bool is_video);
   void SayRunLine() const;
@@ -264,7 +265,7 @@ Status Analyzer::AnalyzeVideos(const std::vector<std::string>& videos, AnalyzeRe
   result->batch_size = m.options.pipeline.batch_size;
   Status first_failure;
   for (const auto& video : videos) {
-    if (m.cancel().load()) break;
+    if (m.cancel().load() || m.stop_requested()) break;
     try {
       if (m.model_fingerprint.empty()) m.model_fingerprint = FingerprintFile(m.model.weights_path);
     } catch (...) {
@@ -277,7 +278,7 @@ Status Analyzer::AnalyzeVideos(const std::vector<std::string>& videos, AnalyzeRe
     result->inputs.push_back(std::move(r));
     if (cancelled) break;
   }
-  result->interrupted = m.cancel().load();
+  result->interrupted = m.cancel().load() || m.stop_requested();
   if (result->interrupted) return Status::Cancelled("interrupted");
   return first_failure;
 }

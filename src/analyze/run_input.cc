@@ -2,10 +2,14 @@
 
 #include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include "analyze/damage_report.h"
 #include "io/meta_pickle.h"
+#include "io/output_lock.h"
+#include "posebatch/labeled_video.h"
 #include "posebatch/writer.h"
+#include "viz/labeling_writer.h"
 
 namespace fs = std::filesystem;
 
@@ -39,7 +43,8 @@ bool OutputsComplete(const RunInputContext& c, const std::string& base) {
   const AnalyzeOptions& o = *c.options;
   return fs::exists(base + ".h5") && fs::exists(base + "_meta.pickle") && (!o.save_csv || fs::exists(base + ".csv")) &&
          (!o.ctd_tracking || fs::exists(base + "_ctd.h5")) &&
-         (!IsMultiAnimal(c.model->spec) || fs::exists(base + "_assemblies.pickle"));
+         (!IsMultiAnimal(c.model->spec) || fs::exists(base + "_assemblies.pickle")) &&
+         (!o.labeled_video.enabled || fs::exists(LabeledVideoPath(base + ".h5")));
 }
 
 // The writers of one input, in the order their files are listed: .h5, .csv, _ctd.h5/.csv,
@@ -91,6 +96,56 @@ AnalysisMeta MetaFor(const RunInputContext& c, const SourceInfo& info, const Col
   return meta;
 }
 
+// The journal writer, watched: once `request` is set, the run stops (sets `stop`) as soon as
+// the journal has written a whole chunk, so a graceful stop loses no completed work.
+class CheckpointStop : public PoseWriter {
+ public:
+  CheckpointStop(std::unique_ptr<PoseWriter> journal, int64_t chunk_rows, const std::atomic<bool>* request,
+                 std::atomic<bool>* stop)
+      : journal_(std::move(journal)), chunk_rows_(chunk_rows), request_(request), stop_(stop) {}
+  void Append(int64_t index, const std::string& label, const float* values) override {
+    journal_->Append(index, label, values);
+    if (++rows_ % chunk_rows_ == 0 && request_->load()) stop_->store(true);
+  }
+  void AppendBoxes(const std::vector<float>& boxes, const std::vector<float>& scores) override {
+    journal_->AppendBoxes(boxes, scores);
+  }
+  void Commit() override { journal_->Commit(); }
+  void Abort() noexcept override { journal_->Abort(); }
+  const std::string& final_path() const override { return journal_->final_path(); }
+
+ private:
+  std::unique_ptr<PoseWriter> journal_;
+  const int64_t chunk_rows_;
+  const std::atomic<bool>* request_;
+  std::atomic<bool>* stop_;
+  int64_t rows_ = 0;  // rows of this run (chunks are counted from the rows replayed)
+};
+
+// The pipeline's stop flag when a graceful stop may come: set by the caller's cancel flag
+// (polled, so Ctrl-C stays immediate) or by CheckpointStop.
+class StopFlag {
+ public:
+  explicit StopFlag(const std::atomic<bool>* cancel) : cancel_(cancel) {
+    poller_ = std::thread([this] {
+      while (!done_.load()) {
+        if (cancel_->load()) stop_.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  ~StopFlag() {
+    done_.store(true);
+    poller_.join();
+  }
+  std::atomic<bool>* flag() { return &stop_; }
+
+ private:
+  const std::atomic<bool>* cancel_;
+  std::atomic<bool> stop_{false}, done_{false};
+  std::thread poller_;
+};
+
 // Runs `source` into the outputs at `out_base`. `plan` (videos): the resume journal to write,
 // and the rows of an interrupted run to replay first. Throws Error; the result's status is set
 // for failures the pipeline reports.
@@ -99,6 +154,23 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
   const AnalyzeOptions& o = *c.options;
   std::vector<std::string> files;
   std::vector<std::unique_ptr<PoseWriter>> writers = CreateWriters(c, source.info(), out_base, layout, h5, &files);
+  // --labeled-video: the decode thread stashes a copy of each frame, the writer stage draws and
+  // encodes it with its row (viz/labeling_writer.h). A resumed video gets its labeled video
+  // from the .h5 afterwards (RunVideo): the replayed rows have no decoded frames.
+  FrameSource* input = &source;
+  std::unique_ptr<FrameSource> tee;
+  if (o.labeled_video.enabled && source.info().is_video && (plan == nullptr || !plan->continue_previous)) {
+    auto stash = std::make_shared<viz::FrameStash>();
+    tee = viz::TeeFrames(source, stash);
+    input = tee.get();
+    std::vector<std::string> notes;
+    const std::string path = LabeledVideoPath(out_base + ".h5");
+    writers.push_back(viz::CreateLabelingWriter(path, layout, source.info(), o.labeled_video,
+                                                c.model->spec.config_text, o.preprocess.crop, stash, &notes));
+    files.push_back(path);
+    for (const std::string& n : notes) c.say(MessageLevel::kNote, r->input + ": " + n);
+  }
+  std::unique_ptr<StopFlag> stop;  // when a graceful stop may come: the pipeline's stop flag
   if (plan != nullptr) {
     const JournalContents* previous = plan->continue_previous ? &plan->previous : nullptr;
     if (previous != nullptr) {  // the interrupted run's rows, bit for bit
@@ -111,21 +183,26 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
       r->resumed_rows = previous->rows();
     }
     // Last, so that it is deleted only once the real outputs are in place.
-    writers.push_back(CreateJournalWriter(plan->path, plan->header, layout.NumColumns(), plan->chunk_rows, previous,
-                                          plan->with_boxes));
+    auto journal = CreateJournalWriter(plan->path, plan->header, layout.NumColumns(), plan->chunk_rows, previous,
+                                       plan->with_boxes);
+    if (o.stop_at_checkpoint != nullptr) {
+      stop.reset(new StopFlag(c.cancel));
+      journal.reset(new CheckpointStop(std::move(journal), plan->chunk_rows, o.stop_at_checkpoint, stop->flag()));
+    }
+    writers.push_back(std::move(journal));
   }
   auto writer = CreateFanOutWriter(std::move(writers));
   const SourceInfo& info = source.info();
   if (o.callbacks.on_input_start) o.callbacks.on_input_start(r->input, info.to_deliver);
   RunContext ctx;
   if (o.callbacks.on_progress) ctx.on_progress = [&](const Progress& p) { o.callbacks.on_progress(r->input, p); };
-  ctx.cancel = c.cancel;
+  ctx.cancel = stop != nullptr ? stop->flag() : c.cancel;
   ctx.boxes = c.boxes;
   ctx.conditions = c.conditions;
   ctx.conditions_model = c.conditions_model;
   ctx.ctd_tracking = o.ctd_tracking ? &o.tracking : nullptr;
   const double start = UnixNow();
-  Status st = RunPipeline(*c.model, source, *writer, o.pipeline, o.preprocess, ctx, &r->stats);
+  Status st = RunPipeline(*c.model, *input, *writer, o.pipeline, o.preprocess, ctx, &r->stats);
   if (st.ok() && r->stats.frames + r->resumed_rows == 0) st = Status::Corrupt(r->input + ": no frames could be decoded");
   if (!st.ok()) {
     writer->Abort();
@@ -186,13 +263,27 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
   r.input = video;
   const std::string base = OutputBase(video, o.dest_dir, *c.scorer);
   try {
-    if (!o.overwrite && OutputsComplete(c, base)) {
+    auto skip_if_done = [&] {
+      if (o.overwrite || !OutputsComplete(c, base)) return false;
       c.say(MessageLevel::kNote, video + ": already analysed (" + base + ".h5), skipping; --overwrite to redo");
       std::error_code ec;
       fs::remove(base + ".resume", ec);  // left by a kill after the outputs were complete
       r.skipped = true;
+      return true;
+    };
+    if (skip_if_done()) return r;
+    // One writer per output: a second process on this video (two campaign tasks given it by
+    // mistake) skips it while the first runs. Checked again under the lock: the holder may
+    // have finished it meanwhile.
+    std::string holder;
+    const std::unique_ptr<OutputLock> lock = OutputLock::TryAcquire(base + ".lock", &holder);
+    if (lock == nullptr) {
+      c.say(MessageLevel::kNote, video + ": being analysed by another process (" +
+                                     (holder.empty() ? base + ".lock" : holder) + "), skipping it");
+      r.skipped = r.busy = true;
       return r;
     }
+    if (skip_if_done()) return r;
     auto source = OpenVideo(video, o.decode);  // first: a video that cannot be read is named as such
     const ColumnLayout layout = LayoutFor(*c.model, *c.scorer, false);
     JournalHeader header = JournalHeaderFor(model_fingerprint, *c.model, video, layout, o, c.conditions_model);
@@ -211,6 +302,13 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
       source = OpenVideo(video, rest);
     }
     RunSource(c, *source, base, layout, H5WriterOptions{}, &plan, &r);
+    if (r.status.ok() && o.labeled_video.enabled && plan.continue_previous) {  // from the .h5 (see RunSource)
+      std::string written;
+      std::vector<std::string> notes;
+      Status st = CreateLabeledVideo(base + ".h5", video, "", o.labeled_video, &written, &notes);
+      if (!st.ok()) throw Error(st);
+      r.outputs.insert(r.outputs.end() - 1, written);  // before _meta.pickle, as in a pass
+    }
   } catch (...) {
     r.status = StatusFromCurrentException(StatusCode::kIOError);
   }

@@ -1,6 +1,5 @@
 // Conditions for CTD models from DeepLabCut predictions files (.h5, .json, .pickle), as
 // DeepLabCut's CondFromFile reads them.
-#include <hdf5.h>
 #include <yaml-cpp/yaml.h>
 
 #include <ATen/ATen.h>
@@ -12,6 +11,7 @@
 #include <map>
 #include <vector>
 
+#include "io/h5_reader.h"
 #include "io/json_file.h"
 #include "io/torch_pickle.h"
 #include "posebatch/pipeline.h"
@@ -78,87 +78,20 @@ at::Tensor ParseH5Row(const double* row, int64_t n, int64_t k) {
   return at::from_blob(kept.data(), {m, k, 3}, at::kFloat).clone();
 }
 
-// RAII for HDF5 identifiers.
-struct H5Id {
-  hid_t id;
-  herr_t (*close)(hid_t);
-  ~H5Id() {
-    if (id >= 0) close(id);
-  }
-};
-
-herr_t CollectLink(hid_t, const char* name, const H5L_info_t*, void* out) {
-  static_cast<std::vector<std::string>*>(out)->push_back(name);
-  return 0;
-}
-
 std::unique_ptr<ConditionProvider> LoadH5(const std::string& path, int64_t k) {
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors are reported here, not printed
-  H5Id file{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
-  if (file.id < 0) Bad(path, "cannot open as HDF5");
-  // pandas' key: df_with_missing (videos), predictions (images), or whatever single group.
-  std::vector<std::string> keys;
-  H5Literate(file.id, H5_INDEX_NAME, H5_ITER_NATIVE, nullptr, CollectLink, &keys);
-  std::string table;
-  for (const std::string& key : keys) {
-    const std::string candidate = "/" + key + "/table";
-    if (H5Lexists(file.id, ("/" + key).c_str(), H5P_DEFAULT) > 0 &&
-        H5Lexists(file.id, candidate.c_str(), H5P_DEFAULT) > 0) {
-      table = candidate;
-      break;
-    }
-  }
-  if (table.empty()) Bad(path, "no pandas table (format='table', as DeepLabCut writes predictions) in this file");
-  H5Id dset{H5Dopen2(file.id, table.c_str(), H5P_DEFAULT), H5Dclose};
-  H5Id ftype{H5Dget_type(dset.id), H5Tclose};
-  const int index_member = H5Tget_member_index(ftype.id, "index");
-  const int values_member = H5Tget_member_index(ftype.id, "values_block_0");
-  if (index_member < 0 || values_member < 0) Bad(path, table + " has no index/values_block_0 columns");
-  H5Id vtype{H5Tget_member_type(ftype.id, static_cast<unsigned>(values_member)), H5Tclose};
-  H5Id itype{H5Tget_member_type(ftype.id, static_cast<unsigned>(index_member)), H5Tclose};
-  hsize_t ncols = 1;
-  if (H5Tget_class(vtype.id) == H5T_ARRAY) {
-    if (H5Tget_array_ndims(vtype.id) != 1) Bad(path, "values_block_0 is not one row of values per frame");
-    H5Tget_array_dims2(vtype.id, &ncols);
-  }
-  if (ncols % static_cast<hsize_t>(3 * k) != 0) {
-    Bad(path, std::to_string(ncols) + " columns are not individuals x " + std::to_string(k) +
+  const PoseTable t = ReadPoseTable(path, /*with_columns=*/false);
+  if (t.cols % (3 * k) != 0) {
+    Bad(path, std::to_string(t.cols) + " columns are not individuals x " + std::to_string(k) +
                   " bodyparts x (x, y, likelihood) (the model's bodyparts; unique bodyparts are not conditions)");
   }
-  const int64_t n = static_cast<int64_t>(ncols) / (3 * k);
-  const H5T_class_t index_class = H5Tget_class(itype.id);
-  if (index_class != H5T_INTEGER && index_class != H5T_STRING) Bad(path, "index is neither frame numbers nor paths");
-  if (index_class == H5T_STRING && H5Tis_variable_str(itype.id) > 0) Bad(path, "variable-length string index");
-  const size_t index_size = index_class == H5T_INTEGER ? sizeof(int64_t) : H5Tget_size(itype.id);
-  // Memory layout of one row: the index, then ncols doubles.
-  H5Id mem_index{index_class == H5T_INTEGER ? H5Tcopy(H5T_NATIVE_INT64) : H5Tcopy(itype.id), H5Tclose};
-  H5Id mem_values{H5Tarray_create2(H5T_NATIVE_DOUBLE, 1, &ncols), H5Tclose};
-  const size_t row_size = index_size + sizeof(double) * ncols;
-  H5Id mem{H5Tcreate(H5T_COMPOUND, row_size), H5Tclose};
-  H5Tinsert(mem.id, "index", 0, mem_index.id);
-  H5Tinsert(mem.id, "values_block_0", index_size, mem_values.id);
-  H5Id space{H5Dget_space(dset.id), H5Sclose};
-  hsize_t rows = 0;
-  if (H5Sget_simple_extent_ndims(space.id) != 1) Bad(path, table + " is not a table of rows");
-  H5Sget_simple_extent_dims(space.id, &rows, nullptr);
-  std::vector<unsigned char> buffer(row_size * rows);
-  if (rows > 0 && H5Dread(dset.id, mem.id, H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data()) < 0) {
-    Bad(path, "cannot read " + table);
-  }
+  const int64_t n = t.cols / (3 * k);
   auto out = std::make_unique<ConditionTable>(k);
-  std::vector<double> values(ncols);
-  for (hsize_t r = 0; r < rows; ++r) {
-    const unsigned char* row = buffer.data() + r * row_size;
-    std::memcpy(values.data(), row + index_size, sizeof(double) * ncols);
-    at::Tensor poses = ParseH5Row(values.data(), n, k);
-    if (index_class == H5T_INTEGER) {
-      int64_t index;
-      std::memcpy(&index, row, sizeof(index));
-      out->by_index_[index] = poses;
+  for (int64_t r = 0; r < t.rows; ++r) {
+    at::Tensor poses = ParseH5Row(t.Row(r), n, k);
+    if (!t.index.empty()) {
+      out->by_index_[t.index[static_cast<size_t>(r)]] = poses;
     } else {
-      std::string label(reinterpret_cast<const char*>(row), index_size);
-      label.resize(std::strlen(label.c_str()));
-      out->AddLabel(label, poses);
+      out->AddLabel(t.labels[static_cast<size_t>(r)], poses);
     }
   }
   return out;

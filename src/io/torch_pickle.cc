@@ -3,6 +3,9 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <unordered_map>
 
@@ -228,6 +231,35 @@ class Unpickler {
           Push(PersistentLoad(pid));
           break;
         }
+        // Protocol 0's text opcodes (the pickled attributes pandas stores in .h5 files).
+        case 'I': {                                               // INT (I01/I00: bool)
+          const std::string v = TextLine();
+          if (v == "01" || v == "00") {
+            Push(Bool(v == "01"));
+          } else {
+            Push(Int(ParseInt(v)));
+          }
+          break;
+        }
+        case 'L': {                                               // LONG
+          std::string v = TextLine();
+          if (!v.empty() && v.back() == 'L') v.pop_back();
+          Push(Int(ParseInt(v)));
+          break;
+        }
+        case 'F': {                                               // FLOAT
+          const std::string v = TextLine();
+          char* end = nullptr;
+          auto o = Make(Type::kFloat);
+          o->f = std::strtod(v.c_str(), &end);
+          if (v.empty() || end != v.c_str() + v.size()) Bad("bad FLOAT");
+          Push(o);
+          break;
+        }
+        case 'V': Push(TextStr(Type::kStr, UnicodeEscapes(TextLine()))); break;  // UNICODE
+        case 'S': Push(TextStr(Type::kBytes, Unquote(TextLine()))); break;       // STRING
+        case 'p': Memo(static_cast<uint64_t>(ParseInt(TextLine()))); break;      // PUT
+        case 'g': Push(Recall(static_cast<uint64_t>(ParseInt(TextLine())))); break;  // GET
         case '0': Pop(); break;                                   // POP
         case '1': PopToMark(); break;                             // POP_MARK
         case '2': Push(Top()); break;                             // DUP
@@ -274,6 +306,88 @@ class Unpickler {
     std::string s(reinterpret_cast<const char*>(p_), nl - p_);
     p_ = nl + 1;
     return s;
+  }
+
+  // A protocol-0 argument: the bytes up to the next newline.
+  std::string TextLine() {
+    const uint8_t* nl = static_cast<const uint8_t*>(std::memchr(p_, '\n', end_ - p_));
+    if (nl == nullptr) Bad("truncated text argument");
+    std::string s(reinterpret_cast<const char*>(p_), nl - p_);
+    p_ = nl + 1;
+    return s;
+  }
+  int64_t ParseInt(const std::string& v) const {
+    char* end = nullptr;
+    errno = 0;
+    const long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || end != v.c_str() + v.size() || errno == ERANGE) Bad("bad integer '" + v.substr(0, 32) + "'");
+    return x;
+  }
+  PyRef TextStr(Type t, std::string s) {
+    auto o = Make(t);
+    o->s = std::move(s);
+    return o;
+  }
+  static void AppendUtf8(uint32_t c, std::string* out) {
+    if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+    } else if (c < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (c >> 6)));
+      out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else if (c < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (c >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (c >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (c & 0x3F)));
+    }
+  }
+  // raw-unicode-escape: \uXXXX and \UXXXXXXXX are code points, bytes >= 0x80 Latin-1, the rest as is.
+  std::string UnicodeEscapes(const std::string& v) const {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(v[i]);
+      if (c == '\\' && i + 1 < v.size() && (v[i + 1] == 'u' || v[i + 1] == 'U')) {
+        const size_t n = v[i + 1] == 'u' ? 4 : 8;
+        if (i + 2 + n > v.size()) Bad("bad \\u escape");
+        uint32_t code = 0;
+        for (size_t k = 0; k < n; ++k) {
+          const char h = v[i + 2 + k];
+          if (!std::isxdigit(static_cast<unsigned char>(h))) Bad("bad \\u escape");
+          code = code * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+        }
+        if (code > 0x10FFFF) Bad("bad code point");
+        AppendUtf8(code, &out);
+        i += 1 + n;
+      } else {
+        AppendUtf8(c, &out);
+      }
+    }
+    return out;
+  }
+  // A quoted Python 2 string literal: 'abc' or "abc" with backslash escapes.
+  std::string Unquote(const std::string& v) const {
+    if (v.size() < 2 || (v[0] != '\'' && v[0] != '"') || v.back() != v[0]) Bad("bad STRING");
+    std::string out;
+    for (size_t i = 1; i + 1 < v.size(); ++i) {
+      if (v[i] != '\\' || i + 2 >= v.size()) {
+        out.push_back(v[i]);
+        continue;
+      }
+      const char e = v[++i];
+      if (e == 'n') out.push_back('\n');
+      else if (e == 't') out.push_back('\t');
+      else if (e == 'r') out.push_back('\r');
+      else if (e == 'x' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+        out.push_back(static_cast<char>(std::strtol(v.substr(i + 1, 2).c_str(), nullptr, 16)));
+        i += 2;
+      } else out.push_back(e);
+    }
+    return out;
   }
 
   PyRef Bool(bool v) {

@@ -1,17 +1,23 @@
-// posebatch: the command-line tool. Thin: options in, posebatch::Analyzer (analyze.h) does the
-// work, report.h prints. Public headers only.
+// posebatch: the command-line tool. Thin: options in, posebatch::Analyzer (analyze.h) and the
+// campaign functions (campaign.h) do the work, report.h prints. Public headers only.
 #include <CLI/CLI.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <thread>
 #include <iostream>
 
 #include "posebatch/analyze.h"
 #include "posebatch/model.h"
 #include "posebatch/pipeline.h"
 #include "posebatch/version.h"
+#include "analyze_command.h"
+#include "campaign_commands.h"
 #include "report.h"
+#include "viz_commands.h"
 
 using namespace posebatch;
 using namespace posebatch::cli;
@@ -19,198 +25,40 @@ using namespace posebatch::cli;
 namespace {
 
 std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_stop_at_checkpoint{false};
 
 void OnSigint(int) {
   g_interrupted.store(true);
   std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C kills at once
 }
 
-// What the command line says beyond AnalyzeOptions' own fields.
-struct AnalyzeArgs {
-  std::string model;
-  std::vector<std::string> inputs;
-  std::string batch_size = "8";  // N or auto
-  std::string threads = "auto";  // N or auto
-  std::string frames;            // START:STOP
-  std::vector<int> crop;         // x1,x2,y1,y2
-  std::string tracking_config;   // key=value,...
-  bool no_async = false;
-  bool quiet = false;
-  bool allow_lost_frames = false;
-};
+std::atomic<bool> g_terminating{false};
 
-// "N" or "auto" with N in [1, max].
-CLI::Validator NumberOrAuto(int max) {
-  return CLI::Validator(
-      [max](std::string& v) -> std::string {
-        if (v == "auto") return "";
-        std::string range = CLI::Range(1, max)(v);
-        return range.empty() ? "" : "expects a number from 1 to " + std::to_string(max) + " or 'auto', got '" + v + "'";
-      },
-      "N|auto");
+// SIGTERM (scancel, kill, a container stopping): finish the running journal chunk if that takes
+// less than the grace period (TermWatchdog), then stop; completed chunks stay for --resume.
+// Unlike Ctrl-C a second one does not kill: schedulers send it to the job and to its batch
+// shell, and their SIGKILL follows anyway.
+void OnSigterm(int) {
+  g_stop_at_checkpoint.store(true);
+  g_terminating.store(true);
 }
 
-// START:STOP, either side may be empty; STOP > START.
-const CLI::Validator kFrameRange(
-    [](std::string& v) -> std::string {
-      const auto colon = v.find(':');
-      if (colon == std::string::npos) return "expects START:STOP (e.g. 0:1000), got '" + v + "'";
-      for (const std::string& part : {v.substr(0, colon), v.substr(colon + 1)}) {
-        if (!part.empty() && CLI::NonNegativeNumber(std::string(part)) != "") {
-          return "expects START:STOP with whole numbers >= 0, got '" + v + "'";
-        }
-      }
-      const std::string a = v.substr(0, colon), b = v.substr(colon + 1);
-      if (!a.empty() && !b.empty() && std::stoll(b) <= std::stoll(a)) return "STOP must be > START, got '" + v + "'";
-      return "";
-    },
-    "START:STOP");
+// SIGUSR1 (a scheduler's time-limit warning, minutes ahead): finish the running chunk, then stop.
+void OnSigusr1(int) { g_stop_at_checkpoint.store(true); }
 
-// cpu, cuda or cuda:N.
-const CLI::Validator kDevice(
-    [](std::string& v) -> std::string {
-      if (v == "cpu" || v == "cuda") return "";
-      if (v.rfind("cuda:", 0) == 0 && CLI::NonNegativeNumber(v.substr(5)).empty()) return "";
-      return "expects cpu, cuda or cuda:N, got '" + v + "'";
-    },
-    "cpu|cuda[:N]");
-
-void AddAnalyzeOptions(CLI::App* cmd, AnalyzeArgs& a, AnalyzeOptions& o) {
-  cmd->add_option("model", a.model,
-                  "the model: a DeepLabCut export (.pt), a snapshot-*.pt (pytorch_config.yaml beside it), a "
-                  "training folder (best snapshot, else last), or TorchScript with its config")
-      ->required();
-  cmd->add_option("inputs", a.inputs, "videos, images, or folders of them")->required();
-
-  const std::string model = "Model";
-  cmd->add_option("--config", o.config_path, "pytorch_config.yaml (default: beside the model / inside an export)")
-      ->check(CLI::ExistingFile)->group(model);
-  cmd->add_option("--snapshot", o.snapshot, "training folder: the snapshot to use (default: best, else last)")
-      ->check(CLI::ExistingFile)->group(model);
-  cmd->add_option("--device", o.device, "where inference runs")->check(kDevice)->capture_default_str()->group(model);
-  cmd->add_flag("--half", o.half, "float16 inference (GPU, native models)")->group(model);
-  cmd->add_flag("--channels-last", o.channels_last,
-                "NHWC native networks: faster on CPU, scores may differ from DeepLabCut's by ~1e-5")
-      ->group(model);
-
-  const std::string out = "Outputs";
-  cmd->add_option("--dest,-d", o.dest_dir, "output folder (default: next to each input)")->group(out);
-  cmd->add_flag("--csv", o.save_csv, "also write .csv")->group(out);
-  cmd->add_option("--scorer", o.scorer, "scorer level of the outputs (default: DeepLabCut's, from the model)")
-      ->group(out);
-  cmd->add_flag("--overwrite", o.overwrite, "redo inputs that already have results (default: skip them)")->group(out);
-  cmd->add_flag("--resume", o.resume, "continue an interrupted run from its last completed chunk (.resume journal)")
-      ->group(out);
-  cmd->add_flag("--allow-lost-frames", a.allow_lost_frames,
-                "exit 0 even when frames of a damaged video could not be decoded (else exit 3)")
-      ->group(out);
-
-  const std::string what = "What to analyse";
-  cmd->add_option("--frames", a.frames, "frame range START:STOP (STOP exclusive; either may be empty)")
-      ->check(kFrameRange)->group(what);
-  cmd->add_option("--crop", a.crop, "analyse only x1,x2,y1,y2 (DeepLabCut's cropping)")
-      ->delimiter(',')->expected(4)->check(CLI::NonNegativeNumber)->group(what);
-
-  const std::string run = "Performance";
-  cmd->add_option("--batch-size,-b", a.batch_size,
-                  "frames (top-down: crops) per inference batch, or auto (time 1-8, keep the fastest)")
-      ->check(NumberOrAuto(4096))->capture_default_str()->group(run);
-  cmd->add_option("--threads,-t", a.threads, "inference threads, or auto (= all cores)")
-      ->check(NumberOrAuto(1024))->capture_default_str()->group(run);
-  cmd->add_option("--workers", o.pipeline.preprocess_workers, "preprocess worker threads")
-      ->check(CLI::Range(1, 64))->capture_default_str()->group(run);
-  cmd->add_option("--post-workers", o.pipeline.postprocess_workers,
-                  "postprocess threads (predictor, multi-animal assembly), in parallel over batches")
-      ->check(CLI::Range(1, 64))->capture_default_str()->group(run);
-  cmd->add_option("--detector-batch-size", o.pipeline.detector_batch_size,
-                  "frames per detector batch (top-down), or per conditions-model batch (CTD)")
-      ->check(CLI::Range(1, 4096))->capture_default_str()->group(run);
-  cmd->add_option("--slots", o.pipeline.num_slots, "preallocated batch slots (the memory bound)")
-      ->check(CLI::Range(1, 64))->capture_default_str()->group(run);
-  cmd->add_flag("--no-async", a.no_async, "every stage in one thread, in turn (for comparison; same results)")
-      ->group(run);
-  cmd->add_flag("--quiet,-q", a.quiet, "no progress line or summary")->group(run);
-
-  const std::string td = "Top-down and conditional top-down (CTD)";
-  cmd->add_option("--boxes", o.boxes_path,
-                  "top-down: JSON of boxes per frame number or image path ([x, y, w, h(, score)] lists), "
-                  "instead of the model's detector")
-      ->group(td);
-  auto* conditions =
-      cmd->add_option("--conditions", o.conditions_path,
-                      "CTD: condition poses per frame from DeepLabCut predictions (.h5, _assemblies.pickle, "
-                      "_full.pickle, or .json: a list per frame or a mapping from image path)")
-          ->group(td);
-  auto* conditions_model = cmd->add_option("--conditions-model", o.conditions_model_path,
-                                           "CTD: a bottom-up model (export, snapshot or folder) whose poses are "
-                                           "the conditions, run in the same pipeline")
-                               ->group(td);
-  conditions->excludes(conditions_model);
-  cmd->add_flag("--ctd-tracking", o.ctd_tracking,
-                "CTD: track: each frame's poses are the next frame's conditions (DeepLabCut's ctd_tracking); "
-                "the conditions source starts the tracks and is rerun by DeepLabCut's rules. Also writes "
-                "<stem><scorer>_ctd.h5")
-      ->group(td);
-  cmd->add_option("--ctd-tracking-config", a.tracking_config,
-                  "CTD tracking settings key=value,... with DeepLabCut's CTDTrackingConfig keys (bu_on_lost_idv, "
-                  "bu_min_frequency, bu_max_frequency, threshold_bu_add, threshold_ctd, threshold_nms) and "
-                  "stable_rows; implies --ctd-tracking")
-      ->group(td);
-}
-
-// The parts of the command line that CLI11 keeps as text, into AnalyzeOptions. Returns false
-// (after saying why) for values the validators cannot judge alone.
-bool FinishOptions(const AnalyzeArgs& a, AnalyzeOptions* o) {
-  o->auto_batch_size = a.batch_size == "auto";
-  if (!o->auto_batch_size) o->pipeline.batch_size = std::stoi(a.batch_size);
-  o->pipeline.intra_op_threads = a.threads == "auto" ? 0 : std::stoi(a.threads);
-  o->pipeline.async = !a.no_async;
-  if (!a.frames.empty()) {
-    const auto colon = a.frames.find(':');
-    const std::string start = a.frames.substr(0, colon), stop = a.frames.substr(colon + 1);
-    o->decode.start_frame = start.empty() ? 0 : std::stoll(start);
-    o->decode.stop_frame = stop.empty() ? -1 : std::stoll(stop);
-  }
-  if (!a.crop.empty()) {
-    o->preprocess.crop = Crop{a.crop[0], a.crop[1], a.crop[2], a.crop[3]};
-    if (!o->preprocess.crop.enabled()) {
-      std::cerr << "error: --crop expects x1,x2,y1,y2 with x1 < x2 and y1 < y2\n";
-      return false;
+// After SIGTERM, stops at once when the chunk has not come within $POSEBATCH_TERM_GRACE
+// seconds (default 20: inside Slurm's default KillWait of 30 s before its SIGKILL).
+void StartTermWatchdog() {
+  const char* env = std::getenv("POSEBATCH_TERM_GRACE");
+  const double grace = env != nullptr ? std::atof(env) : 20.0;
+  std::thread([grace] {
+    while (!g_terminating.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() < grace) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-  }
-  if (!a.tracking_config.empty()) {
-    o->ctd_tracking = true;
-    Status st = ParseCtdTrackingSettings(a.tracking_config, &o->tracking);
-    if (!st.ok()) {
-      std::cerr << "error: --ctd-tracking-config: " << st.message() << "\n";
-      return false;
-    }
-  }
-  return true;
-}
-
-int RunAnalyze(const AnalyzeArgs& a, AnalyzeOptions o) {
-  if (!FinishOptions(a, &o)) return kExitUsage;
-  ProgressPrinter progress(a.quiet);
-  o.cancel = &g_interrupted;
-  o.callbacks.on_message = [&](MessageLevel level, const std::string& text) {
-    progress.Finish();
-    PrintMessage(level, text, a.quiet);
-  };
-  o.callbacks.on_progress = [&](const std::string& input, const Progress& p) { progress.Update(input, p); };
-  o.callbacks.on_input_done = [&](const InputResult& r) {
-    progress.Finish();
-    PrintInputResult(r, a.quiet);
-  };
-  std::unique_ptr<Analyzer> analyzer;
-  Status st = Analyzer::Open(a.model, o, &analyzer);
-  if (!st.ok()) {
-    std::cerr << "error: " << st.message() << "\n";
-    return st.code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailed;
-  }
-  AnalyzeResult result;
-  st = analyzer->Analyze(a.inputs, &result);
-  return FinishRun(st, result, a.allow_lost_frames);
+    g_interrupted.store(true);
+  }).detach();
 }
 
 int RunInfo(const std::string& model_path, const std::string& config, const std::string& snapshot) {
@@ -251,8 +99,24 @@ int main(int argc, char** argv) {
 
   AnalyzeArgs a;
   AnalyzeOptions o;
+  std::string manifest, shard;
   auto* analyze = app.add_subcommand("analyze", "analyze videos / images with a pose model");
-  AddAnalyzeOptions(analyze, a, o);
+  AddAnalyzeOptions(analyze, a, o, /*inputs_optional=*/true);
+  auto* manifest_opt = analyze->add_option("--manifest", manifest,
+                                           "a campaign's manifest.jsonl (posebatch plan): analyse its videos with "
+                                           "its options (those given here win), instead of MODEL INPUTS")
+                           ->check(CLI::ExistingFile)
+                           ->group("Campaign");
+  analyze->add_option("--shard", shard,
+                      "with --manifest: this task's share, I/N or I (N: the plan's); default $SLURM_ARRAY_TASK_ID, "
+                      "else $JOB_COMPLETION_INDEX, else every video")
+      ->needs(manifest_opt)
+      ->group("Campaign");
+
+  CampaignCommands campaign;
+  AddCampaignCommands(app, campaign);
+  VizCommands viz;  // label, plot
+  AddVizCommands(app, viz);
 
   std::string info_model, info_config, info_snapshot;
   auto* info = app.add_subcommand("info", "describe a model");
@@ -267,10 +131,25 @@ int main(int argc, char** argv) {
     const int printed = app.exit(e);
     return printed == 0 ? kExitOk : kExitUsage;
   }
+  if (*analyze && manifest.empty() && (a.model.empty() || a.inputs.empty())) {
+    std::cerr << "analyze: the model and inputs are required (or --manifest)\nRun with --help for more information.\n";
+    return kExitUsage;
+  }
+  if (*analyze && !manifest.empty() && !a.model.empty()) {
+    std::cerr << "analyze: --manifest names the model and the inputs: give neither with it\n";
+    return kExitUsage;
+  }
   TuneAllocatorForInference();
   std::signal(SIGINT, OnSigint);
-  std::signal(SIGTERM, OnSigint);
-  if (*analyze) return RunAnalyze(a, o);
+  std::signal(SIGTERM, OnSigterm);
+  std::signal(SIGUSR1, OnSigusr1);
+  StartTermWatchdog();
+  const StopFlags stop{&g_interrupted, &g_stop_at_checkpoint};
+  if (*analyze) return manifest.empty() ? RunAnalyze(a, o, stop) : RunManifestTask(*analyze, manifest, shard, stop);
+  const int viz_exit = RunVizCommand(viz);
+  if (viz_exit >= 0) return viz_exit;
+  const int campaign_exit = RunCampaignCommand(campaign, argv[0]);
+  if (campaign_exit >= 0) return campaign_exit;
   if (*info) return RunInfo(info_model, info_config, info_snapshot);
   return kExitUsage;
 }

@@ -85,21 +85,28 @@ void PrintInputResult(const InputResult& r, bool quiet) {
   std::fflush(stdout);
 }
 
-int FinishRun(const Status& st, const AnalyzeResult& result, bool allow_lost_frames) {
+int FinishRun(const Status& st, const AnalyzeResult& result, bool allow_lost_frames, bool stopped_at_checkpoint,
+              bool print) {
   if (result.interrupted) {
-    std::fprintf(stderr, "interrupted: unfinished outputs were removed; finished ones are kept; --resume "
-                         "continues unfinished videos from their last completed chunk\n");
-    return kExitInterrupted;
+    if (print && stopped_at_checkpoint) {
+      std::fprintf(stderr, "stopped at a checkpoint (SIGTERM / SIGUSR1): completed chunks are kept; --resume continues\n");
+    } else if (print) {
+      std::fprintf(stderr, "interrupted: unfinished outputs were removed; finished ones are kept; --resume "
+                           "continues unfinished videos from their last completed chunk\n");
+    }
+    return stopped_at_checkpoint ? kExitStopped : kExitInterrupted;
   }
   if (result.failed() > 0) return kExitFailed;
   if (!st.ok()) {  // failed before any input ran (auto batch size, a folder without inputs)
-    std::fprintf(stderr, "error: %s\n", st.message().c_str());
+    if (print) std::fprintf(stderr, "error: %s\n", st.message().c_str());
     return kExitFailed;
   }
   const int damaged = result.with_lost_frames();
   if (damaged > 0 && !allow_lost_frames) {
-    std::fprintf(stderr, "%d video(s) lost frames (see above); exit status %d (--allow-lost-frames: 0)\n", damaged,
-                 kExitLostFrames);
+    if (print) {
+      std::fprintf(stderr, "%d video(s) lost frames (see above); exit status %d (--allow-lost-frames: 0)\n",
+                   damaged, kExitLostFrames);
+    }
     return kExitLostFrames;
   }
   return kExitOk;
