@@ -469,6 +469,39 @@ class RealSlurm(unittest.TestCase):
         with open(os.path.join(campaign, "jobs.log")) as f:
             self.assertEqual(len(f.read().splitlines()), 2)
 
+    def test_time_limit_warning_stops_at_a_chunk_requeues_and_resumes(self):
+        """What `--signal=B:USR1@300` does before the time limit, sent by hand: the batch shell
+        forwards USR1, posebatch stops at its next journal chunk (exit 75), the script requeues
+        its own array task, and the restarted task resumes the video there."""
+        folder = os.path.join(self.tmp.name, "requeue_videos")
+        os.makedirs(folder)
+        video = os.path.join(folder, "long.mp4")
+        make_video(video, LONG_FRAMES)
+        ref = os.path.join(self.tmp.name, "requeue_ref")
+        reference_run([video], ref)
+        campaign = os.path.join(self.tmp.name, "requeue_campaign")
+        out = os.path.join(campaign, "out")
+        r = run("plan", MODEL, video, "-o", campaign, "--shards", "1", "--dest", out, *OPTIONS)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        job = self.submit(campaign, "--cpus-per-task", "1")
+        log = os.path.join(campaign, "logs", "task-0.log")
+        wait_for_progress(log, "long.mp4", 300, timeout=240)
+        subprocess.run(["scancel", "--signal=USR1", "--batch", f"{job}_0"], check=True)
+        self.wait_job(job)  # requeued (pending again), restarted, finished
+
+        code, s = status(campaign)
+        self.assertEqual(code, 0, s)
+        with open(log) as f:
+            text = f.read()
+        self.assertIn("stopped at a checkpoint; requeueing", text)
+        self.assertIn("restart 1", text)
+        events = json_lines("\n".join(line for line in text.splitlines() if line.startswith("{")))
+        done = [e for e in events if e["event"] == "done" and e["input"] == video]
+        self.assertEqual([e["outcome"] for e in done], ["stopped", "analysed"], done)
+        self.assertGreaterEqual(done[1]["resumed_rows"], 256)
+        self.assertEqual(analysed_counts(campaign), {video: 1})
+        assert_same_outputs(self, [video], out, ref)
+
 
 if __name__ == "__main__":
     unittest.main()
