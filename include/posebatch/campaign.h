@@ -56,8 +56,10 @@ std::vector<int> AssignShards(const std::vector<int64_t>& frames, int shards);
 // Max shard frames / mean shard frames (1 = perfect balance).
 double ShardImbalance(const std::vector<int64_t>& frames, const std::vector<int>& shard_of, int shards);
 
-// The videos (indices into manifest.videos) of shard `index` of `count`: the planned split when
-// count == manifest.shards, else AssignShards(frames, count).
+// The shard of each video in a split into `count`: the planned split when count ==
+// manifest.shards, else AssignShards(frames, count).
+std::vector<int> ShardOf(const Manifest& manifest, int count);
+// The videos (indices into manifest.videos) of shard `index` of ShardOf(manifest, count).
 std::vector<size_t> ShardVideos(const Manifest& manifest, int index, int count);
 
 struct PlanOptions {
@@ -161,6 +163,9 @@ struct SlurmOptions {
   std::vector<std::string> extra_sbatch;  // more "#SBATCH ..." option lines, verbatim
   std::string posebatch;              // the posebatch binary to run (absolute)
 };
+
+// `text` as one bash word: single quotes, a quote inside written as '\''.
+std::string ShellQuote(const std::string& text);
 
 // The sbatch script of a campaign: an array of tasks, each `posebatch analyze --manifest ...
 // --shard $SLURM_ARRAY_TASK_ID/N --resume --progress json`, per-task logs in <dir>/logs,

@@ -99,6 +99,7 @@ std::unique_ptr<ConditionProvider> LoadConditions(const std::string& path, int64
 struct RunContext {
   ProgressCallback on_progress;                  // may be empty
   const std::atomic<bool>* cancel = nullptr;     // set to stop early (e.g. Ctrl-C)
+  const std::atomic<bool>* stop = nullptr;       // a second such flag (a graceful stop's: analyze.h)
   const BoxProvider* boxes = nullptr;            // top-down: replaces the model's detector
   const ConditionProvider* conditions = nullptr;  // CTD: condition poses per frame
   // CTD: a bottom-up model run in the same pipeline (frames batched by
@@ -108,6 +109,12 @@ struct RunContext {
   // CTD: track (each frame's poses are the next frame's conditions; `conditions` or
   // `conditions_model` starts the tracks and is run again by these rules); null = no tracking.
   const CtdTrackingOptions* ctd_tracking = nullptr;
+
+  // Whether either flag is set: the run stops as if cancelled.
+  bool StopRequested() const {
+    return (cancel != nullptr && cancel->load(std::memory_order_relaxed)) ||
+           (stop != nullptr && stop->load(std::memory_order_relaxed));
+  }
 };
 
 // Runs `model` over every frame of `source`, appending one row per frame to `writer` in input

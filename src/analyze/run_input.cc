@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <thread>
 
 #include "analyze/damage_report.h"
 #include "io/meta_pickle.h"
@@ -122,30 +121,6 @@ class CheckpointStop : public PoseWriter {
   int64_t rows_ = 0;  // rows of this run (chunks are counted from the rows replayed)
 };
 
-// The pipeline's stop flag when a graceful stop may come: set by the caller's cancel flag
-// (polled, so Ctrl-C stays immediate) or by CheckpointStop.
-class StopFlag {
- public:
-  explicit StopFlag(const std::atomic<bool>* cancel) : cancel_(cancel) {
-    poller_ = std::thread([this] {
-      while (!done_.load()) {
-        if (cancel_->load()) stop_.store(true);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-    });
-  }
-  ~StopFlag() {
-    done_.store(true);
-    poller_.join();
-  }
-  std::atomic<bool>* flag() { return &stop_; }
-
- private:
-  const std::atomic<bool>* cancel_;
-  std::atomic<bool> stop_{false}, done_{false};
-  std::thread poller_;
-};
-
 // Runs `source` into the outputs at `out_base`. `plan` (videos): the resume journal to write,
 // and the rows of an interrupted run to replay first. Throws Error; the result's status is set
 // for failures the pipeline reports.
@@ -170,7 +145,7 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
     files.push_back(path);
     for (const std::string& n : notes) c.say(MessageLevel::kNote, r->input + ": " + n);
   }
-  std::unique_ptr<StopFlag> stop;  // when a graceful stop may come: the pipeline's stop flag
+  std::atomic<bool> checkpoint_stop{false};  // set by CheckpointStop: the pipeline stops
   if (plan != nullptr) {
     const JournalContents* previous = plan->continue_previous ? &plan->previous : nullptr;
     if (previous != nullptr) {  // the interrupted run's rows, bit for bit
@@ -186,8 +161,7 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
     auto journal = CreateJournalWriter(plan->path, plan->header, layout.NumColumns(), plan->chunk_rows, previous,
                                        plan->with_boxes);
     if (o.stop_at_checkpoint != nullptr) {
-      stop.reset(new StopFlag(c.cancel));
-      journal.reset(new CheckpointStop(std::move(journal), plan->chunk_rows, o.stop_at_checkpoint, stop->flag()));
+      journal.reset(new CheckpointStop(std::move(journal), plan->chunk_rows, o.stop_at_checkpoint, &checkpoint_stop));
     }
     writers.push_back(std::move(journal));
   }
@@ -196,7 +170,8 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
   if (o.callbacks.on_input_start) o.callbacks.on_input_start(r->input, info.to_deliver);
   RunContext ctx;
   if (o.callbacks.on_progress) ctx.on_progress = [&](const Progress& p) { o.callbacks.on_progress(r->input, p); };
-  ctx.cancel = stop != nullptr ? stop->flag() : c.cancel;
+  ctx.cancel = c.cancel;
+  ctx.stop = &checkpoint_stop;
   ctx.boxes = c.boxes;
   ctx.conditions = c.conditions;
   ctx.conditions_model = c.conditions_model;
@@ -305,8 +280,10 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
     if (r.status.ok() && o.labeled_video.enabled && plan.continue_previous) {  // from the .h5 (see RunSource)
       std::string written;
       std::vector<std::string> notes;
-      Status st = CreateLabeledVideo(base + ".h5", video, "", o.labeled_video, &written, &notes);
+      Status st = viz::LabelFromH5(base + ".h5", video, "", o.labeled_video, c.model->spec.config_text,
+                                   o.preprocess.crop, &written, &notes);
       if (!st.ok()) throw Error(st);
+      for (const std::string& n : notes) c.say(MessageLevel::kNote, video + ": " + n);
       r.outputs.insert(r.outputs.end() - 1, written);  // before _meta.pickle, as in a pass
     }
   } catch (...) {

@@ -139,26 +139,34 @@ Status ReadCampaignStatus(const std::string& dir, CampaignReport* report) {
   Status st = ReadManifest(campaign_files::Manifest(dir), &r.manifest);
   if (!st.ok()) return st;
   try {
-    // The task count in use: the tasks' own word (a heartbeat's "of"), else the plan's.
+    // The task count in use: the word ("of") of the most recently updated task heartbeat, else
+    // the plan's (tasks may have re-split the campaign: --shard I/M).
     r.shards = r.manifest.shards;
-    for (int t = 0;; ++t) {
+    double newest = -1;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(fs::path(dir) / "tasks", ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.size() < 6 || name.compare(name.size() - 5, 5, ".json") != 0 ||
+          name.find_first_not_of("0123456789") != name.size() - 5) {
+        continue;  // only <I>.json heartbeats
+      }
       try {
-        const YAML::Node h = YAML::LoadFile(campaign_files::Heartbeat(dir, t));
-        r.shards = h["of"].as<int>();
-        break;
+        const YAML::Node h = YAML::LoadFile(entry.path().string());
+        const double updated = h["updated"].as<double>();
+        if (updated > newest) newest = updated, r.shards = h["of"].as<int>();
       } catch (const YAML::Exception&) {
-        if (t >= r.manifest.shards) break;
+        // a torn heartbeat from an old writer: its task's word is not known
       }
     }
     const std::map<std::string, VideoHistory> history = ReadHistories(dir, std::max(r.shards, r.manifest.shards));
-    std::vector<size_t> shard_of(r.manifest.videos.size());
-    for (int s = 0; s < r.shards; ++s)
-      for (size_t i : ShardVideos(r.manifest, s, r.shards)) shard_of[i] = static_cast<size_t>(s);
+    const std::vector<int> shard_of = ShardOf(r.manifest, r.shards);
+    std::vector<int> shard_videos(static_cast<size_t>(r.shards), 0);
+    for (const int s : shard_of) ++shard_videos[static_cast<size_t>(s)];
     for (size_t i = 0; i < r.manifest.videos.size(); ++i) {
       const CampaignVideo& mv = r.manifest.videos[i];
       VideoStatus v;
       v.path = mv.path;
-      v.shard = static_cast<int>(shard_of[i]);
+      v.shard = shard_of[i];
       v.frames = mv.frames;
       const auto h = history.find(mv.path);
       if (h != history.end()) v.analysed = h->second.analysed;
@@ -184,7 +192,7 @@ Status ReadCampaignStatus(const std::string& dir, CampaignReport* report) {
     std::set<int> busy_tasks;
     for (int t = 0; t < r.shards; ++t) {
       TaskStatus task = ReadTask(dir, t);
-      task.videos = static_cast<int>(ShardVideos(r.manifest, t, r.shards).size());
+      task.videos = shard_videos[static_cast<size_t>(t)];
       if (task.state == "running") busy_tasks.insert(t);
       r.tasks.push_back(std::move(task));
     }

@@ -37,7 +37,7 @@ double ShardImbalance(const std::vector<int64_t>& frames, const std::vector<int>
   return static_cast<double>(*std::max_element(load.begin(), load.end())) / mean;
 }
 
-std::vector<size_t> ShardVideos(const Manifest& manifest, int index, int count) {
+std::vector<int> ShardOf(const Manifest& manifest, int count) {
   std::vector<int> shard_of;
   if (count == manifest.shards) {
     for (const auto& v : manifest.videos) shard_of.push_back(v.shard);
@@ -46,6 +46,11 @@ std::vector<size_t> ShardVideos(const Manifest& manifest, int index, int count) 
     for (const auto& v : manifest.videos) frames.push_back(v.frames);
     shard_of = AssignShards(frames, count);
   }
+  return shard_of;
+}
+
+std::vector<size_t> ShardVideos(const Manifest& manifest, int index, int count) {
+  const std::vector<int> shard_of = ShardOf(manifest, count);
   std::vector<size_t> mine;
   for (size_t i = 0; i < shard_of.size(); ++i)
     if (shard_of[i] == index) mine.push_back(i);

@@ -7,14 +7,13 @@
 namespace fs = std::filesystem;
 
 namespace posebatch {
-namespace {
-
-// 'text' for bash: single quotes, a quote inside written as '\''.
 std::string ShellQuote(const std::string& text) {
   std::string out = "'";
   for (const char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
+
+namespace {
 
 // What sbatch's --array takes: "0-3", or "1,3" for a rerun, with "%N" for a parallel limit.
 std::string ArraySpec(const SlurmOptions& o, int count) {

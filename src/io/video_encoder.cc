@@ -138,7 +138,9 @@ VideoEncoder::VideoEncoder(const std::string& path, const VideoEncoderOptions& o
   impl_->path = path;
   impl_->temp = path + ".part";
   impl_->options = options;
-  av_log_set_level(AV_LOG_ERROR);
+  // libx264's statistics lines are info-level; lower the level only (the decoder may have set
+  // it quieter: its damage is reported through stop_reason, not FFmpeg's log).
+  if (av_log_get_level() > AV_LOG_ERROR) av_log_set_level(AV_LOG_ERROR);
   try {
     impl_->Open();
   } catch (...) {

@@ -187,9 +187,7 @@ class Run {
     }
   }
 
-  bool CancelRequested() const {
-    return context_.cancel != nullptr && context_.cancel->load(std::memory_order_relaxed);
-  }
+  bool CancelRequested() const { return context_.StopRequested(); }
 
   // ---- drivers --------------------------------------------------------------------------
 

@@ -167,9 +167,7 @@ class TopDownRun {
     }
   }
 
-  bool CancelRequested() const {
-    return context_.cancel != nullptr && context_.cancel->load(std::memory_order_relaxed);
-  }
+  bool CancelRequested() const { return context_.StopRequested(); }
 
   // ---- crop stage (one thread) ------------------------------------------------------------
 

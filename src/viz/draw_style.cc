@@ -78,6 +78,12 @@ ProjectSettings ProjectSettingsFromModelConfig(const std::string& config_yaml_te
   }
 }
 
+ProjectSettings ResolveProjectSettings(const LabeledVideoOptions& options,
+                                       const std::string& model_config_text) {
+  return options.project_config.empty() ? ProjectSettingsFromModelConfig(model_config_text)
+                                        : ReadProjectSettings(options.project_config);
+}
+
 Rgb NamedColor(const std::string& name) {
   static const std::pair<const char*, Rgb> kNames[] = {
       {"black", {0, 0, 0}},      {"k", {0, 0, 0}},          {"white", {255, 255, 255}},

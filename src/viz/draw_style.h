@@ -28,6 +28,10 @@ struct ProjectSettings {
 ProjectSettings ReadProjectSettings(const std::string& path);
 // From a model config's text (its metadata.project_path/config.yaml), when that file exists.
 ProjectSettings ProjectSettingsFromModelConfig(const std::string& config_yaml_text);
+// The settings a labeled video uses: options.project_config when given, else the model
+// config's project (`model_config_text`; empty: none).
+ProjectSettings ResolveProjectSettings(const LabeledVideoOptions& options,
+                                       const std::string& model_config_text);
 
 struct DrawStyle {
   double pcutoff = 0.6;  // drawn when likelihood > pcutoff (DeepLabCut's test)

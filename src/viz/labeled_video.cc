@@ -6,7 +6,9 @@
 
 #include "io/h5_reader.h"
 #include "posebatch/frame_source.h"
+#include "viz/draw_style.h"
 #include "viz/label_renderer.h"
+#include "viz/labeling_writer.h"
 
 namespace fs = std::filesystem;
 
@@ -26,9 +28,12 @@ std::string LabeledVideoPath(const std::string& h5_path) {
   return base + "_labeled.mp4";
 }
 
-Status CreateLabeledVideo(const std::string& h5_path, const std::string& video_path,
-                          const std::string& output_path, const LabeledVideoOptions& options,
-                          std::string* written, std::vector<std::string>* notes) {
+namespace viz {
+
+Status LabelFromH5(const std::string& h5_path, const std::string& video_path,
+                   const std::string& output_path, const LabeledVideoOptions& options,
+                   const std::string& model_config_text, const Crop& crop, std::string* written,
+                   std::vector<std::string>* notes) {
   try {
     std::error_code ec;
     if (!fs::is_regular_file(h5_path, ec)) return Status::NotFound(h5_path + ": no such file");
@@ -39,9 +44,9 @@ Status CreateLabeledVideo(const std::string& h5_path, const std::string& video_p
       return Status::InvalidArgument(h5_path + ": rows are images, not frames of a video");
     }
     viz::PoseColumns columns = viz::ParsePoseColumns(table.level_names, table.columns, h5_path);
-    const viz::ProjectSettings project = viz::ReadProjectSettings(options.project_config);
     std::vector<std::string> local_notes;
-    viz::DrawStyle style = viz::ResolveStyle(options, project, columns, &local_notes);
+    viz::DrawStyle style = viz::ResolveStyle(
+        options, ResolveProjectSettings(options, model_config_text), columns, &local_notes);
     // Frame number -> row. Frames without a row are written without poses.
     std::unordered_map<int64_t, int64_t> row_of;
     int64_t first = -1, last = -1;
@@ -58,11 +63,7 @@ Status CreateLabeledVideo(const std::string& h5_path, const std::string& video_p
     decode.decoder_threads = 2;
     std::unique_ptr<FrameSource> source = OpenVideo(video_path, decode);
     const SourceInfo& info = source->info();
-    viz::RendererOptions ro;
-    ro.width = info.width;
-    ro.height = info.height;
-    ro.fps = info.fps;
-    ro.crf = options.crf;
+    const viz::RendererOptions ro = RendererOptionsFor(info, options, crop);
     const std::string out = output_path.empty() ? LabeledVideoPath(h5_path) : output_path;
     viz::LabelRenderer renderer(viz::PoseDrawer(std::move(columns), std::move(style)), out, ro);
     try {
@@ -95,6 +96,14 @@ Status CreateLabeledVideo(const std::string& h5_path, const std::string& video_p
   } catch (...) {
     return StatusFromCurrentException();
   }
+}
+
+}  // namespace viz
+
+Status CreateLabeledVideo(const std::string& h5_path, const std::string& video_path,
+                          const std::string& output_path, const LabeledVideoOptions& options,
+                          std::string* written, std::vector<std::string>* notes) {
+  return viz::LabelFromH5(h5_path, video_path, output_path, options, "", Crop{}, written, notes);
 }
 
 }  // namespace posebatch

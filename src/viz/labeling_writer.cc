@@ -185,15 +185,8 @@ std::unique_ptr<FrameSource> TeeFrames(FrameSource& inner, std::shared_ptr<Frame
   return std::make_unique<TeeSource>(inner, std::move(stash));
 }
 
-std::unique_ptr<PoseWriter> CreateLabelingWriter(
-    const std::string& path, const ColumnLayout& layout, const SourceInfo& info,
-    const LabeledVideoOptions& options, const std::string& model_config_text, const Crop& crop,
-    std::shared_ptr<FrameStash> stash, std::vector<std::string>* notes) {
-  PoseColumns columns = ParsePoseColumns(layout.LevelNames(), layout.Columns(), path);
-  const ProjectSettings project = options.project_config.empty()
-                                      ? ProjectSettingsFromModelConfig(model_config_text)
-                                      : ReadProjectSettings(options.project_config);
-  DrawStyle style = ResolveStyle(options, project, columns, notes);
+RendererOptions RendererOptionsFor(const SourceInfo& info, const LabeledVideoOptions& options,
+                                   const Crop& crop) {
   RendererOptions ro;
   ro.width = info.width;
   ro.height = info.height;
@@ -204,6 +197,17 @@ std::unique_ptr<PoseWriter> CreateLabelingWriter(
     ro.offset_x = crop.x1;
     ro.offset_y = crop.y1;
   }
+  return ro;
+}
+
+std::unique_ptr<PoseWriter> CreateLabelingWriter(
+    const std::string& path, const ColumnLayout& layout, const SourceInfo& info,
+    const LabeledVideoOptions& options, const std::string& model_config_text, const Crop& crop,
+    std::shared_ptr<FrameStash> stash, std::vector<std::string>* notes) {
+  PoseColumns columns = ParsePoseColumns(layout.LevelNames(), layout.Columns(), path);
+  DrawStyle style =
+      ResolveStyle(options, ResolveProjectSettings(options, model_config_text), columns, notes);
+  const RendererOptions ro = RendererOptionsFor(info, options, crop);
   auto writer = std::make_unique<LabelingWriter>(
       path, PoseDrawer(std::move(columns), std::move(style)), ro, std::move(stash));
   if (notes != nullptr && !writer->encoder_note().empty()) notes->push_back(writer->encoder_note());

@@ -17,6 +17,7 @@
 #include "posebatch/frame_source.h"
 #include "posebatch/labeled_video.h"
 #include "posebatch/options.h"
+#include "posebatch/status.h"
 #include "posebatch/writer.h"
 
 namespace posebatch::viz {
@@ -50,6 +51,20 @@ class FrameStash {
 // A FrameSource that delivers `inner`'s frames and stashes a copy of each. Same thread rules as
 // `inner` (one thread calls Next). `inner` must outlive it.
 std::unique_ptr<FrameSource> TeeFrames(FrameSource& inner, std::shared_ptr<FrameStash> stash);
+
+struct RendererOptions;  // viz/label_renderer.h (cairo's header stays out of this one)
+
+// The renderer's size, rate and quality for frames like `info`'s; with a crop, the offset that
+// puts crop-relative coordinates on the full frame.
+RendererOptions RendererOptionsFor(const SourceInfo& info, const LabeledVideoOptions& options,
+                                   const Crop& crop);
+
+// CreateLabeledVideo (labeled_video.h) for an analysis's own .h5: with the model config's
+// project settings when options name none, and the run's crop.
+Status LabelFromH5(const std::string& h5_path, const std::string& video_path,
+                   const std::string& output_path, const LabeledVideoOptions& options,
+                   const std::string& model_config_text, const Crop& crop, std::string* written,
+                   std::vector<std::string>* notes);
 
 // The writer that makes `path` (<stem><scorer>_labeled.mp4) from the rows written to it and the
 // stashed frames. `layout`: the run's columns; `info`: the video; `model_config_text`: the

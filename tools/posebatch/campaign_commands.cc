@@ -108,7 +108,8 @@ int RunSlurm(CampaignCommands& c, const std::string& argv0) {
     std::stringstream list(c.slurm_tasks);
     std::string item;
     while (std::getline(list, item, ',')) {
-      if (item.empty() || item.find_first_not_of("0123456789") != std::string::npos || std::stoi(item) >= o.array) {
+      if (item.empty() || item.size() > 9 || item.find_first_not_of("0123456789") != std::string::npos ||
+          std::stoi(item) >= o.array) {
         std::cerr << "error: --tasks expects task ids below " << o.array << " separated by commas, or 'rerun'; got '"
                   << c.slurm_tasks << "'\n";
         return kExitUsage;
@@ -133,7 +134,7 @@ int RunSlurm(CampaignCommands& c, const std::string& argv0) {
       return kExitFailed;
     }
   }
-  const std::string command = "sbatch --parsable '" + script_path + "' 2>&1";
+  const std::string command = "sbatch --parsable " + ShellQuote(script_path) + " 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) {
     std::cerr << "error: cannot run sbatch\n";
