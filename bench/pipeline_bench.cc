@@ -31,6 +31,8 @@
 #include "bench_util.h"
 #include "ctd_bench.h"
 #include "common/stopwatch.h"
+#include "model/device.h"
+#include "model/native/layers.h"
 #include "pipeline/inference_thread.h"
 #include "pipeline/slot_pool.h"
 #include "pipeline/stage_common.h"
@@ -54,7 +56,9 @@ struct Options {
   std::string conditions_model;  // CTD models: the bottom-up model whose poses are the conditions
   std::vector<int> batches{1, 8}, threads, workers{1}, assembly;
   int repeats = 3, frames = 60, rss_frames = 0, detector_batch = 1, post_workers = 1;
-  bool rss = false, python = false, channels_last = false;
+  bool rss = false, python = false;
+  std::optional<bool> channels_last;  // unset: analyze's default (ModelLoadOptions::channels_last)
+  std::string precision = "float32";  // of native networks (analyze --precision)
   bool ctd_tracking = false;  // CTD models: also the tracking mode
   bool labeled_video = false;  // bottom-up models: pipeline fps without and with --labeled-video
 };
@@ -127,6 +131,39 @@ double EngineOnly(Model& model, const Video& v, int batch, int threads) {
     seconds = sw.Seconds();
   });
   return v.frames / seconds;
+}
+
+// FLOPs of one frame's forward (2 x the multiply-adds of every convolution and transposed
+// convolution the network runs, counted as it runs them), on the inference thread.
+double ForwardFlopsPerFrame(Model& model, const Video& v, int threads) {
+  double flops = 0;
+  InferenceThread::Get().Run(threads, [&] {
+    at::Tensor input = at::randn({1, 3, v.height, v.width});
+    if (model.network->input_layout() == InputLayout::kNHWC) input = input.contiguous(at::MemoryFormat::ChannelsLast);
+    native::ScopedFlopCount count;
+    model.network->Forward(input);
+    flops = count.flops();
+  });
+  return flops;
+}
+
+// The machine's measured peak through the same oneDNN the networks use: a large 1x1 convolution
+// (a 1024 x 1024 x 16384 GEMM, NHWC) in `dtype`, best of 5, GFLOP/s. Zero where oneDNN has no
+// kernel for `dtype` here (bfloat16 without AVX512-BF16 / AMX).
+double PeakGflops(at::ScalarType dtype, int threads) {
+  if (dtype == at::kBFloat16 && !CpuSupportsBFloat16()) return 0;
+  double best = 0;
+  InferenceThread::Get().Run(threads, [&] {
+    const int64_t c = 1024, hw = 128;
+    at::Tensor x = at::randn({1, c, hw, hw}).to(dtype).contiguous(at::MemoryFormat::ChannelsLast);
+    at::Tensor w = at::randn({c, c, 1, 1}).to(dtype).contiguous(at::MemoryFormat::ChannelsLast);
+    for (int r = 0; r < 6; ++r) {
+      Stopwatch sw;
+      at::mkldnn_convolution(x, w, c10::nullopt, {0, 0}, {1, 1}, {1, 1}, 1);
+      if (r > 0) best = std::max(best, 2.0 * c * c * hw * hw / sw.Seconds() / 1e9);  // first: warm-up
+    }
+  });
+  return best;
 }
 
 // Top-down engine-only fps: the detector's forward per frame (batches of `det_batch` frames at
@@ -356,11 +393,16 @@ int Run(const Options& o) {
     Stopwatch load;
     ModelLoadOptions options = MakeLoadOptions("", "cpu", "");
     options.channels_last = o.channels_last;
+    options.precision = o.precision;
     models.emplace_back(path, LoadModel(path, options));
     std::fprintf(stderr, "loaded %s in %.2f s: %s\n", path.c_str(), load.Seconds(),
                  models.back().second.network->Describe().c_str());
   }
   Table grouping({"model", "size", "frames", "peaks/bodypart", "animals/frame", "grouping ms/frame"});
+  // Achieved GFLOP/s of the forward against the machine's measured peak in the same precision.
+  Table compute({"model", "size", "precision", "batch", "threads", "GFLOP/frame", "engine fps", "GFLOP/s",
+                 "peak GFLOP/s", "of peak"});
+  std::map<std::string, double> peak_gflops;  // precision|threads
   Table td({"model", "size", "detector batch", "pose batch", "threads", "crops/frame", "engine fps", "pipeline fps",
             "efficiency", "crops/s", "decode ms/f", "infer ms/f", "infer idle ms/f", "crop ms/f", "write ms/f"});
   Table ctd(CtdColumns());
@@ -482,6 +524,15 @@ int Run(const Options& o) {
                          Ms(s.write, last.frames)});
             if (v.native && w == o.workers.front()) {
               pipeline_fps[path + "|" + std::to_string(b) + "|" + std::to_string(t)] = p.median;
+              const bool bf16 = model.network->Describe().find("bfloat16") != std::string::npos;
+              const std::string precision = bf16 ? "bf16" : "float32";
+              const std::string key = precision + "|" + std::to_string(t);
+              if (!peak_gflops.count(key)) peak_gflops[key] = PeakGflops(bf16 ? at::kBFloat16 : at::kFloat, t);
+              const double gflop = ForwardFlopsPerFrame(model, v, t) / 1e9, achieved = gflop * e.median;
+              compute.AddRow({name, std::to_string(v.width) + "x" + std::to_string(v.height), precision,
+                              std::to_string(b), std::to_string(t), Fmt("%.1f", gflop), Fmt("%.2f", e.median),
+                              Fmt("%.0f", achieved), Fmt("%.0f", peak_gflops[key]),
+                              Fmt("%.2f", achieved / peak_gflops[key])});
             }
             std::fprintf(stderr, "%s b=%d t=%d w=%d: engine %.2f, pipeline %.2f fps\n", name.c_str(), b, t, w,
                          e.median, p.median);
@@ -495,6 +546,11 @@ int Run(const Options& o) {
     std::printf("Labeled video (analyze --labeled-video: frames stashed at decode, drawn with cairo and encoded with "
                 "libx264 on the writer stage), interleaved with plain runs, %d repeats:\n\n%s\n",
                 o.repeats, labeled.Render(o.format).c_str());
+  }
+  if (!compute.empty()) {
+    std::printf("Compute (FLOPs counted from the network's convolutions as they run; peak = a 1024x1024x16384 "
+                "GEMM as a 1x1 convolution through the same oneDNN, best of 5):\n\n%s\n",
+                compute.Render(o.format).c_str());
   }
   if (!grouping.empty()) {
     std::printf("Multi-animal grouping alone (PartAffinityFieldPredictor: peaks, PAF affinities, assembly) on the "
@@ -623,7 +679,11 @@ int main(int argc, char** argv) {
   app.add_flag("--python", o.python, "also run bench/python_reference.py on each model");
   app.add_flag("--labeled-video", o.labeled_video,
                "bottom-up models: pipeline fps without and with analyze --labeled-video (instead of the main table)");
-  app.add_flag("--channels-last", o.channels_last, "native models in NHWC (posebatch analyze --channels-last)");
+  app.add_flag_function(
+      "--channels-last,!--no-channels-last", [&o](int64_t n) { o.channels_last = n > 0; },
+      "native models in NHWC / NCHW (posebatch analyze --channels-last; default: analyze's)");
+  app.add_option("--precision", o.precision, "float32 or bf16 (posebatch analyze --precision)")
+      ->check(CLI::IsMember({"float32", "bf16"}));
   app.add_option("-o,--output", o.format, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
   app.add_flag("--rss-child", rss_child)->group("");  // internal: one measured run
   CLI11_PARSE(app, argc, argv);

@@ -55,7 +55,8 @@ struct AnalyzeOptions {
   std::string snapshot;         // training folder: the snapshot to use; empty = best, else last
   std::string device = "cpu";   // "cpu" or "cuda[:N]" (needs a CUDA build of LibTorch)
   bool half = false;            // float16 inference (GPU, native networks)
-  bool channels_last = false;   // NHWC native networks (faster on CPU; scores may move by ~1e-5)
+  std::optional<bool> channels_last;  // NHWC native networks; unset: ModelLoadOptions's choice
+  std::string precision = "float32";  // "float32" or "bf16" (ModelLoadOptions::precision)
 
   // The outputs.
   std::string dest_dir;         // output folder; empty = next to each input (created if missing)

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace posebatch {
@@ -62,9 +63,14 @@ struct ModelLoadOptions {
   std::string device = "cpu";  // "cpu" (or "cuda[:N]" where LibTorch has CUDA)
   std::string snapshot;        // training folder: snapshot file to use; empty = best, else last
   bool half = false;           // float16 weights and activations (GPU only; native networks)
-  // Native networks in channels-last (NHWC) memory order: faster on CPU, but oneDNN then sums
-  // in another order, so scores can differ from DeepLabCut's by a few 1e-5 (off by default).
-  bool channels_last = false;
+  // Native networks in channels-last (NHWC) memory order: 1.2-1.3x faster on CPU, but oneDNN
+  // then sums in another order. Unset = NHWC where that stays within 1e-3 px / 1e-4 in score of
+  // DeepLabCut on every golden case (bottom-up and CTD models), NCHW, DeepLabCut's order
+  // (scores within 1e-5), for top-down pose models (NHWC moved a golden score by 1.4e-4).
+  std::optional<bool> channels_last;
+  // "float32", or "bf16": bfloat16 weights and activations through oneDNN (native networks on a
+  // CPU with AVX512-BF16 or AMX; elsewhere float32, with a note). Faster, slightly less exact.
+  std::string precision = "float32";
 };
 
 inline ModelLoadOptions MakeLoadOptions(std::string config_path, std::string device, std::string snapshot) {

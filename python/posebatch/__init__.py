@@ -39,8 +39,8 @@ class Predictor:
                  shuffle: int = 1, trainingsetindex: int = 0, modelprefix: str = "",
                  snapshot_index: Union[int, str, None] = None, config_path: Optional[PathLike] = None,
                  snapshot: Optional[PathLike] = None, detector_batch_size: int = 1,
-                 threads: Optional[int] = None, half: bool = False, channels_last: bool = False,
-                 conditions_model: Optional[PathLike] = None):
+                 threads: Optional[int] = None, half: bool = False, channels_last: Optional[bool] = None,
+                 conditions_model: Optional[PathLike] = None, precision: str = "float32"):
         """Loads `model`: an exported .pt, a snapshot .pt, a training folder, a TorchScript file
         or folder, or a DeepLabCut project's config.yaml (its shuffle's model, as
         :func:`analyze_videos` finds it)."""
@@ -55,7 +55,7 @@ class Predictor:
             config_path=os.fspath(config_path) if config_path is not None else "",
             snapshot=os.fspath(snapshot) if snapshot is not None else resolved.snapshot,
             detector_batch_size=detector_batch_size, intra_op_threads=threads or 0, half=half,
-            channels_last=channels_last,
+            channels_last=channels_last, precision=precision,
             conditions_model=os.fspath(conditions_model) if conditions_model is not None else "")
         self.model_path = resolved.model_path
 

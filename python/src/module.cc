@@ -222,6 +222,7 @@ AnalyzeOptions ParseAnalyzeOptions(const py::dict& options) {
   Take(d, "snapshot", &o.snapshot);
   Take(d, "device", &o.device);
   Take(d, "half", &o.half);
+  Take(d, "precision", &o.precision);
   Take(d, "channels_last", &o.channels_last);
   Take(d, "dest_dir", &o.dest_dir);
   Take(d, "scorer", &o.scorer);
@@ -331,7 +332,9 @@ class PyPredictor {
  public:
   PyPredictor(const std::string& model_path, int batch_size, const std::string& device,
               const std::string& config_path, const std::string& snapshot, int detector_batch_size,
-              int intra_op_threads, bool half, bool channels_last, const std::string& conditions_model_path) {
+              int intra_op_threads, bool half, std::optional<bool> channels_last,
+              const std::string& conditions_model_path,
+              const std::string& precision) {
     FramePredictorOptions o;
     o.batch_size = batch_size;
     o.device = device;
@@ -341,6 +344,7 @@ class PyPredictor {
     o.intra_op_threads = intra_op_threads;
     o.half = half;
     o.channels_last = channels_last;
+    o.precision = precision;
     o.conditions_model_path = conditions_model_path;
     Status st;
     {
@@ -447,10 +451,11 @@ PYBIND11_MODULE(_posebatch, m) {
 
   py::class_<PyPredictor>(m, "Predictor")
       .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&, int, int,
-                    bool, bool, const std::string&>(),
+                    bool, std::optional<bool>, const std::string&, const std::string&>(),
            py::arg("model"), py::arg("batch_size") = 8, py::arg("device") = "cpu", py::arg("config_path") = "",
            py::arg("snapshot") = "", py::arg("detector_batch_size") = 1, py::arg("intra_op_threads") = 0,
-           py::arg("half") = false, py::arg("channels_last") = false, py::arg("conditions_model") = "")
+           py::arg("half") = false, py::arg("channels_last") = py::none(), py::arg("conditions_model") = "",
+           py::arg("precision") = "float32")
       .def("predict", &PyPredictor::Predict, py::arg("frames"), py::arg("unique") = false)
       .def_property_readonly("scorer", [](const PyPredictor& p) { return p.layout().scorer; })
       .def_property_readonly("individuals", [](const PyPredictor& p) { return p.layout().individuals; })

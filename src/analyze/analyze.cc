@@ -10,6 +10,7 @@
 #include "analyze/run_input.h"
 #include "common/stopwatch.h"
 #include "io/resume_journal.h"
+#include "model/device.h"
 #include "posebatch/detector.h"
 #include "predict/ctd_tracking.h"
 #include "preprocess/normalize.h"
@@ -196,6 +197,7 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
     ModelLoadOptions load_options = MakeLoadOptions(o.config_path, o.device, o.snapshot);
     load_options.half = o.half;
     load_options.channels_last = o.channels_last;
+    load_options.precision = o.precision;
     impl->model = LoadModel(model_path, load_options);
     const ModelSpec& spec = impl->model.spec;
     char seconds[32];
@@ -207,6 +209,15 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
                                        std::to_string(spec.bodyparts.size()) + " bodyparts, stride " + stride +
                                        ") loaded in " + seconds + " s");
     if (impl->model.detector) impl->Say(MessageLevel::kInfo, "detector: " + impl->model.detector->Describe());
+    if (o.precision == "bf16" && impl->model.network->Describe().find("bfloat16") == std::string::npos) {
+      impl->Say(MessageLevel::kNote,
+                std::string("--precision bf16: ") +
+                    (o.device != "cpu"                 ? "bfloat16 is a CPU mode here (use --half on a GPU)"
+                     : !CpuSupportsBFloat16()          ? "this CPU has neither AVX512-BF16 nor AMX"
+                     : spec.method == Method::kConditionalTopDown ? "not available for CTD models yet"
+                                                       : "not available for this model") +
+                    "; running float32");
+    }
     const bool ctd = spec.method == Method::kConditionalTopDown;
     if ((!o.conditions_path.empty() || !o.conditions_model_path.empty()) && !ctd) {
       return Status::InvalidArgument("--conditions and --conditions-model apply to CTD models (this one is '" +
@@ -226,6 +237,7 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
       ModelLoadOptions bu = MakeLoadOptions("", o.device, "");
       bu.half = o.half;
       bu.channels_last = o.channels_last;
+      bu.precision = o.precision;
       impl->conditions_model = LoadModel(o.conditions_model_path, bu);
       impl->Say(MessageLevel::kInfo, "conditions model: " + impl->conditions_model.network->Describe());
     }

@@ -103,6 +103,7 @@ Status FramePredictor::Open(const std::string& model_path, const FramePredictorO
     ModelLoadOptions load = MakeLoadOptions(options.config_path, options.device, options.snapshot);
     load.half = options.half;
     load.channels_last = options.channels_last;
+    load.precision = options.precision;
     impl->model = LoadModel(model_path, load);
     const bool ctd = impl->model.spec.method == Method::kConditionalTopDown;
     if (ctd && options.conditions_model_path.empty()) {
@@ -117,6 +118,7 @@ Status FramePredictor::Open(const std::string& model_path, const FramePredictorO
       ModelLoadOptions bu = MakeLoadOptions("", options.device, "");
       bu.half = options.half;
       bu.channels_last = options.channels_last;
+      bu.precision = options.precision;
       impl->conditions_model = LoadModel(options.conditions_model_path, bu);
       impl->has_conditions_model = true;
     }

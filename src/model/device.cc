@@ -6,6 +6,15 @@
 
 namespace posebatch {
 
+bool CpuSupportsBFloat16() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+#else
+  return false;
+#endif
+}
+
 c10::Device ResolveDevice(const std::string& name) {
   c10::Device device(c10::kCPU);
   try {

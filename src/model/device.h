@@ -11,4 +11,8 @@ namespace posebatch {
 // LibTorch has no CUDA support (Debian's libtorch-dev is CPU-only) or sees no GPU.
 c10::Device ResolveDevice(const std::string& name);
 
+// Whether this CPU has bfloat16 dot products (AVX512-BF16, or AMX-BF16) for oneDNN's bfloat16
+// convolutions. Elsewhere oneDNN would emulate them, slower than float32.
+bool CpuSupportsBFloat16();
+
 }  // namespace posebatch

@@ -90,6 +90,10 @@ Model LoadTorchScript(const std::string& weights, const std::string& config, con
   Model model;
   model.path = user_path;
   model.spec = LoadModelConfig(config);
+  if (options.precision != "float32") {
+    throw Error(Status::InvalidArgument(weights + ": --precision " + options.precision +
+                                        " applies to native DeepLabCut models, not TorchScript"));
+  }
   if (options.half) {
     throw Error(Status::InvalidArgument(weights + ": --half applies to native DeepLabCut models, not TorchScript"));
   }
@@ -140,8 +144,10 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
   } else {
     throw Error(Status::ModelError(weights + ": neither a DeepLabCut export ('pose') nor a snapshot ('model')"));
   }
+  // The layout's default: see ModelLoadOptions::channels_last.
+  const bool channels_last = options.channels_last.value_or(model.spec.method != Method::kTopDown);
   model.network = native::BuildNativeNetwork(config, std::move(sd), weights, options.device, options.half,
-                                             options.channels_last);
+                                             channels_last, options.precision);
   if (model.spec.method == Method::kTopDown) {  // an export carries its detector beside the pose model
     if (const PyObject* det = root->Get("detector")) {
       model.detector = native::BuildNativeDetector(config, ToStateDict(det, weights, "detector"), weights + " (detector)",

@@ -238,6 +238,10 @@ def test_errors_name_the_file(tmp_path):
         predictor.predict(np.zeros((48, 64), np.uint8))
     with pytest.raises(FileNotFoundError):
         posebatch.read(str(tmp_path / "none.h5"))
+    with pytest.raises(ValueError, match="precision"):
+        posebatch.analyze_videos(GOOD, INDEX_VIDEO, precision="int4", progress=False)
+    with pytest.raises((ValueError, posebatch.Error), match="not TorchScript"):
+        posebatch.Predictor(GOOD, precision="bf16")
 
 
 INTERRUPT_CHILD = textwrap.dedent("""

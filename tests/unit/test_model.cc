@@ -13,6 +13,7 @@
 #include "io/torch_pickle.h"
 #include "io/zip_archive.h"
 #include "model/config_internal.h"
+#include "model/device.h"
 #include "model/native/layers.h"
 #include "model/native/native_network.h"
 #include "model/native/registry.h"
@@ -171,6 +172,96 @@ TEST(NativeModel, SubPixelDeconvolutionEqualsTransposedConvolution) {
     at::Tensor fast = deconv(x), ref = deconv.Reference(x);
     ASSERT_EQ(fast.sizes(), ref.sizes());
     EXPECT_LE(MaxAbs(fast - ref), 1e-5 * MaxAbs(ref));
+  }
+}
+
+TEST(NativeModel, FlopCountIsTwiceTheMultiplyAddsOfWhatRuns) {
+  c10::InferenceMode guard;
+  native::ScopedFlopCount count;
+  // Grouped, strided, padded: output 2 x 16 x 5 x 6, each value 4 (channels per group) x 3 x 3 MACs.
+  native::Convolve(at::randn({2, 8, 10, 12}), at::randn({16, 4, 3, 3}), at::Tensor(), {2, 2}, {1, 1}, {1, 1}, 2);
+  EXPECT_DOUBLE_EQ(count.flops(), 2.0 * (2 * 16 * 5 * 6) * (4 * 9));
+  native::ParamSet params;
+  native::ConvTranspose2d deconv(params, "d.", 64, 12, 3, 2);
+  native::StateDict sd{{"d.weight", at::randn({64, 12, 3, 3})}, {"d.bias", at::randn({12})}};
+  params.Load(sd, "test");
+  const double before = count.flops();
+  deconv.Reference(at::randn({1, 64, 7, 9}));  // each input value meets 12 x 3 x 3 taps
+  EXPECT_DOUBLE_EQ(count.flops() - before, 2.0 * (64 * 7 * 9) * (12 * 9));
+}
+
+TEST(NativeModel, Bfloat16RunsWhereTheCpuHasItAndStaysNearFloat32) {
+  // The trained open-field ResNet-50 on a real labelled frame (random-weight networks amplify
+  // rounding far more than trained ones: the golden export moves by 6% of its largest heatmap value).
+  ModelLoadOptions fp32_options, bf16_options;
+  fp32_options.channels_last = true;
+  bf16_options.precision = "bf16";
+  Model fp32 = LoadModel(Fixture("dlc/real.pt"), fp32_options);
+  Model bf16 = LoadModel(Fixture("dlc/real.pt"), bf16_options);
+  const bool has = CpuSupportsBFloat16();
+  EXPECT_EQ(bf16.network->Describe().find("bfloat16") != std::string::npos, has) << bf16.network->Describe();
+  EXPECT_EQ(bf16.network->input_layout(), InputLayout::kNHWC);
+  auto src = OpenImages({testing::EnvDir("POSEBATCH_REAL") + "/openfield-Pranav-2018-10-30/labeled-data/m4s1/img0000.png"});
+  Frame f;
+  ASSERT_TRUE(src->Next(&f));
+  InputGeometry g = ComputeGeometry(f.width, f.height, PreprocessOptions{}, fp32.spec.input, "frame");
+  at::Tensor input = at::empty({1, 3, g.height, g.width});
+  Normalizer(fp32.spec.input).Write(f, g, input.data_ptr<float>());
+  input = input.contiguous(at::MemoryFormat::ChannelsLast);
+  at::set_num_threads(2);
+  c10::InferenceMode guard;
+  HeadOutputs a = fp32.network->Forward(input), b = bf16.network->Forward(input);
+  for (const char* name : {"heatmap", "locref"}) {
+    const at::Tensor& x = a["bodypart"][name];
+    const at::Tensor& y = b["bodypart"][name];
+    ASSERT_EQ(y.scalar_type(), at::kFloat);  // predictors read float32 whatever the network ran in
+    const double rel = MaxAbs(x - y) / MaxAbs(x);
+    std::printf("bf16 vs float32 %s: %.3g x max\n", name, rel);
+    if (has) {
+      EXPECT_GT(rel, 0) << name << ": bfloat16 that equals float32 did not run in bfloat16";
+      EXPECT_LT(rel, 0.02) << name;
+    } else {
+      EXPECT_EQ(rel, 0) << name << ": the float32 fallback must be float32";
+    }
+  }
+  const at::Tensor pa = PredictHeatmapPoses(a["bodypart"]["heatmap"], a["bodypart"]["locref"], fp32.spec.pose_head);
+  const at::Tensor pb = PredictHeatmapPoses(b["bodypart"]["heatmap"], b["bodypart"]["locref"], bf16.spec.pose_head);
+  const at::Tensor xy = pa.reshape({-1, 3}).slice(1, 0, 2), xy_bf16 = pb.reshape({-1, 3}).slice(1, 0, 2);
+  const at::Tensor shift = (xy - xy_bf16).norm(2, {1});
+  const double median = shift.median().item<double>(), largest = shift.max().item<double>();
+  std::printf("bf16 vs float32 keypoints: shift median %.3f px, largest %.3f px\n", median, largest);
+  EXPECT_LT(median, 0.2);
+  // A near-tie in a heatmap may move one keypoint's peak to the next cell: never further.
+  EXPECT_LT(largest, bf16.spec.pose_head.stride);
+}
+
+TEST(NativeModel, DefaultLayoutIsChannelsLastWhereParityHolds) {
+  // Bottom-up: NHWC (every golden bottom-up case within 1e-4 in score); top-down pose: NCHW
+  // (NHWC moved a td_ssdlite_r50 score by 1.4e-4); an explicit choice wins.
+  EXPECT_EQ(LoadModel(Fixture("dlc/r50_bu_single.pt"), ModelLoadOptions{}).network->input_layout(), InputLayout::kNHWC);
+  EXPECT_EQ(LoadModel(Fixture("dlc/td_ssdlite_r50.pt"), ModelLoadOptions{}).network->input_layout(), InputLayout::kNCHW);
+  ModelLoadOptions nchw;
+  nchw.channels_last = false;
+  EXPECT_EQ(LoadModel(Fixture("dlc/r50_bu_single.pt"), nchw).network->input_layout(), InputLayout::kNCHW);
+}
+
+TEST(NativeModel, PrecisionIsCheckedByName) {
+  ModelLoadOptions o;
+  o.precision = "int4";
+  try {
+    LoadModel(Fixture("dlc/r50_bu_single.pt"), o);
+    FAIL() << "int4 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status().code(), StatusCode::kModelError);
+    EXPECT_NE(e.status().message().find("unknown precision 'int4'"), std::string::npos) << e.status().message();
+  }
+  o.precision = "bf16";
+  try {
+    LoadModel(Fixture("models/good"), o);
+    FAIL() << "TorchScript in bf16 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(e.status().message().find("not TorchScript"), std::string::npos) << e.status().message();
   }
 }
 

@@ -33,6 +33,7 @@ void OnSigint(int) {
 }
 
 std::atomic<bool> g_terminating{false};
+double g_term_grace = 20.0;  // seconds; set before the handlers are installed, read-only after
 
 // SIGTERM (scancel, kill, a container stopping): finish the running journal chunk if that takes
 // less than the grace period (TermWatchdog), then stop; completed chunks stay for --resume.
@@ -41,6 +42,8 @@ std::atomic<bool> g_terminating{false};
 void OnSigterm(int) {
   g_stop_at_checkpoint.store(true);
   g_terminating.store(true);
+  // No grace: stop now, not when the watchdog next wakes (a chunk could complete meanwhile).
+  if (g_term_grace <= 0) g_interrupted.store(true);
 }
 
 // SIGUSR1 (a scheduler's time-limit warning, minutes ahead): finish the running chunk, then stop.
@@ -50,7 +53,7 @@ void OnSigusr1(int) { g_stop_at_checkpoint.store(true); }
 // seconds (default 20: inside Slurm's default KillWait of 30 s before its SIGKILL).
 void StartTermWatchdog() {
   const char* env = std::getenv("POSEBATCH_TERM_GRACE");
-  const double grace = env != nullptr ? std::atof(env) : 20.0;
+  const double grace = g_term_grace = env != nullptr ? std::atof(env) : 20.0;
   std::thread([grace] {
     while (!g_terminating.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     const auto start = std::chrono::steady_clock::now();
@@ -140,10 +143,10 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   TuneAllocatorForInference();
+  StartTermWatchdog();  // before the handlers: OnSigterm reads the grace it sets
   std::signal(SIGINT, OnSigint);
   std::signal(SIGTERM, OnSigterm);
   std::signal(SIGUSR1, OnSigusr1);
-  StartTermWatchdog();
   const StopFlags stop{&g_interrupted, &g_stop_at_checkpoint};
   if (*analyze) return manifest.empty() ? RunAnalyze(a, o, stop) : RunManifestTask(*analyze, manifest, shard, stop);
   const int viz_exit = RunVizCommand(viz);

@@ -30,12 +30,30 @@ std::string FirstFew(const std::vector<std::string>& names) {
 // than a batch of 2. oneDNN computes every float32 CPU convolution here, whatever its size.
 namespace {
 thread_local bool torch_convolution = false;  // see ScopedTorchConvolution
+thread_local ScopedFlopCount* flop_count = nullptr;  // see ScopedFlopCount
+
+// 2 x multiply-adds of a convolution of x (N, C, H, W) with w (O, C/groups, kh, kw).
+double ConvolutionFlops(const at::Tensor& x, const at::Tensor& w, at::IntArrayRef stride, at::IntArrayRef padding,
+                        at::IntArrayRef dilation) {
+  double outputs = static_cast<double>(x.size(0)) * w.size(0);
+  for (int d = 0; d < 2; ++d) {
+    const int64_t s = stride.size() > 1 ? stride[d] : stride[0];
+    const int64_t p = padding.size() > 1 ? padding[d] : padding[0];
+    const int64_t di = dilation.size() > 1 ? dilation[d] : dilation[0];
+    outputs *= (x.size(2 + d) + 2 * p - di * (w.size(2 + d) - 1) - 1) / s + 1;
+  }
+  return 2.0 * outputs * w.size(1) * w.size(2) * w.size(3);
+}
 }  // namespace
 
+ScopedFlopCount::ScopedFlopCount() : previous_(flop_count) { flop_count = this; }
+ScopedFlopCount::~ScopedFlopCount() { flop_count = previous_; }
 
 at::Tensor Convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::IntArrayRef stride,
                     at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
-  if (!torch_convolution && x.is_cpu() && x.scalar_type() == at::kFloat && x.dim() == 4 && at::hasMKLDNN() &&
+  if (flop_count != nullptr && x.dim() == 4) flop_count->Add(ConvolutionFlops(x, w, stride, padding, dilation));
+  if (!torch_convolution && x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) &&
+      x.dim() == 4 && at::hasMKLDNN() &&
       at::globalContext().userEnabledMkldnn()) {
     return at::mkldnn_convolution(x, w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt, padding, stride,
                                   dilation, groups);
@@ -88,8 +106,9 @@ void ParamSet::Load(StateDict& sd, const std::string& origin, bool channels_last
   sd.clear();
 }
 
-void ParamSet::To(c10::Device device, at::ScalarType dtype) {
+void ParamSet::To(c10::Device device, at::ScalarType dtype, const std::string& prefix) {
   for (auto& kv : slots_) {
+    if (kv.first.compare(0, prefix.size(), prefix) != 0) continue;
     at::Tensor& t = *kv.second.tensor;
     t = at::isFloatingType(t.scalar_type()) ? t.to(device, dtype) : t.to(device);
   }
@@ -133,6 +152,15 @@ Norm2d::Norm2d(ParamSet& p, const std::string& prefix, int64_t c, Kind k, int64_
 }
 
 at::Tensor Norm2d::operator()(const at::Tensor& x) const {
+  if (kind == Kind::kGroup && x.scalar_type() == at::kBFloat16) {
+    // LibTorch 1.13's bfloat16 GroupNorm is wrong on channels-last inputs (errors of several
+    // units on unit-variance data), and slow in NCHW: normalise in float32, in the input's
+    // memory order (to() with an explicit format: the preserve-format copy is 90x slower).
+    const at::MemoryFormat format = x.suggest_memory_format();
+    const at::Tensor y = at::group_norm(x.to(at::kFloat, false, false, format), groups, weight->to(at::kFloat),
+                                        bias->to(at::kFloat), eps);
+    return y.to(at::kBFloat16, false, false, format);
+  }
   if (kind == Kind::kGroup) return at::group_norm(x, groups, *weight, *bias, eps);
   if (kind == Kind::kFrozenBatch) {
     const at::Tensor scale = weight->reshape({1, -1, 1, 1}) * (running_var->reshape({1, -1, 1, 1}) + eps).rsqrt();
@@ -155,6 +183,8 @@ ConvTranspose2d::ConvTranspose2d(ParamSet& p, const std::string& prefix, int64_t
 }
 
 at::Tensor ConvTranspose2d::Reference(const at::Tensor& x) const {
+  // Every input value meets every (out, k, k) tap once: 2 x N x H x W x in x out x k x k.
+  if (flop_count != nullptr && x.dim() == 4) flop_count->Add(2.0 * x.numel() * weight->size(1) * kernel * kernel);
   return at::conv_transpose2d(x, *weight, *bias, {stride, stride}, {padding, padding},
                               {output_padding, output_padding});
 }

@@ -25,8 +25,9 @@ class ParamSet {
   // With channels_last, convolution kernels are stored NHWC (for NHWC activations).
   void Load(StateDict& sd, const std::string& origin, bool channels_last = false);
   int64_t NumParameters() const;
-  // Moves every floating-point tensor to `device` as `dtype` (after Load, before Prepare).
-  void To(c10::Device device, at::ScalarType dtype);
+  // Moves every floating-point tensor whose name starts with `prefix` to `device` as `dtype`
+  // (after Load, before Prepare).
+  void To(c10::Device device, at::ScalarType dtype, const std::string& prefix = "");
 
  private:
   struct Slot {
@@ -49,6 +50,22 @@ class ScopedTorchConvolution {
 
  private:
   bool previous_;
+};
+
+// While one lives on this thread, Convolve adds each convolution's multiply-adds (x2: FLOPs) to
+// it: the bench's achieved GFLOP/s counts the work the network's layers really ask for.
+class ScopedFlopCount {
+ public:
+  ScopedFlopCount();
+  ~ScopedFlopCount();
+  ScopedFlopCount(const ScopedFlopCount&) = delete;
+  ScopedFlopCount& operator=(const ScopedFlopCount&) = delete;
+  double flops() const { return flops_; }
+  void Add(double flops) { flops_ += flops; }
+
+ private:
+  ScopedFlopCount* previous_;
+  double flops_ = 0;
 };
 
 // at::conv2d, but every float32 CPU convolution through oneDNN (see layers.cc for why) unless a
