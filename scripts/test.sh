@@ -16,6 +16,12 @@ build() {  # build DIR [cmake args...]
 }
 
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# The GPU build's switch (README "GPU build"): POSEBATCH_LIBTORCH picks the LibTorch named, and
+# nothing else. Configure-only, against Debian's own TorchConfig (no CUDA LibTorch here); the
+# device code paths are LibTorch's device-generic API, compiled and run (cuda refused) above.
+torch_dir=$(dirname "$(dpkg -L libtorch-dev | grep '/TorchConfig.cmake$' | head -1)")
+cmake -S . -B build-libtorch-switch -G Ninja -DPOSEBATCH_LIBTORCH="$torch_dir" -DPOSEBATCH_PYTHON=OFF \
+  -DPOSEBATCH_TESTS=OFF | grep -F "posebatch: LibTorch 1.13.0 from $torch_dir (CUDA: OFF)"
 (cd build && ctest --output-on-failure -j1 --timeout 1800)
 
 if [ "${POSEBATCH_SANITIZE:-0}" = 1 ]; then

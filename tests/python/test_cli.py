@@ -275,6 +275,8 @@ class Usage(TinyModelTestCase):
             (["--crop", "1,2,3"], "--crop"),
             (["--crop", "10,5,0,8"], "--crop"),
             (["--device", "gpu"], "--device"),
+            (["--precision", "int4"], "--precision"),
+            (["--precision", "bf16"], "not TorchScript"),  # self.model is TorchScript: its graph is fixed
             (["--conditions", video, "--conditions-model", self.model], "excludes"),
             (["--no-such-option"], "--no-such-option"),
         ]

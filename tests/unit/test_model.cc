@@ -235,6 +235,28 @@ TEST(NativeModel, Bfloat16RunsWhereTheCpuHasItAndStaysNearFloat32) {
   EXPECT_LT(largest, bf16.spec.pose_head.stride);
 }
 
+TEST(NativeModel, Bfloat16RunsEveryBackboneAndHead) {
+  // Each op of each architecture must have a bfloat16 kernel or run in float32 around it
+  // (DLCRNet's antialiased resize has none in LibTorch 1.13). Top-down: the pose network.
+  ModelLoadOptions o;
+  o.precision = "bf16";
+  at::set_num_threads(2);
+  c10::InferenceMode guard;
+  for (const char* name : {"hrnet_w32_bu_single", "dekr_w18_multi", "r50_paf_multi", "dlcrnet_ms5_multi",
+                           "td_ssdlite_r50"}) {
+    Model m = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), o);
+    EXPECT_EQ(m.network->Describe().find("bfloat16") != std::string::npos, CpuSupportsBFloat16()) << name;
+    HeadOutputs out = m.network->Forward(at::randn({1, 3, 128, 160}).contiguous(at::MemoryFormat::ChannelsLast));
+    ASSERT_FALSE(out.empty()) << name;
+    for (const auto& [head, tensors] : out) {
+      for (const auto& [key, t] : tensors) {
+        EXPECT_EQ(t.scalar_type(), at::kFloat) << name << " " << head << "." << key;
+        EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << name << " " << head << "." << key;
+      }
+    }
+  }
+}
+
 TEST(NativeModel, DefaultLayoutIsChannelsLastWhereParityHolds) {
   // Bottom-up: NHWC (every golden bottom-up case within 1e-4 in score); top-down pose: NCHW
   // (NHWC moved a td_ssdlite_r50 score by 1.4e-4); an explicit choice wins.

@@ -32,6 +32,10 @@ struct ConvBlock {
 // torchvision.transforms.functional.resize(x, [h, w], antialias=True) on a float tensor.
 at::Tensor ResizeLikeTorchvision(const at::Tensor& x, int64_t h, int64_t w) {
   if (x.size(2) == h && x.size(3) == w) return x;
+  if (x.scalar_type() == at::kBFloat16) {  // LibTorch 1.13 has no bfloat16 antialiased resize
+    const at::MemoryFormat format = x.suggest_memory_format();
+    return ResizeLikeTorchvision(x.to(at::kFloat, false, false, format), h, w).to(at::kBFloat16, false, false, format);
+  }
   return at::_upsample_bilinear2d_aa(x, at::IntArrayRef{h, w}, /*align_corners=*/false, c10::nullopt);
 }
 
