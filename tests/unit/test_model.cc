@@ -14,6 +14,7 @@
 #include "io/zip_archive.h"
 #include "model/config_internal.h"
 #include "model/device.h"
+#include "model/native/group_norm_bf16.h"
 #include "model/native/layers.h"
 #include "model/native/native_network.h"
 #include "model/native/registry.h"
@@ -233,6 +234,27 @@ TEST(NativeModel, Bfloat16RunsWhereTheCpuHasItAndStaysNearFloat32) {
   EXPECT_LT(median, 0.2);
   // A near-tie in a heatmap may move one keypoint's peak to the next cell: never further.
   EXPECT_LT(largest, bf16.spec.pose_head.stride);
+}
+
+TEST(NativeModel, Bfloat16GroupNormMatchesFloat32) {
+  if (!CpuSupportsBFloat16()) {  // its loops are AVX-512: never called elsewhere (tested above)
+    EXPECT_EQ(LoadModel(Fixture("dlc/r50_bu_single.pt"), ModelLoadOptions{}).network->Describe().find("bfloat16"),
+              std::string::npos);
+    return;
+  }
+  at::manual_seed(1);
+  for (auto shape : {std::vector<int64_t>{2, 64, 15, 17}, std::vector<int64_t>{1, 96, 1, 3},
+                     std::vector<int64_t>{1, 256, 60, 80}}) {
+    // Offset and scaled like activations: the statistics must not cancel.
+    at::Tensor x = (at::randn(shape) * 3 + 5).to(at::kBFloat16).contiguous(at::MemoryFormat::ChannelsLast);
+    at::Tensor w = at::rand({shape[1]}) + 0.5, b = at::randn({shape[1]});
+    at::Tensor want = at::group_norm(x.to(at::kFloat).contiguous(), 32, w, b, 1e-5);
+    at::Tensor got = native::GroupNormChannelsLastBFloat16(x, 32, w.to(at::kBFloat16), b.to(at::kBFloat16), 1e-5);
+    ASSERT_EQ(got.scalar_type(), at::kBFloat16);
+    EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+    // bfloat16 weights and output: a few parts in 1e3 of the output's range.
+    EXPECT_LE(MaxAbs(got.to(at::kFloat) - want), 0.02 * MaxAbs(want)) << shape[1] << "x" << shape[2];
+  }
 }
 
 TEST(NativeModel, Bfloat16RunsEveryBackboneAndHead) {
