@@ -2,6 +2,10 @@
 
 #include <ATen/Context.h>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 #include "posebatch/status.h"
 
 namespace posebatch {
@@ -9,7 +13,10 @@ namespace posebatch {
 bool CpuSupportsBFloat16() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16") || __builtin_cpu_supports("amx-bf16");
+  if (__builtin_cpu_supports("avx512bf16")) return true;
+  // AMX-BF16, CPUID.(EAX=7,ECX=0):EDX[22]: clang 14's __builtin_cpu_supports does not know it.
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0 && (edx & (1u << 22)) != 0;
 #else
   return false;
 #endif
