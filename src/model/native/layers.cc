@@ -28,7 +28,7 @@ std::string FirstFew(const std::vector<std::string>& names) {
 // PyTorch 1.13 sends batch-1 convolutions with small inputs (<= 20480 values, kernels up to
 // 3x3) to its native im2col + BLAS path, which on Debian is the reference BLAS: HRNet's
 // stride-32 branch (256 x 8 x 10 at 320x256) made a batch of 1 four times slower per frame
-// than a batch of 2. oneDNN computes every float32 CPU convolution here, whatever its size.
+// than a batch of 2. oneDNN computes every float32 (and bfloat16) CPU convolution here, whatever its size.
 namespace {
 thread_local bool torch_convolution = false;  // see ScopedTorchConvolution
 thread_local ScopedFlopCount* flop_count = nullptr;  // see ScopedFlopCount

@@ -68,7 +68,7 @@ class ScopedFlopCount {
   double flops_ = 0;
 };
 
-// at::conv2d, but every float32 CPU convolution through oneDNN (see layers.cc for why) unless a
+// at::conv2d, but every float32 or bfloat16 CPU convolution through oneDNN (see layers.cc for why) unless a
 // ScopedTorchConvolution lives on this thread.
 at::Tensor Convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::IntArrayRef stride,
                     at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups = 1);
