@@ -32,6 +32,7 @@
 #include "ctd_bench.h"
 #include "common/stopwatch.h"
 #include "model/device.h"
+#include "model/native/int8_conv.h"
 #include "model/native/layers.h"
 #include "pipeline/inference_thread.h"
 #include "pipeline/slot_pool.h"
@@ -150,16 +151,31 @@ double ForwardFlopsPerFrame(Model& model, const Video& v, int threads) {
 // The machine's measured peak through the same oneDNN the networks use: a large 1x1 convolution
 // (a 1024 x 1024 x 16384 GEMM, NHWC) in `dtype`, best of 5, GFLOP/s. Zero where oneDNN has no
 // kernel for `dtype` here (bfloat16 without AVX512-BF16 / AMX).
-double PeakGflops(at::ScalarType dtype, int threads) {
-  if (dtype == at::kBFloat16 && !CpuSupportsBFloat16()) return 0;
+// `precision`: "float32", "bf16" or "int8" (the int8 convolution alone, on quantized input, as
+// the network's int8 layers run it; their conversions count as the network's overhead).
+double PeakGflops(const std::string& precision, int threads) {
+  if (precision == "bf16" && !CpuSupportsBFloat16()) return 0;
+  if (precision == "int8" && !CpuSupportsInt8()) return 0;
+  const at::ScalarType dtype = precision == "bf16" ? at::kBFloat16 : at::kFloat;
   double best = 0;
   InferenceThread::Get().Run(threads, [&] {
     const int64_t c = 1024, hw = 128;
     at::Tensor x = at::randn({1, c, hw, hw}).to(dtype).contiguous(at::MemoryFormat::ChannelsLast);
-    at::Tensor w = at::randn({c, c, 1, 1}).to(dtype).contiguous(at::MemoryFormat::ChannelsLast);
+    auto w = std::make_shared<at::Tensor>(at::randn({c, c, 1, 1}).to(dtype).contiguous(at::MemoryFormat::ChannelsLast));
+    native::Int8Convolution int8(w, nullptr, 1, 0, 1, 1);
+    at::Tensor qx;
+    if (precision == "int8") {
+      int8.Observe(x, at::mkldnn_convolution(x, *w, c10::nullopt, {0, 0}, {1, 1}, {1, 1}, 1));
+      int8.Freeze();
+      qx = int8.Quantize(x);
+    }
     for (int r = 0; r < 6; ++r) {
       Stopwatch sw;
-      at::mkldnn_convolution(x, w, c10::nullopt, {0, 0}, {1, 1}, {1, 1}, 1);
+      if (qx.defined()) {
+        int8.Convolve(qx);
+      } else {
+        at::mkldnn_convolution(x, *w, c10::nullopt, {0, 0}, {1, 1}, {1, 1}, 1);
+      }
       if (r > 0) best = std::max(best, 2.0 * c * c * hw * hw / sw.Seconds() / 1e9);  // first: warm-up
     }
   });
@@ -525,10 +541,12 @@ int Run(const Options& o) {
                          Ms(s.write, last.frames)});
             if (v.native && w == o.workers.front()) {
               pipeline_fps[path + "|" + std::to_string(b) + "|" + std::to_string(t)] = p.median;
-              const bool bf16 = model.network->Describe().find("bfloat16") != std::string::npos;
-              const std::string precision = bf16 ? "bf16" : "float32";
+              const std::string described = model.network->Describe();
+              const std::string precision = described.find("bfloat16") != std::string::npos ? "bf16"
+                                            : described.find("int8") != std::string::npos    ? "int8"
+                                                                                             : "float32";
               const std::string key = precision + "|" + std::to_string(t);
-              if (!peak_gflops.count(key)) peak_gflops[key] = PeakGflops(bf16 ? at::kBFloat16 : at::kFloat, t);
+              if (!peak_gflops.count(key)) peak_gflops[key] = PeakGflops(precision, t);
               const std::string work = path + "|" + v.path;
               if (!gflop_per_frame.count(work)) gflop_per_frame[work] = ForwardFlopsPerFrame(model, v, t) / 1e9;
               const double gflop = gflop_per_frame[work], achieved = gflop * e.median;
@@ -685,8 +703,8 @@ int main(int argc, char** argv) {
   app.add_flag_function(
       "--channels-last,!--no-channels-last", [&o](int64_t n) { o.channels_last = n > 0; },
       "native models in NHWC / NCHW (posebatch analyze --channels-last; default: analyze's)");
-  app.add_option("--precision", o.precision, "float32 or bf16 (posebatch analyze --precision)")
-      ->check(CLI::IsMember({"float32", "bf16"}));
+  app.add_option("--precision", o.precision, "float32, bf16 or int8 (posebatch analyze --precision)")
+      ->check(CLI::IsMember({"float32", "bf16", "int8"}));
   app.add_option("-o,--output", o.format, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
   app.add_flag("--rss-child", rss_child)->group("");  // internal: one measured run
   CLI11_PARSE(app, argc, argv);

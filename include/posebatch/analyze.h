@@ -56,7 +56,7 @@ struct AnalyzeOptions {
   std::string device = "cpu";   // "cpu" or "cuda[:N]" (needs a CUDA build of LibTorch)
   bool half = false;            // float16 inference (GPU, native networks)
   std::optional<bool> channels_last;  // NHWC native networks; unset: ModelLoadOptions's choice
-  std::string precision = "float32";  // "float32" or "bf16" (ModelLoadOptions::precision)
+  std::string precision = "float32";  // "float32", "bf16" or "int8" (ModelLoadOptions::precision)
 
   // The outputs.
   std::string dest_dir;         // output folder; empty = next to each input (created if missing)

@@ -23,7 +23,7 @@ struct FramePredictorOptions {
   std::string device = "cpu";         // "cpu" or "cuda[:N]"
   bool half = false;                  // float16 inference (GPU, native networks)
   std::optional<bool> channels_last;  // NHWC native networks; unset: ModelLoadOptions's choice
-  std::string precision = "float32";  // "float32" or "bf16" (ModelLoadOptions::precision)
+  std::string precision = "float32";  // "float32", "bf16" or "int8" (ModelLoadOptions::precision)
   int batch_size = 8;                 // frames (top-down: crops) per forward pass
   int detector_batch_size = 1;        // top-down: frames per detector pass; CTD: per conditions pass
   int intra_op_threads = 0;           // LibTorch threads; 0 = all cores

@@ -68,8 +68,10 @@ struct ModelLoadOptions {
   // DeepLabCut on every golden case (bottom-up and CTD models), NCHW, DeepLabCut's order
   // (scores within 1e-5), for top-down pose models (NHWC moved a golden score by 1.4e-4).
   std::optional<bool> channels_last;
-  // "float32", or "bf16": bfloat16 weights and activations through oneDNN (native networks on a
-  // CPU with AVX512-BF16 or AMX; elsewhere float32, with a note). Faster, slightly less exact.
+  // "float32"; "bf16": bfloat16 weights and activations through oneDNN (native networks on a
+  // CPU with AVX512-BF16 or AMX); "int8": the backbone's convolutions in int8 (per-channel
+  // weights; activation ranges measured on the first frame; CPUs with VNNI or AMX). Elsewhere
+  // float32, with a note. Faster, slightly less exact; heads stay float32.
   std::string precision = "float32";
 };
 

@@ -128,8 +128,8 @@ def _run(model_or_config: PathLike, inputs: List[str], kind: str, options: Dict[
 
 def _extra(config_path, snapshot, threads, half, channels_last, resume, frames, conditions,
            conditions_model, ctd_tracking, boxes, precision="float32") -> Dict[str, Any]:
-    if precision not in ("float32", "bf16"):
-        raise ValueError(f"precision must be 'float32' or 'bf16', got {precision!r}")
+    if precision not in ("float32", "bf16", "int8"):
+        raise ValueError(f"precision must be 'float32', 'bf16' or 'int8', got {precision!r}")
     extra: Dict[str, Any] = {
         "config_path": os.fspath(config_path) if config_path is not None else None,
         "intra_op_threads": threads,
@@ -229,8 +229,10 @@ def analyze_videos(
         channels_last: NHWC native networks, 1.2-1.3x faster on CPU (None: NHWC for bottom-up
             and CTD models, scores within 1e-4 of DeepLabCut's; NCHW, DeepLabCut's order and
             scores within 1e-5, for top-down models).
-        precision: ``"float32"``, or ``"bf16"``: bfloat16 on CPUs with AVX512-BF16 / AMX
-            (faster; keypoints move by a fraction of a pixel; elsewhere float32 with a note).
+        precision: ``"float32"``; ``"bf16"``: bfloat16 on CPUs with AVX512-BF16 / AMX;
+            ``"int8"``: int8 backbone convolutions on CPUs with VNNI / AMX, activation ranges
+            measured on the first frame (faster; keypoints move by a fraction of a pixel;
+            elsewhere float32 with a note).
         progress: a tqdm bar per video (when tqdm is installed), False for none, or a
             callable ``progress(video, frames_done, frames_total)``.
 

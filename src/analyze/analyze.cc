@@ -209,13 +209,18 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
                                        std::to_string(spec.bodyparts.size()) + " bodyparts, stride " + stride +
                                        ") loaded in " + seconds + " s");
     if (impl->model.detector) impl->Say(MessageLevel::kInfo, "detector: " + impl->model.detector->Describe());
-    if (o.precision == "bf16" && impl->model.network->Describe().find("bfloat16") == std::string::npos) {
+    const std::string& described = impl->model.network->Describe();
+    if ((o.precision == "bf16" && described.find("bfloat16") == std::string::npos) ||
+        (o.precision == "int8" && described.find("int8") == std::string::npos)) {
+      const bool bf16 = o.precision == "bf16";
       impl->Say(MessageLevel::kNote,
-                std::string("--precision bf16: ") +
-                    (o.device != "cpu"                 ? "bfloat16 is a CPU mode here (use --half on a GPU)"
-                     : !CpuSupportsBFloat16()          ? "this CPU has neither AVX512-BF16 nor AMX"
+                "--precision " + o.precision + ": " +
+                    (o.device != "cpu" ? std::string(bf16 ? "bfloat16" : "int8") +
+                                             " is a CPU mode here (use --half on a GPU)"
+                     : bf16 && !CpuSupportsBFloat16()   ? "this CPU has neither AVX512-BF16 nor AMX"
+                     : !bf16 && !CpuSupportsInt8()      ? "this CPU has no VNNI (AVX512-VNNI, AVX-VNNI) nor AMX"
                      : spec.method == Method::kConditionalTopDown ? "not available for CTD models yet"
-                                                       : "not available for this model") +
+                                                                  : "not available for this model") +
                     "; running float32");
     }
     const bool ctd = spec.method == Method::kConditionalTopDown;

@@ -22,6 +22,23 @@ bool CpuSupportsBFloat16() {
 #endif
 }
 
+bool CpuSupportsInt8() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx2")) return false;  // also says the OS saves the AVX state
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  // CPUID.(EAX=7,ECX=0): ECX[11] AVX512-VNNI (with AVX-512 enabled), EDX[25] AMX-INT8.
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0) {
+    if ((ecx & (1u << 11)) != 0 && __builtin_cpu_supports("avx512f")) return true;
+    if ((edx & (1u << 25)) != 0) return true;
+  }
+  // CPUID.(EAX=7,ECX=1): EAX[4] AVX-VNNI (VNNI on 256-bit registers, e.g. Alder Lake).
+  return __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0 && (eax & (1u << 4)) != 0;
+#else
+  return false;
+#endif
+}
+
 c10::Device ResolveDevice(const std::string& name) {
   c10::Device device(c10::kCPU);
   try {

@@ -15,4 +15,9 @@ c10::Device ResolveDevice(const std::string& name);
 // convolutions. Elsewhere oneDNN would emulate them, slower than float32.
 bool CpuSupportsBFloat16();
 
+// Whether this CPU has 8-bit integer dot products (AVX512-VNNI, AVX-VNNI or AMX-INT8) for
+// oneDNN's int8 convolutions. Without them oneDNN's int8 path sums u8 x s8 pairs in 16 bits,
+// which saturates, and is no faster than float32.
+bool CpuSupportsInt8();
+
 }  // namespace posebatch

@@ -277,6 +277,7 @@ class Usage(TinyModelTestCase):
             (["--device", "gpu"], "--device"),
             (["--precision", "int4"], "--precision"),
             (["--precision", "bf16"], "not TorchScript"),  # self.model is TorchScript: its graph is fixed
+            (["--precision", "int8"], "not TorchScript"),
             (["--conditions", video, "--conditions-model", self.model], "excludes"),
             (["--no-such-option"], "--no-such-option"),
         ]

@@ -240,8 +240,9 @@ def test_errors_name_the_file(tmp_path):
         posebatch.read(str(tmp_path / "none.h5"))
     with pytest.raises(ValueError, match="precision"):
         posebatch.analyze_videos(GOOD, INDEX_VIDEO, precision="int4", progress=False)
-    with pytest.raises((ValueError, posebatch.Error), match="not TorchScript"):
-        posebatch.Predictor(GOOD, precision="bf16")
+    for precision in ("bf16", "int8"):
+        with pytest.raises((ValueError, posebatch.Error), match="not TorchScript"):
+            posebatch.Predictor(GOOD, precision=precision)
 
 
 INTERRUPT_CHILD = textwrap.dedent("""

@@ -15,6 +15,7 @@
 #include "model/config_internal.h"
 #include "model/device.h"
 #include "model/native/group_norm_bf16.h"
+#include "model/native/int8_conv.h"
 #include "model/native/layers.h"
 #include "model/native/native_network.h"
 #include "model/native/registry.h"
@@ -195,49 +196,140 @@ TEST(NativeModel, FlopCountIsTwiceTheMultiplyAddsOfWhatRuns) {
   EXPECT_DOUBLE_EQ(count.flops() - before, 2.0 * (64 * 7 * 9) * (12 * 9));
 }
 
-TEST(NativeModel, Bfloat16RunsWhereTheCpuHasItAndStaysNearFloat32) {
-  // The trained open-field ResNet-50 on a real labelled frame (random-weight networks amplify
-  // rounding far more than trained ones: the golden export moves by 6% of its largest heatmap value).
-  ModelLoadOptions fp32_options, bf16_options;
-  fp32_options.channels_last = true;
-  bf16_options.precision = "bf16";
-  Model fp32 = LoadModel(Fixture("dlc/real.pt"), fp32_options);
-  Model bf16 = LoadModel(Fixture("dlc/real.pt"), bf16_options);
-  const bool has = CpuSupportsBFloat16();
-  EXPECT_EQ(bf16.network->Describe().find("bfloat16") != std::string::npos, has) << bf16.network->Describe();
-  EXPECT_EQ(bf16.network->input_layout(), InputLayout::kNHWC);
-  auto src = OpenImages({testing::EnvDir("POSEBATCH_REAL") + "/openfield-Pranav-2018-10-30/labeled-data/m4s1/img0000.png"});
+// The trained open-field ResNet-50's input for a real labelled frame (random-weight networks
+// amplify rounding far more than trained ones: the golden export moves by 6% of its largest
+// heatmap value in bfloat16).
+at::Tensor RealFrameInput(const Model& model, const std::string& image) {
+  auto src = OpenImages({testing::EnvDir("POSEBATCH_REAL") + "/openfield-Pranav-2018-10-30/labeled-data/m4s1/" + image});
   Frame f;
-  ASSERT_TRUE(src->Next(&f));
-  InputGeometry g = ComputeGeometry(f.width, f.height, PreprocessOptions{}, fp32.spec.input, "frame");
+  if (!src->Next(&f)) return at::Tensor();
+  InputGeometry g = ComputeGeometry(f.width, f.height, PreprocessOptions{}, model.spec.input, "frame");
   at::Tensor input = at::empty({1, 3, g.height, g.width});
-  Normalizer(fp32.spec.input).Write(f, g, input.data_ptr<float>());
-  input = input.contiguous(at::MemoryFormat::ChannelsLast);
+  Normalizer(model.spec.input).Write(f, g, input.data_ptr<float>());
+  return input.contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// Runs real.pt in `precision` against float32 (NHWC) on a real frame: where the CPU `has` the
+// instructions, the heatmaps stay within `rel` of their largest value and keypoints move by a
+// fraction of a pixel; elsewhere the fallback must be float32 exactly. `marker`: what Describe()
+// says when the precision runs.
+void ExpectRealFrameNearFloat32(const std::string& precision, const std::string& marker, bool has, double rel_bound,
+                                double median_bound) {
+  ModelLoadOptions fp32_options, options;
+  fp32_options.channels_last = true;
+  options.precision = precision;
+  Model fp32 = LoadModel(Fixture("dlc/real.pt"), fp32_options);
+  Model reduced = LoadModel(Fixture("dlc/real.pt"), options);
+  EXPECT_EQ(reduced.network->Describe().find(marker) != std::string::npos, has) << reduced.network->Describe();
+  EXPECT_EQ(reduced.network->input_layout(), InputLayout::kNHWC);
+  const at::Tensor input = RealFrameInput(fp32, "img0000.png");
+  ASSERT_TRUE(input.defined());
   at::set_num_threads(2);
   c10::InferenceMode guard;
-  HeadOutputs a = fp32.network->Forward(input), b = bf16.network->Forward(input);
+  HeadOutputs a = fp32.network->Forward(input), b = reduced.network->Forward(input);
   for (const char* name : {"heatmap", "locref"}) {
     const at::Tensor& x = a["bodypart"][name];
     const at::Tensor& y = b["bodypart"][name];
     ASSERT_EQ(y.scalar_type(), at::kFloat);  // predictors read float32 whatever the network ran in
     const double rel = MaxAbs(x - y) / MaxAbs(x);
-    std::printf("bf16 vs float32 %s: %.3g x max\n", name, rel);
+    std::printf("%s vs float32 %s: %.3g x max\n", precision.c_str(), name, rel);
     if (has) {
-      EXPECT_GT(rel, 0) << name << ": bfloat16 that equals float32 did not run in bfloat16";
-      EXPECT_LT(rel, 0.02) << name;
+      EXPECT_GT(rel, 0) << name << ": " << precision << " that equals float32 did not run in " << precision;
+      EXPECT_LT(rel, rel_bound) << name;
     } else {
       EXPECT_EQ(rel, 0) << name << ": the float32 fallback must be float32";
     }
   }
   const at::Tensor pa = PredictHeatmapPoses(a["bodypart"]["heatmap"], a["bodypart"]["locref"], fp32.spec.pose_head);
-  const at::Tensor pb = PredictHeatmapPoses(b["bodypart"]["heatmap"], b["bodypart"]["locref"], bf16.spec.pose_head);
-  const at::Tensor xy = pa.reshape({-1, 3}).slice(1, 0, 2), xy_bf16 = pb.reshape({-1, 3}).slice(1, 0, 2);
-  const at::Tensor shift = (xy - xy_bf16).norm(2, {1});
+  const at::Tensor pb =
+      PredictHeatmapPoses(b["bodypart"]["heatmap"], b["bodypart"]["locref"], reduced.spec.pose_head);
+  const at::Tensor xy = pa.reshape({-1, 3}).slice(1, 0, 2), xy_reduced = pb.reshape({-1, 3}).slice(1, 0, 2);
+  const at::Tensor shift = (xy - xy_reduced).norm(2, {1});
   const double median = shift.median().item<double>(), largest = shift.max().item<double>();
-  std::printf("bf16 vs float32 keypoints: shift median %.3f px, largest %.3f px\n", median, largest);
-  EXPECT_LT(median, 0.2);
+  std::printf("%s vs float32 keypoints: shift median %.3f px, largest %.3f px\n", precision.c_str(), median, largest);
+  EXPECT_LT(median, median_bound);
   // A near-tie in a heatmap may move one keypoint's peak to the next cell: never further.
-  EXPECT_LT(largest, bf16.spec.pose_head.stride);
+  EXPECT_LT(largest, reduced.spec.pose_head.stride);
+}
+
+TEST(NativeModel, Bfloat16RunsWhereTheCpuHasItAndStaysNearFloat32) {
+  ExpectRealFrameNearFloat32("bf16", "bfloat16", CpuSupportsBFloat16(), 0.02, 0.2);
+}
+
+TEST(NativeModel, Int8RunsWhereTheCpuHasItAndStaysNearFloat32) {
+  ExpectRealFrameNearFloat32("int8", "int8", CpuSupportsInt8(), 0.08, 0.2);
+}
+
+TEST(NativeModel, Int8ScalesComeFromTheFirstFrameOnly) {
+  // Calibration runs on the first frame of the first batch: a network first given frame A alone
+  // and then the batch (A, B) must give the batch exactly what a network given (A, B) first
+  // gives. Had the whole first batch calibrated, B would have widened the second's ranges.
+  if (!CpuSupportsInt8()) GTEST_SKIP() << "no VNNI / AMX: int8 falls back to float32 (tested above)";
+  ModelLoadOptions o;
+  o.precision = "int8";
+  Model first = LoadModel(Fixture("dlc/real.pt"), o), second = LoadModel(Fixture("dlc/real.pt"), o);
+  const at::Tensor a = RealFrameInput(first, "img0000.png"), b = RealFrameInput(first, "img0041.png");
+  ASSERT_TRUE(a.defined() && b.defined());
+  const at::Tensor batch = at::cat({a, b}).contiguous(at::MemoryFormat::ChannelsLast);
+  at::set_num_threads(2);
+  c10::InferenceMode guard;
+  HeadOutputs want = first.network->Forward(batch);
+  second.network->Forward(a);
+  HeadOutputs got = second.network->Forward(batch);
+  for (const char* name : {"heatmap", "locref"}) {
+    EXPECT_TRUE(at::equal(got["bodypart"][name], want["bodypart"][name])) << name;
+  }
+  // The two frames' own ranges differ: calibrating on B alone changes the outputs.
+  Model third = LoadModel(Fixture("dlc/real.pt"), o);
+  third.network->Forward(b);
+  EXPECT_FALSE(at::equal(third.network->Forward(batch)["bodypart"]["heatmap"], want["bodypart"]["heatmap"]));
+}
+
+TEST(NativeModel, Int8ConvolutionStaysWithinItsQuantizationError) {
+  if (!CpuSupportsInt8()) GTEST_SKIP() << "no VNNI / AMX: int8 never runs here";
+  at::manual_seed(2);
+  c10::InferenceMode guard;
+  // A padded, strided, dilated 3x3 with bias, and a 1x1, on post-ReLU-like and signed inputs.
+  struct Case { int64_t in, out, k, stride, padding, dilation; bool bias, signed_input; };
+  for (const Case& c : {Case{32, 48, 3, 2, 2, 2, true, false}, Case{64, 16, 1, 1, 0, 1, false, true}}) {
+    native::ParamSet params;
+    native::Conv2d conv(params, "c.", c.in, c.out, c.k, c.stride, c.padding, c.dilation, c.bias);
+    native::StateDict sd{{"c.weight", at::randn({c.out, c.in, c.k, c.k}) * 0.1}};
+    if (c.bias) sd["c.bias"] = at::randn({c.out});
+    params.Load(sd, "test", /*channels_last=*/true);
+    at::Tensor x = at::randn({2, c.in, 19, 23}) * 2;
+    if (!c.signed_input) x.relu_();
+    x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor want = conv(x);  // not enabled yet: float32
+    conv.int8->Enable();
+    {
+      native::ScopedInt8Calibration calibration;
+      EXPECT_TRUE(at::equal(conv(x), want));  // calibration runs float32
+    }
+    conv.int8->Freeze();
+    const at::Tensor got = conv(x);
+    ASSERT_EQ(got.scalar_type(), at::kFloat);
+    EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+    // 8-bit steps on the input and on each output channel's range (and 7 bits of each filter):
+    // about 1% of the output's range at worst here, a fraction of that on average. Wrong scales
+    // or channels out of order are off by the outputs' own size.
+    const double err = MaxAbs(got - want), range = MaxAbs(want), mean = (got - want).abs().mean().item<double>();
+    std::printf("int8 %ldx%ld: max error %.4g, mean %.3g, output range %.3g\n", static_cast<long>(c.k),
+                static_cast<long>(c.k), err, mean, range);
+    EXPECT_GT(err, 0);
+    EXPECT_LT(err, 0.03 * range);
+    EXPECT_LT(mean, 0.006 * range);
+    // Our quantizer against LibTorch's per-channel one with the same steps: equal (both round
+    // half to even).
+    const at::Tensor q = conv.int8->Quantize(x);
+    const at::Tensor steps = (1.0 / conv.int8->input_multiplier()).to(at::kDouble);
+    const at::Tensor theirs =
+        at::quantize_per_channel(x, steps, at::full({c.in}, q.q_zero_point(), at::kLong), 1, at::kQUInt8);
+    const at::Tensor ours = q.int_repr().to(at::kInt);
+    const at::Tensor reference = theirs.int_repr().to(at::kInt);
+    EXPECT_LE((ours - reference).abs().max().item<int>(), 1);  // float32 vs double products
+    EXPECT_LE((ours != reference).sum().item<double>(), 1e-3 * ours.numel());
+  }
 }
 
 TEST(NativeModel, Bfloat16GroupNormMatchesFloat32) {
@@ -317,10 +409,12 @@ TEST(NativeModel, PrecisionIsCheckedByName) {
   Status st = LoadStatus(Fixture("dlc/r50_bu_single.pt"), o);
   EXPECT_EQ(st.code(), StatusCode::kModelError) << st.ToString();
   EXPECT_NE(st.message().find("unknown precision 'int4'"), std::string::npos) << st.message();
-  o.precision = "bf16";  // a TorchScript graph is fixed
-  st = LoadStatus(Fixture("models/good"), o);
-  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
-  EXPECT_NE(st.message().find("not TorchScript"), std::string::npos) << st.message();
+  for (const char* precision : {"bf16", "int8"}) {  // a TorchScript graph is fixed
+    o.precision = precision;
+    st = LoadStatus(Fixture("models/good"), o);
+    EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.ToString();
+    EXPECT_NE(st.message().find("not TorchScript"), std::string::npos) << st.message();
+  }
 }
 
 TEST(NativeModel, TrainingFolderPicksBestSnapshot) {

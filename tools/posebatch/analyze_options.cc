@@ -69,9 +69,9 @@ void AddAnalyzeOptions(CLI::App* cmd, AnalyzeArgs& a, AnalyzeOptions& o, bool in
       ->group(model);
 
   cmd->add_option("--precision", o.precision,
-                  "bf16: bfloat16 inference on CPUs with AVX512-BF16/AMX (faster; keypoints move by a fraction "
-                  "of a pixel, see README)")
-      ->check(CLI::IsMember({"float32", "bf16"}))
+                  "bf16: bfloat16 inference on CPUs with AVX512-BF16/AMX; int8: int8 convolutions on CPUs with "
+                  "VNNI/AMX (faster; keypoints move by a fraction of a pixel, see README)")
+      ->check(CLI::IsMember({"float32", "bf16", "int8"}))
       ->capture_default_str()
       ->group(model);
 

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "model/native/group_norm_bf16.h"
+#include "model/native/int8_conv.h"
 #include "posebatch/status.h"
 
 namespace posebatch::native {
@@ -73,6 +74,18 @@ std::shared_ptr<at::Tensor> ParamSet::Add(const std::string& name, std::vector<i
   return t;
 }
 
+std::vector<std::shared_ptr<Int8Convolution>> ParamSet::Convolutions(const std::string& prefix) const {
+  std::vector<std::shared_ptr<Int8Convolution>> out;
+  for (const auto& [name, conv] : convolutions_) {
+    if (name.compare(0, prefix.size(), prefix) == 0) out.push_back(conv);
+  }
+  return out;
+}
+
+void ParamSet::AddConvolution(const std::string& name, std::shared_ptr<Int8Convolution> conv) {
+  convolutions_.emplace_back(name, std::move(conv));
+}
+
 void ParamSet::Load(StateDict& sd, const std::string& origin, bool channels_last) {
   std::vector<std::string> missing, unexpected, wrong;
   for (const auto& name : order_) {
@@ -134,9 +147,23 @@ Conv2d::Conv2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, 
   }
   weight = p.Add(prefix + "weight", {out, in / groups, k, k});
   if (has_bias) bias = p.Add(prefix + "bias", {out});
+  int8 = std::make_shared<Int8Convolution>(weight, bias, stride, padding, dilation, groups);
+  p.AddConvolution(prefix, int8);
 }
 
 at::Tensor Conv2d::operator()(const at::Tensor& x) const {
+  if (int8 && int8->enabled() && x.is_cpu() && x.scalar_type() == at::kFloat) {
+    if (ScopedInt8Calibration::Active()) {
+      at::Tensor y = Convolve(x, *weight, bias ? *bias : at::Tensor(), {stride, stride}, {padding, padding},
+                              {dilation, dilation}, groups);
+      int8->Observe(x, y);
+      return y;
+    }
+    if (int8->frozen()) {
+      if (flop_count != nullptr) flop_count->Add(ConvolutionFlops(x, *weight, {stride}, {padding}, {dilation}));
+      return int8->Forward(x);
+    }
+  }
   return Convolve(x, *weight, bias ? *bias : at::Tensor(), {stride, stride}, {padding, padding}, {dilation, dilation},
                   groups);
 }

@@ -12,6 +12,8 @@
 
 namespace posebatch::native {
 
+class Int8Convolution;
+
 using StateDict = std::map<std::string, at::Tensor>;
 
 // The tensors a network expects, by state-dict name, each with its shape.
@@ -28,6 +30,11 @@ class ParamSet {
   // Moves every floating-point tensor whose name starts with `prefix` to `device` as `dtype`
   // (after Load, before Prepare).
   void To(c10::Device device, at::ScalarType dtype, const std::string& prefix = "");
+  // Every Conv2d registered under a name starting with `prefix`: the ones --precision int8
+  // quantizes (see Int8Convolution).
+  std::vector<std::shared_ptr<Int8Convolution>> Convolutions(const std::string& prefix) const;
+  // Called by Conv2d's constructor.
+  void AddConvolution(const std::string& name, std::shared_ptr<Int8Convolution> conv);
 
  private:
   struct Slot {
@@ -36,6 +43,7 @@ class ParamSet {
   };
   std::map<std::string, Slot> slots_;
   std::vector<std::string> order_;
+  std::vector<std::pair<std::string, std::shared_ptr<Int8Convolution>>> convolutions_;
 };
 
 // While one lives on this thread, Conv2d runs through at::conv2d (PyTorch's own choice of
@@ -81,6 +89,8 @@ struct Conv2d {
   at::Tensor operator()(const at::Tensor& x) const;
   std::shared_ptr<at::Tensor> weight, bias;
   int64_t stride = 1, padding = 0, dilation = 1, groups = 1;
+  // Its int8 form, shared by copies; runs only once enabled and calibrated (--precision int8).
+  std::shared_ptr<Int8Convolution> int8;
 };
 
 // GroupNorm (timm's default of 32 groups), eval-mode BatchNorm2d, or torchvision's
