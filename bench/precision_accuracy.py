@@ -8,7 +8,7 @@ change from float32, and each keypoint's shift from float32 (median, p99, max) a
 score change. Speed is posebatch-bench's job (`--precision`).
 
 Usage: precision_accuracy.py [--bin build/posebatch] [--model build/fixtures/dlc/real.pt]
-                             [--real ../shared/real] [--precisions float32,bf16] [--layout auto|nchw|nhwc]
+                             [--real ../shared/real] [--precisions float32,bf16,int8] [--layout auto|nchw|nhwc]
 """
 import argparse
 import json
@@ -40,10 +40,10 @@ def main():
     ap.add_argument("--bin", default=os.path.join(root, "build", "posebatch"))
     ap.add_argument("--model", default=os.path.join(root, "build", "fixtures", "dlc", "real.pt"))
     ap.add_argument("--real", default=os.path.join(root, "..", "shared", "real"))
-    ap.add_argument("--precisions", default="float32,bf16")
+    ap.add_argument("--precisions", default="float32,bf16,int8")
     ap.add_argument("--layout", choices=["auto", "nchw", "nhwc"], default="auto",
                     help="float32 rows: analyze's default layout, --no-channels-last or --channels-last "
-                         "(bf16 always runs NHWC)")
+                         "(bf16 and int8 always run NHWC)")
     a = ap.parse_args()
     frames = os.path.join(a.real, "openfield-Pranav-2018-10-30", "labeled-data", "m4s1")
     names = json.load(open(os.path.join(a.real, "model", "labeled_frames.json")))

@@ -393,6 +393,45 @@ TEST(NativeModel, Bfloat16RunsEveryBackboneAndHead) {
   }
 }
 
+TEST(NativeModel, Int8RunsEveryBackboneAndHead) {
+  // Every architecture's backbone convolutions in int8 (top-down: the pose network's), heads
+  // float32. These networks are untrained, so the yardstick is again float32 on a nudged input
+  // (here by uniform noise of one input quantization step, 1/255 of the input's range).
+  if (!CpuSupportsInt8()) GTEST_SKIP() << "no VNNI / AMX: int8 falls back to float32 (tested above)";
+  ModelLoadOptions o, nhwc;
+  o.precision = "int8";
+  nhwc.channels_last = true;
+  at::set_num_threads(2);
+  c10::InferenceMode guard;
+  for (const char* name : {"hrnet_w32_bu_single", "dekr_w18_multi", "r50_paf_multi", "dlcrnet_ms5_multi",
+                           "td_ssdlite_r50"}) {
+    Model m = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), o);
+    Model reference = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), nhwc);
+    EXPECT_NE(m.network->Describe().find("int8 ("), std::string::npos) << name << ": " << m.network->Describe();
+    at::manual_seed(0);
+    const at::Tensor input = at::rand({1, 3, 128, 160}).contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor nudged =
+        (input + (at::rand_like(input) - 0.5) / 255).contiguous(at::MemoryFormat::ChannelsLast);
+    HeadOutputs out = m.network->Forward(input), want = reference.network->Forward(input);
+    HeadOutputs noisy = reference.network->Forward(nudged);
+    ASSERT_FALSE(out.empty()) << name;
+    for (const auto& [head, tensors] : out) {
+      for (const auto& [key, t] : tensors) {
+        EXPECT_EQ(t.scalar_type(), at::kFloat) << name << " " << head << "." << key;
+        EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << name << " " << head << "." << key;
+        const at::Tensor& w = want.at(head).at(key);
+        const double rel = MaxAbs(t - w) / MaxAbs(w);
+        const double yardstick = MaxAbs(noisy.at(head).at(key) - w) / MaxAbs(w);
+        std::printf("%s %s.%s: int8 vs float32 %.3g x max (float32 on a nudged input: %.3g)\n", name, head.c_str(),
+                    key.c_str(), rel, yardstick);
+        EXPECT_GT(rel, 0) << name << " " << head << "." << key;
+        // Measured 2.8-5.7x: int8 rounds every layer's activations, the yardstick only the input.
+        EXPECT_LE(rel, 8 * yardstick) << name << " " << head << "." << key;
+      }
+    }
+  }
+}
+
 TEST(NativeModel, DefaultLayoutIsChannelsLastWhereParityHolds) {
   // Bottom-up: NHWC (every golden bottom-up case within 1e-4 in score); top-down pose: NCHW
   // (NHWC moved a td_ssdlite_r50 score by 1.4e-4); an explicit choice wins.

@@ -70,7 +70,8 @@ void AddAnalyzeOptions(CLI::App* cmd, AnalyzeArgs& a, AnalyzeOptions& o, bool in
 
   cmd->add_option("--precision", o.precision,
                   "bf16: bfloat16 inference on CPUs with AVX512-BF16/AMX; int8: int8 convolutions on CPUs with "
-                  "VNNI/AMX (faster; keypoints move by a fraction of a pixel, see README)")
+                  "VNNI/AMX (faster; on the real open-field frames keypoints moved by p99 0.12 px in bf16, 1.7 px "
+                  "in int8; see README)")
       ->check(CLI::IsMember({"float32", "bf16", "int8"}))
       ->capture_default_str()
       ->group(model);

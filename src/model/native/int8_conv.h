@@ -1,7 +1,8 @@
 // One convolution in int8 (--precision int8): weights quantized per output channel (symmetric
 // int8), its input per tensor and its output per channel (asymmetric uint8), with ranges
-// measured once, on a float32 calibration pass, then fixed. oneDNN runs the convolution (LibTorch's quantized engine);
-// input and output stay float32 around it, so norms, activations and heads are unchanged.
+// measured once, on a float32 calibration pass, then fixed. oneDNN runs the convolution
+// (LibTorch's quantized engine); input and output stay float32 around it, so norms, activations
+// and heads are unchanged.
 //
 // Thread-safety: Observe and Freeze mutate and must run on one thread, before any Forward (the
 // network calibrates under a lock); afterwards Forward is const and may run concurrently.

@@ -27,15 +27,6 @@ inline uint8_t QuantizeOne(float x, float m, float zp) {
 
 }  // namespace
 
-__attribute__((target("avx2,fma"))) void QuantizeUint8(const float* x, uint8_t* q, int64_t n, float inv_scale,
-                                                       int32_t zero_point) {
-  const float zp = static_cast<float>(zero_point);
-  const __m256 vm = _mm256_set1_ps(inv_scale), vzp = _mm256_set1_ps(zp);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) Quantize8(x + i, vm, vzp, q + i);
-  for (; i < n; ++i) q[i] = QuantizeOne(x[i], inv_scale, zp);
-}
-
 __attribute__((target("avx2,fma"))) void QuantizeUint8PerChannel(const float* x, uint8_t* q, int64_t pixels,
                                                                  int64_t channels, const float* multiplier,
                                                                  int32_t zero_point) {
