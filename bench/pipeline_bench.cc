@@ -120,6 +120,8 @@ std::vector<Video> PrepareVideos(const Options& o, const fs::path& tmp) {
 double EngineOnly(Model& model, const Video& v, int batch, int threads) {
   double seconds = 0;
   InferenceThread::Get().Run(threads, [&] {
+    // Noise must not calibrate an int8 network: the pipeline warm-up before this ran real frames.
+    const ScopedSyntheticInput synthetic;
     at::Tensor input = at::randn({batch, 3, v.height, v.width});
     if (model.network->input_layout() == InputLayout::kNHWC) input = input.contiguous(at::MemoryFormat::ChannelsLast);
     model.network->Forward(input);  // warm-up
@@ -141,6 +143,7 @@ double ForwardFlopsPerFrame(Model& model, const Video& v, int threads) {
   InferenceThread::Get().Run(threads, [&] {
     at::Tensor input = at::randn({1, 3, v.height, v.width});
     if (model.network->input_layout() == InputLayout::kNHWC) input = input.contiguous(at::MemoryFormat::ChannelsLast);
+    const ScopedSyntheticInput synthetic;  // noise must not calibrate an int8 network
     native::ScopedFlopCount count;
     model.network->Forward(input);
     flops = count.flops();
@@ -155,7 +158,7 @@ double ForwardFlopsPerFrame(Model& model, const Video& v, int threads) {
 // the network's int8 layers run it; their conversions count as the network's overhead).
 double PeakGflops(const std::string& precision, int threads) {
   if (precision == "bf16" && !CpuSupportsBFloat16()) return 0;
-  if (precision == "int8" && !CpuSupportsInt8()) return 0;
+  if (precision == "int8" && (!CpuSupportsInt8() || !QuantizedOneDnnAvailable())) return 0;
   const at::ScalarType dtype = precision == "bf16" ? at::kBFloat16 : at::kFloat;
   double best = 0;
   InferenceThread::Get().Run(threads, [&] {
@@ -206,6 +209,7 @@ double TopDownEngineOnly(Model& model, const Video& v, int det_batch, int batch,
     Stopwatch sw;
     for (int r = 0; r < reps; ++r) model.detector->Detect(frames);
     det_s = sw.Seconds() / (reps * det_batch);
+    const ScopedSyntheticInput synthetic;  // as in EngineOnly
     at::Tensor crops = at::randn({batch, 3, crop_h, crop_w});
     if (model.network->input_layout() == InputLayout::kNHWC) crops = crops.contiguous(at::MemoryFormat::ChannelsLast);
     model.network->Forward(crops);

@@ -177,6 +177,22 @@ class Network {
   virtual std::string Describe() const = 0;
 };
 
+// While one lives on this thread, the inputs given to Network::Forward are synthetic: timing
+// runs (--batch-size auto, benchmark warm-ups). A network that measures its first real input
+// (--precision int8 fixes its activation ranges on it) runs these as it would before measuring:
+// in float32. Not copyable; nests.
+class ScopedSyntheticInput {
+ public:
+  ScopedSyntheticInput();
+  ~ScopedSyntheticInput();
+  ScopedSyntheticInput(const ScopedSyntheticInput&) = delete;
+  ScopedSyntheticInput& operator=(const ScopedSyntheticInput&) = delete;
+  static bool Active();
+
+ private:
+  bool previous_;
+};
+
 class Detector;
 
 struct Model {

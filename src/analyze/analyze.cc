@@ -219,6 +219,7 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
                                              " is a CPU mode here (use --half on a GPU)"
                      : bf16 && !CpuSupportsBFloat16()   ? "this CPU has neither AVX512-BF16 nor AMX"
                      : !bf16 && !CpuSupportsInt8()      ? "this CPU has no VNNI (AVX512-VNNI, AVX-VNNI) nor AMX"
+                     : !bf16 && !QuantizedOneDnnAvailable() ? "this LibTorch has no oneDNN quantized engine"
                      : spec.method == Method::kConditionalTopDown ? "not available for CTD models yet"
                                                                   : "not available for this model") +
                     "; running float32");

@@ -2,6 +2,8 @@
 
 #include <ATen/Context.h>
 
+#include <algorithm>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -25,7 +27,9 @@ bool CpuSupportsBFloat16() {
 bool CpuSupportsInt8() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx2")) return false;  // also says the OS saves the AVX state
+  // Our conversion kernels are AVX2 + FMA; __builtin_cpu_supports also checks that the OS saves
+  // the AVX state.
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return false;
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   // CPUID.(EAX=7,ECX=0): ECX[11] AVX512-VNNI (with AVX-512 enabled), EDX[25] AMX-INT8.
   if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) != 0) {
@@ -37,6 +41,11 @@ bool CpuSupportsInt8() {
 #else
   return false;
 #endif
+}
+
+bool QuantizedOneDnnAvailable() {
+  const auto& engines = at::globalContext().supportedQEngines();
+  return std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) != engines.end();
 }
 
 c10::Device ResolveDevice(const std::string& name) {

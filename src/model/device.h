@@ -20,4 +20,7 @@ bool CpuSupportsBFloat16();
 // which saturates, and is no faster than float32.
 bool CpuSupportsInt8();
 
+// Whether this LibTorch has its oneDNN quantized engine (which --precision int8 runs on).
+bool QuantizedOneDnnAvailable();
+
 }  // namespace posebatch

@@ -18,6 +18,9 @@ int ChooseBatchSize(Model& model, int width, int height, const std::vector<int>&
   try {
     // On the inference thread, with the pipeline's thread count: the conditions it will run in.
     InferenceThread::Get().Run(intra_op_threads, [&] {
+      // Zeros are no frame to measure: an int8 network not yet calibrated times in float32 here
+      // (the ratios between batch sizes are what count) and calibrates on the first real frame.
+      ScopedSyntheticInput synthetic;
       for (int b : candidates) {
         at::Tensor input = at::zeros({b, 3, height, width});
         if (model.network->input_layout() == InputLayout::kNHWC) {

@@ -122,8 +122,10 @@ class RealOpenField(unittest.TestCase):
             e = np.linalg.norm(poses[:, :, :2] - human, axis=2)
             return np.nanmedian(e)
 
-        # p99 shift bounds: bf16 measured 0.12 px; int8 1.7 px (8-bit steps, ranges from one frame).
-        for precision, p99_bound in (("bf16", 1.0), ("int8", 2.5)):
+        # Shift bounds: bf16 measured median 0.04 px, p99 0.12 px; int8 0.16 px and 1.7 px (8-bit
+        # steps, ranges from one frame). int8's p99 is a handful of keypoints near a tie between
+        # two cells: variants of its calibration moved it between 1.7 and 4.3 px, hence the room.
+        for precision, median_bound, p99_bound in (("bf16", 0.2, 1.0), ("int8", 0.3, 6.0)):
             with self.subTest(precision=precision), tempfile.TemporaryDirectory() as d:
                 r = subprocess.run([BIN, "analyze", os.path.join(FIX, "dlc", "real.pt"), frames, "--dest", d, "-b", "4",
                                     "--precision", precision], capture_output=True, text=True)
@@ -143,7 +145,7 @@ class RealOpenField(unittest.TestCase):
                       f"max score change {np.abs(got[:, :, 2] - dlc[:, :, 2]).max():.4f}")
                 self.assertGreater(shift.max(), 0, f"{precision} equals float32: it did not run")
                 self.assertLessEqual(abs(change), 0.2)
-                self.assertLess(np.median(shift), 0.2)
+                self.assertLess(np.median(shift), median_bound)
                 self.assertLess(np.percentile(shift, 99), p99_bound)
 
 

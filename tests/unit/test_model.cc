@@ -22,6 +22,7 @@
 #include "npy.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
+#include "posebatch/pipeline.h"
 #include "posebatch/predictor.h"
 #include "posebatch/status.h"
 #include "preprocess/normalize.h"
@@ -283,6 +284,33 @@ TEST(NativeModel, Int8ScalesComeFromTheFirstFrameOnly) {
   Model third = LoadModel(Fixture("dlc/real.pt"), o);
   third.network->Forward(b);
   EXPECT_FALSE(at::equal(third.network->Forward(batch)["bodypart"]["heatmap"], want["bodypart"]["heatmap"]));
+}
+
+TEST(NativeModel, Int8SyntheticInputsDoNotCalibrate) {
+  // --batch-size auto times zeros, the bench's warm-ups noise: an int8 network must not fix its
+  // ranges on those. Before the first real frame it runs them in float32; afterwards it gives
+  // that frame exactly what a network that saw nothing else gives.
+  if (!CpuSupportsInt8()) GTEST_SKIP() << "no VNNI / AMX: int8 falls back to float32 (tested above)";
+  ModelLoadOptions o, nhwc;
+  o.precision = "int8";
+  nhwc.channels_last = true;
+  Model timed = LoadModel(Fixture("dlc/real.pt"), o), fresh = LoadModel(Fixture("dlc/real.pt"), o);
+  Model fp32 = LoadModel(Fixture("dlc/real.pt"), nhwc);
+  const at::Tensor frame = RealFrameInput(timed, "img0000.png");
+  ASSERT_TRUE(frame.defined());
+  const at::Tensor zeros = at::zeros_like(frame);
+  at::set_num_threads(2);
+  c10::InferenceMode guard;
+  {
+    ScopedSyntheticInput synthetic;
+    EXPECT_TRUE(at::equal(timed.network->Forward(zeros)["bodypart"]["heatmap"],
+                          fp32.network->Forward(zeros)["bodypart"]["heatmap"]));
+  }
+  // The batch-size chooser, as analyze --batch-size auto calls it.
+  ChooseBatchSize(timed, static_cast<int>(frame.size(3)), static_cast<int>(frame.size(2)), {1, 2}, 2, nullptr);
+  const at::Tensor got = timed.network->Forward(frame)["bodypart"]["heatmap"];
+  EXPECT_TRUE(at::equal(got, fresh.network->Forward(frame)["bodypart"]["heatmap"]));
+  EXPECT_FALSE(at::equal(got, fp32.network->Forward(frame)["bodypart"]["heatmap"]));  // and it is int8
 }
 
 TEST(NativeModel, Int8ConvolutionStaysWithinItsQuantizationError) {

@@ -32,8 +32,8 @@ class Int8Convolution {
   // Fixes the activation scales from the observed ranges and packs the quantized weights.
   void Freeze();
   bool frozen() const { return packed_ != nullptr; }
-  // x: float32 CPU (N, C, H, W), any memory format (NHWC is the fast one). Returns float32 in
-  // oneDNN's output format (NHWC for NHWC input): Dequantize(Convolve(Quantize(x))).
+  // x: float32 CPU (N, C, H, W), any memory format (NCHW is first copied to NHWC). Returns
+  // float32 NHWC: Dequantize(Convolve(Quantize(x))).
   at::Tensor Forward(const at::Tensor& x) const;
   // The three steps of Forward (the bench times the convolution alone).
   at::Tensor Quantize(const at::Tensor& x) const;     // float32 -> quint8 at the input scale

@@ -22,7 +22,7 @@ __attribute__((target("avx2,fma"))) inline void Quantize8(const float* x, __m256
 
 inline uint8_t QuantizeOne(float x, float m, float zp) {
   const float v = std::nearbyint(x * m + zp);
-  return static_cast<uint8_t>(v < 0.f ? 0.f : v > 255.f ? 255.f : v);
+  return static_cast<uint8_t>(!(v >= 0.f) ? 0.f : v > 255.f ? 255.f : v);  // NaN: 0, as the vector path
 }
 
 }  // namespace

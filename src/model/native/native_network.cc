@@ -9,6 +9,17 @@
 #include "model/native/registry.h"
 #include "posebatch/status.h"
 
+namespace posebatch {
+namespace {
+thread_local bool synthetic_input = false;  // see ScopedSyntheticInput
+}  // namespace
+
+ScopedSyntheticInput::ScopedSyntheticInput() : previous_(synthetic_input) { synthetic_input = true; }
+ScopedSyntheticInput::~ScopedSyntheticInput() { synthetic_input = previous_; }
+bool ScopedSyntheticInput::Active() { return synthetic_input; }
+
+}  // namespace posebatch
+
 namespace posebatch::native {
 namespace {
 
@@ -28,7 +39,8 @@ class NativeNetwork : public Network {
 
   HeadOutputs Forward(const at::Tensor& batch) override {
     at::Tensor x = batch;
-    if (!calibrated_.load(std::memory_order_acquire)) Calibrate(x);
+    // Until calibrated, the int8 convolutions run float32 (synthetic inputs do not calibrate).
+    if (!calibrated_.load(std::memory_order_acquire) && !ScopedSyntheticInput::Active()) Calibrate(x);
     // From pinned slot memory the copy is asynchronous, queued before the forward's kernels.
     if (!device_.is_cpu()) x = x.to(device_, /*non_blocking=*/true);
     // float16 (GPU) or bfloat16 (CPU); an explicit memory format: a preserve-format copy of a
@@ -97,10 +109,7 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
   // bfloat16 / int8 where oneDNN has the instructions for them; elsewhere float32 (analyze says
   // so).
   const bool bf16 = precision == "bf16" && device.is_cpu() && CpuSupportsBFloat16();
-  const bool int8 = precision == "int8" && device.is_cpu() && CpuSupportsInt8();
-  // oneDNN's reduced-precision kernels want NHWC: in NCHW every convolution reorders (bfloat16:
-  // measured 3.4x slower).
-  if (bf16 || int8) channels_last = true;
+  const bool int8 = precision == "int8" && device.is_cpu() && CpuSupportsInt8() && QuantizedOneDnnAvailable();
   const YAML::Node model = config["model"];
   if (!model || !model.IsMap()) Bad(origin, "config has no model block");
   const YAML::Node bb = model["backbone"];
@@ -114,6 +123,9 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
   if (bb_type == "CondPreNet") {
     return BuildCondPreNetNetwork(config, std::move(state_dict), origin, device_name, half, channels_last);
   }
+  // oneDNN's reduced-precision kernels want NHWC: in NCHW every convolution reorders (bfloat16:
+  // measured 3.4x slower).
+  if (bf16 || int8) channels_last = true;
   if (model["neck"] && !model["neck"].IsNull()) Bad(origin, "models with a neck are not supported yet");
   auto bit = BackboneRegistry().find(bb_type);
   if (bit == BackboneRegistry().end()) {
@@ -139,9 +151,9 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
   backbone->Prepare();
   for (auto& h : heads) h.second->Prepare();
   // int8: the backbone's convolutions (the heads stay float32, as with bfloat16), except those
-  // reading few channels per group: the stem on the image (1-2% of the work, and keeping it
-  // float32 took the p99 keypoint shift on the open-field frames from 3.2 to 2.3 px, the largest
-  // from 68 to 5.5) and depthwise ones.
+  // reading few channels per group: the stem on the image (1-2% of the work; keeping it float32
+  // took the p99 keypoint shift on the open-field frames from 3.2 to 2.3 px in an earlier
+  // configuration) and depthwise ones.
   std::vector<std::shared_ptr<Int8Convolution>> int8_convolutions;
   if (int8) {
     for (auto& c : params.Convolutions("backbone.")) {
