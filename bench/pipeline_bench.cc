@@ -545,10 +545,7 @@ int Run(const Options& o) {
                          Ms(s.write, last.frames)});
             if (v.native && w == o.workers.front()) {
               pipeline_fps[path + "|" + std::to_string(b) + "|" + std::to_string(t)] = p.median;
-              const std::string described = model.network->Describe();
-              const std::string precision = described.find("bfloat16") != std::string::npos ? "bf16"
-                                            : described.find("int8") != std::string::npos    ? "int8"
-                                                                                             : "float32";
+              const std::string precision = model.network->precision();
               const std::string key = precision + "|" + std::to_string(t);
               if (!peak_gflops.count(key)) peak_gflops[key] = PeakGflops(precision, t);
               const std::string work = path + "|" + v.path;

@@ -175,6 +175,9 @@ class Network {
   virtual InputLayout input_layout() const { return InputLayout::kNCHW; }
   // One line for `posebatch info` and logs.
   virtual std::string Describe() const = 0;
+  // What the network really computes in: "float32", "float16" (--half), "bf16" or "int8" (after
+  // any fallback: not necessarily what was asked for).
+  virtual std::string precision() const { return "float32"; }
 };
 
 // While one lives on this thread, the inputs given to Network::Forward are synthetic: timing

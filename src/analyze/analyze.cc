@@ -209,9 +209,7 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
                                        std::to_string(spec.bodyparts.size()) + " bodyparts, stride " + stride +
                                        ") loaded in " + seconds + " s");
     if (impl->model.detector) impl->Say(MessageLevel::kInfo, "detector: " + impl->model.detector->Describe());
-    const std::string& described = impl->model.network->Describe();
-    if ((o.precision == "bf16" && described.find("bfloat16") == std::string::npos) ||
-        (o.precision == "int8" && described.find("int8") == std::string::npos)) {
+    if ((o.precision == "bf16" || o.precision == "int8") && impl->model.network->precision() != o.precision) {
       const bool bf16 = o.precision == "bf16";
       impl->Say(MessageLevel::kNote,
                 "--precision " + o.precision + ": " +

@@ -221,6 +221,7 @@ void ExpectRealFrameNearFloat32(const std::string& precision, const std::string&
   options.precision = precision;
   Model fp32 = LoadModel(Fixture("dlc/real.pt"), fp32_options);
   Model reduced = LoadModel(Fixture("dlc/real.pt"), options);
+  EXPECT_EQ(reduced.network->precision(), has ? precision : "float32");
   EXPECT_EQ(reduced.network->Describe().find(marker) != std::string::npos, has) << reduced.network->Describe();
   EXPECT_EQ(reduced.network->input_layout(), InputLayout::kNHWC);
   const at::Tensor input = RealFrameInput(fp32, "img0000.png");
@@ -362,8 +363,9 @@ TEST(NativeModel, Int8ConvolutionStaysWithinItsQuantizationError) {
 
 TEST(NativeModel, Bfloat16GroupNormMatchesFloat32) {
   if (!CpuSupportsBFloat16()) {  // its loops are AVX-512: never called elsewhere (tested above)
-    EXPECT_EQ(LoadModel(Fixture("dlc/r50_bu_single.pt"), ModelLoadOptions{}).network->Describe().find("bfloat16"),
-              std::string::npos);
+    ModelLoadOptions o;
+    o.precision = "bf16";
+    EXPECT_EQ(LoadModel(Fixture("dlc/r50_bu_single.pt"), o).network->precision(), "float32");
     return;
   }
   at::manual_seed(1);
@@ -393,6 +395,7 @@ TEST(NativeModel, Bfloat16RunsEveryBackboneAndHead) {
                            "td_ssdlite_r50"}) {
     Model m = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), o);
     Model reference = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), nhwc);
+    EXPECT_EQ(m.network->precision(), CpuSupportsBFloat16() ? "bf16" : "float32") << name;
     EXPECT_EQ(m.network->Describe().find("bfloat16") != std::string::npos, CpuSupportsBFloat16()) << name;
     at::manual_seed(0);
     const at::Tensor input = at::rand({1, 3, 128, 160}).contiguous(at::MemoryFormat::ChannelsLast);
@@ -435,6 +438,7 @@ TEST(NativeModel, Int8RunsEveryBackboneAndHead) {
                            "td_ssdlite_r50"}) {
     Model m = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), o);
     Model reference = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), nhwc);
+    EXPECT_EQ(m.network->precision(), "int8") << name << ": " << m.network->Describe();
     EXPECT_NE(m.network->Describe().find("int8 ("), std::string::npos) << name << ": " << m.network->Describe();
     at::manual_seed(0);
     const at::Tensor input = at::rand({1, 3, 128, 160}).contiguous(at::MemoryFormat::ChannelsLast);

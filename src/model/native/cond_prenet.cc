@@ -137,6 +137,7 @@ class CondPreNetNetwork : public ConditionalNetwork {
     return channels_last_ ? InputLayout::kNHWC : InputLayout::kNCHW;
   }
   std::string Describe() const override { return describe_; }
+  std::string precision() const override { return half_ ? "float16" : "float32"; }
 
  private:
   c10::Device device_;

@@ -64,6 +64,10 @@ class NativeNetwork : public Network {
   InputLayout input_layout() const override { return channels_last_ ? InputLayout::kNHWC : InputLayout::kNCHW; }
 
   std::string Describe() const override { return describe_; }
+  std::string precision() const override {
+    if (!int8_convolutions_.empty()) return "int8";
+    return dtype_ == at::kHalf ? "float16" : dtype_ == at::kBFloat16 ? "bf16" : "float32";
+  }
 
  private:
   // int8: the activation ranges come from one float32 pass over the first frame this network
