@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
 
 #include "io/torch_pickle.h"
@@ -383,84 +384,90 @@ TEST(NativeModel, Bfloat16GroupNormMatchesFloat32) {
   }
 }
 
-TEST(NativeModel, Bfloat16RunsEveryBackboneAndHead) {
-  // Each op of each architecture must have a bfloat16 kernel or run in float32 around it
-  // (DLCRNet's antialiased resize has none in LibTorch 1.13). Top-down: the pose network.
+// One output of one architecture run in a reduced precision against float32 (NHWC).
+struct ReducedPrecisionOutput {
+  std::string where;             // "model head.key"
+  std::string network_precision;  // Network::precision() of the reduced-precision network
+  std::string describe;
+  at::Tensor output;
+  double rel = 0;        // max |reduced - float32| / max |float32|
+  double yardstick = 0;  // the same for float32 on `nudge(input)`
+};
+
+// Runs every architecture (top-down: the pose network) in `precision` and in float32 on one
+// random input, and float32 on that input nudged by `nudge`: these networks are untrained, so
+// rounding anywhere is amplified, and the yardstick is float32's own change on a nudged input.
+std::vector<ReducedPrecisionOutput> RunEveryArchitecture(const std::string& precision,
+                                                         const std::function<at::Tensor(const at::Tensor&)>& nudge) {
   ModelLoadOptions o, nhwc;
-  o.precision = "bf16";
+  o.precision = precision;
   nhwc.channels_last = true;
   at::set_num_threads(2);
   c10::InferenceMode guard;
+  std::vector<ReducedPrecisionOutput> results;
   for (const char* name : {"hrnet_w32_bu_single", "dekr_w18_multi", "r50_paf_multi", "dlcrnet_ms5_multi",
                            "td_ssdlite_r50"}) {
     Model m = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), o);
     Model reference = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), nhwc);
-    EXPECT_EQ(m.network->precision(), CpuSupportsBFloat16() ? "bf16" : "float32") << name;
-    EXPECT_EQ(m.network->Describe().find("bfloat16") != std::string::npos, CpuSupportsBFloat16()) << name;
     at::manual_seed(0);
     const at::Tensor input = at::rand({1, 3, 128, 160}).contiguous(at::MemoryFormat::ChannelsLast);
-    const at::Tensor nudged = (input + at::randn_like(input) * 0.004).contiguous(at::MemoryFormat::ChannelsLast);
+    const at::Tensor nudged = nudge(input).contiguous(at::MemoryFormat::ChannelsLast);
     HeadOutputs out = m.network->Forward(input), want = reference.network->Forward(input);
     HeadOutputs noisy = reference.network->Forward(nudged);
-    ASSERT_FALSE(out.empty()) << name;
+    if (out.empty()) ADD_FAILURE() << name << ": no outputs";
     for (const auto& [head, tensors] : out) {
       for (const auto& [key, t] : tensors) {
-        EXPECT_EQ(t.scalar_type(), at::kFloat) << name << " " << head << "." << key;
-        // These networks are untrained: rounding anywhere is amplified (up to 45% of the largest
-        // output). The yardstick is float32 itself on an input nudged by bfloat16-sized noise
-        // (0.4%): bfloat16 must stay within twice that (measured 0.7-1.1x). A wrong kernel, such
-        // as LibTorch's NHWC bf16 GroupNorm, is off by more than the outputs themselves.
         const at::Tensor& w = want.at(head).at(key);
-        const double rel = MaxAbs(t - w) / MaxAbs(w);
-        const double yardstick = MaxAbs(noisy.at(head).at(key) - w) / MaxAbs(w);
-        std::printf("%s %s.%s: bf16 vs float32 %.3g x max (float32 on a nudged input: %.3g)\n", name,
-                    head.c_str(), key.c_str(), rel, yardstick);
-        EXPECT_LE(rel, 2 * yardstick) << name << " " << head << "." << key;
-        if (!CpuSupportsBFloat16()) {
-          EXPECT_EQ(rel, 0) << name << ": the float32 fallback must be float32";
-        }
+        ReducedPrecisionOutput r;
+        r.where = std::string(name) + " " + head + "." + key;
+        r.network_precision = m.network->precision();
+        r.describe = m.network->Describe();
+        r.output = t;
+        r.rel = MaxAbs(t - w) / MaxAbs(w);
+        r.yardstick = MaxAbs(noisy.at(head).at(key) - w) / MaxAbs(w);
+        std::printf("%s: %s vs float32 %.3g x max (float32 on a nudged input: %.3g)\n", r.where.c_str(),
+                    precision.c_str(), r.rel, r.yardstick);
+        results.push_back(std::move(r));
       }
+    }
+  }
+  return results;
+}
+
+TEST(NativeModel, Bfloat16RunsEveryBackboneAndHead) {
+  // Each op of each architecture must have a bfloat16 kernel or run in float32 around it
+  // (DLCRNet's antialiased resize has none in LibTorch 1.13). Top-down: the pose network.
+  // bfloat16-sized noise (0.4%) nudges the yardstick's input.
+  const auto results = RunEveryArchitecture("bf16", [](const at::Tensor& x) { return x + at::randn_like(x) * 0.004; });
+  for (const auto& r : results) {
+    EXPECT_EQ(r.network_precision, CpuSupportsBFloat16() ? "bf16" : "float32") << r.where;
+    EXPECT_EQ(r.describe.find("bfloat16") != std::string::npos, CpuSupportsBFloat16()) << r.where;
+    EXPECT_EQ(r.output.scalar_type(), at::kFloat) << r.where;
+    // Rounding is amplified up to 45% of the largest output: bfloat16 must stay within twice the
+    // yardstick (measured 0.7-1.1x). A wrong kernel, such as LibTorch's NHWC bf16 GroupNorm, is
+    // off by more than the outputs themselves.
+    EXPECT_LE(r.rel, 2 * r.yardstick) << r.where;
+    if (!CpuSupportsBFloat16()) {
+      EXPECT_EQ(r.rel, 0) << r.where << ": the float32 fallback must be float32";
     }
   }
 }
 
 TEST(NativeModel, Int8RunsEveryBackboneAndHead) {
   // Every architecture's backbone convolutions in int8 (top-down: the pose network's), heads
-  // float32. These networks are untrained, so the yardstick is again float32 on a nudged input
-  // (here by uniform noise of one input quantization step, 1/255 of the input's range).
+  // float32. The yardstick's input is nudged by uniform noise of one input quantization step
+  // (1/255 of the input's range).
   if (!CpuSupportsInt8()) GTEST_SKIP() << "no VNNI / AMX: int8 falls back to float32 (tested above)";
-  ModelLoadOptions o, nhwc;
-  o.precision = "int8";
-  nhwc.channels_last = true;
-  at::set_num_threads(2);
-  c10::InferenceMode guard;
-  for (const char* name : {"hrnet_w32_bu_single", "dekr_w18_multi", "r50_paf_multi", "dlcrnet_ms5_multi",
-                           "td_ssdlite_r50"}) {
-    Model m = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), o);
-    Model reference = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), nhwc);
-    EXPECT_EQ(m.network->precision(), "int8") << name << ": " << m.network->Describe();
-    EXPECT_NE(m.network->Describe().find("int8 ("), std::string::npos) << name << ": " << m.network->Describe();
-    at::manual_seed(0);
-    const at::Tensor input = at::rand({1, 3, 128, 160}).contiguous(at::MemoryFormat::ChannelsLast);
-    const at::Tensor nudged =
-        (input + (at::rand_like(input) - 0.5) / 255).contiguous(at::MemoryFormat::ChannelsLast);
-    HeadOutputs out = m.network->Forward(input), want = reference.network->Forward(input);
-    HeadOutputs noisy = reference.network->Forward(nudged);
-    ASSERT_FALSE(out.empty()) << name;
-    for (const auto& [head, tensors] : out) {
-      for (const auto& [key, t] : tensors) {
-        EXPECT_EQ(t.scalar_type(), at::kFloat) << name << " " << head << "." << key;
-        EXPECT_TRUE(at::isfinite(t).all().item<bool>()) << name << " " << head << "." << key;
-        const at::Tensor& w = want.at(head).at(key);
-        const double rel = MaxAbs(t - w) / MaxAbs(w);
-        const double yardstick = MaxAbs(noisy.at(head).at(key) - w) / MaxAbs(w);
-        std::printf("%s %s.%s: int8 vs float32 %.3g x max (float32 on a nudged input: %.3g)\n", name, head.c_str(),
-                    key.c_str(), rel, yardstick);
-        EXPECT_GT(rel, 0) << name << " " << head << "." << key;
-        // Measured 2.8-5.7x: int8 rounds every layer's activations, the yardstick only the input.
-        EXPECT_LE(rel, 8 * yardstick) << name << " " << head << "." << key;
-      }
-    }
+  const auto results =
+      RunEveryArchitecture("int8", [](const at::Tensor& x) { return x + (at::rand_like(x) - 0.5) / 255; });
+  for (const auto& r : results) {
+    EXPECT_EQ(r.network_precision, "int8") << r.where << ": " << r.describe;
+    EXPECT_NE(r.describe.find("int8 ("), std::string::npos) << r.where << ": " << r.describe;
+    EXPECT_EQ(r.output.scalar_type(), at::kFloat) << r.where;
+    EXPECT_TRUE(at::isfinite(r.output).all().item<bool>()) << r.where;
+    EXPECT_GT(r.rel, 0) << r.where;
+    // Measured 2.8-5.7x: int8 rounds every layer's activations, the yardstick only the input.
+    EXPECT_LE(r.rel, 8 * r.yardstick) << r.where;
   }
 }
 
