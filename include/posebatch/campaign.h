@@ -39,7 +39,11 @@ struct Manifest {
   std::string workdir;                    // where the plan was made: relative paths in analyze_args
   std::string scorer;                     // the scorer level of every output
   std::vector<std::string> analyze_args;  // the analyze options, as `posebatch analyze` arguments
-  bool save_csv = false;                  // outputs include .csv (status checks it)
+  bool save_csv = false;                  // outputs include .csv
+  // Each video's output files, as suffixes of its output_base (VideoOutputSuffixes): a video is
+  // done when all exist, for status as for analyze. Manifests from before this field: .h5,
+  // _meta.pickle and, with save_csv, .csv.
+  std::vector<std::string> outputs;
   int shards = 1;                         // planned shard count (an array of this many tasks)
   std::string created;                    // when and by whom (ProcessIdentity)
   std::vector<CampaignVideo> videos;      // in the order the inputs name them (folders sorted)

@@ -178,6 +178,13 @@ class Network {
   // What the network really computes in: "float32", "float16" (--half), "bf16" or "int8" (after
   // any fallback: not necessarily what was asked for).
   virtual std::string precision() const { return "float32"; }
+  // Forgets what the network measured on its first real input (--precision int8: the activation
+  // ranges), so that the next real input measures again: the Analyzer calls it before each
+  // input, so that a video's rows depend on that video alone, not on the inputs before it.
+  // Not thread-safe: call while no Forward runs.
+  virtual void ResetCalibration() {}
+  // False while a network that measures its first real input has not yet done so.
+  virtual bool calibrated() const { return true; }
 };
 
 // While one lives on this thread, the inputs given to Network::Forward are synthetic: timing

@@ -8,34 +8,79 @@ namespace fs = std::filesystem;
 
 namespace posebatch {
 
+namespace {
+
+// Names options that do not change a video's rows (where the outputs go, what else is written,
+// speed, scheduling, signalling): they are left out of the journal's key.
+template <typename... Fields>
+void NotRows(const Fields&...) {}
+
+std::string CropText(const Crop& crop) {
+  const auto& [x1, x2, y1, y2] = crop;  // every field: a new one must be added here
+  if (!crop.enabled()) return "none";
+  return std::to_string(x1) + "," + std::to_string(x2) + "," + std::to_string(y1) + "," + std::to_string(y2);
+}
+
+}  // namespace
+
 JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model& model, const std::string& video,
                                const ColumnLayout& layout, const AnalyzeOptions& options,
                                const Model* conditions_model) {
+  // The key is built from every field of AnalyzeOptions and of the option structs inside it, by
+  // structured bindings: a field added to them does not compile here until it is either keyed
+  // or passed to NotRows. Model options are keyed by what the loaded network really computes
+  // in (a --precision that fell back to float32 is float32), not by what was asked for.
+  const auto& [config_path, snapshot, device, half, channels_last, precision, dest_dir, scorer, save_csv, overwrite,
+               resume, labeled_video, decode, preprocess, pipeline, auto_batch_size, boxes_path, conditions_path,
+               conditions_model_path, ctd_tracking, tracking, cancel, stop_at_checkpoint, callbacks] = options;
+  const auto& [start_frame, stop_frame, decoder_threads] = decode;
+  const auto& [crop] = preprocess;
+  const auto& [batch_size, detector_batch_size, num_slots, preprocess_workers, decoded_frames, result_batches,
+               postprocess_workers, async, intra_op_threads, feeder_niceness, pin_memory] = pipeline;
+  // Keyed through the files they load (model_weights, model_config) or the network's own word
+  // (half, channels_last, precision); scorer through the columns; auto_batch_size through the
+  // batch size it chose (options.pipeline.batch_size is the one in use).
+  NotRows(config_path, snapshot, half, channels_last, precision, scorer, auto_batch_size, conditions_model_path);
+  // Where and what else is written, and control.
+  NotRows(dest_dir, save_csv, overwrite, resume, labeled_video, cancel, stop_at_checkpoint, callbacks);
+  // Speed only: the rows are the same (the async-vs-sequential and thread-count tests).
+  NotRows(decoder_threads, num_slots, preprocess_workers, decoded_frames, result_batches, postprocess_workers, async,
+          intra_op_threads, feeder_niceness, pin_memory);
+
   std::string columns;
   for (const auto& col : layout.Columns())
     for (const auto& part : col) columns += part + '\x1f';
-  const Crop& c = options.preprocess.crop;
-  const DecodeOptions& dec = options.decode;
-  const int batch_size = options.pipeline.batch_size;
+  const Network& network = *model.network;
   JournalHeader header = {
       {"model_weights", model_fingerprint},
       {"model_config", FingerprintText(model.spec.config_text)},
-      {"device", options.device},
+      {"device", device},
+      {"precision", network.precision()},
+      {"layout", network.input_layout() == InputLayout::kNHWC ? "nhwc" : "nchw"},
       {"columns", std::to_string(layout.NumColumns()) + ":" + FingerprintText(columns)},
       {"video", FingerprintFileEnds(video)},
-      {"frames", std::to_string(dec.start_frame) + ":" + std::to_string(dec.stop_frame)},
-      {"crop", c.enabled() ? std::to_string(c.x1) + "," + std::to_string(c.x2) + "," + std::to_string(c.y1) + "," +
-                                 std::to_string(c.y2)
-                           : "none"},
+      {"frames", std::to_string(start_frame) + ":" + std::to_string(stop_frame)},
+      {"crop", CropText(crop)},
       {"batch_size", std::to_string(batch_size)},
       {"chunk_rows", std::to_string(JournalChunkRows(batch_size))}};
-  // Rows also depend on given boxes or conditions, or on the conditions model.
-  if (!options.boxes_path.empty()) header.push_back({"boxes", FingerprintFile(options.boxes_path)});
-  if (!options.conditions_path.empty()) header.push_back({"conditions", FingerprintFile(options.conditions_path)});
-  if (conditions_model != nullptr) {
-    header.push_back({"conditions_model", FingerprintFile(conditions_model->weights_path)});
+  // int8: activation ranges measured on the first frame of the range (RunVideo calibrates a
+  // resumed run on that frame again, so its rows equal an uninterrupted run's).
+  if (network.precision() == "int8") header.push_back({"int8_calibration", "frame " + std::to_string(start_frame)});
+  // The detector batches frames (top-down; CTD: the conditions model's batches).
+  if (model.spec.method != Method::kBottomUp) {
+    header.push_back({"detector_batch_size", std::to_string(detector_batch_size)});
   }
-  if (options.ctd_tracking) header.push_back({"ctd_tracking", DescribeCtdTrackingOptions(options.tracking)});
+  // Rows also depend on given boxes or conditions, or on the conditions model.
+  if (!boxes_path.empty()) header.push_back({"boxes", FingerprintFile(boxes_path)});
+  if (!conditions_path.empty()) header.push_back({"conditions", FingerprintFile(conditions_path)});
+  if (conditions_model != nullptr) {
+    const Network& bu = *conditions_model->network;
+    header.push_back({"conditions_model", FingerprintFile(conditions_model->weights_path)});
+    header.push_back({"conditions_model_config", FingerprintText(conditions_model->spec.config_text)});
+    header.push_back({"conditions_model_precision", bu.precision()});
+    header.push_back({"conditions_model_layout", bu.input_layout() == InputLayout::kNHWC ? "nhwc" : "nchw"});
+  }
+  if (ctd_tracking) header.push_back({"ctd_tracking", DescribeCtdTrackingOptions(tracking)});
   return header;
 }
 

@@ -7,6 +7,7 @@
 #include "io/meta_pickle.h"
 #include "io/output_lock.h"
 #include "posebatch/labeled_video.h"
+#include "posebatch/video_outputs.h"
 #include "posebatch/writer.h"
 #include "viz/labeling_writer.h"
 
@@ -37,39 +38,45 @@ FullPickleOptions FullPickleOptionsFor(const Model& model, const std::string& ou
   return o;
 }
 
-// Done only when every requested output is there (a kill can fall between two renames).
-bool OutputsComplete(const RunInputContext& c, const std::string& base) {
-  const AnalyzeOptions& o = *c.options;
-  return fs::exists(base + ".h5") && fs::exists(base + "_meta.pickle") && (!o.save_csv || fs::exists(base + ".csv")) &&
-         (!o.ctd_tracking || fs::exists(base + "_ctd.h5")) &&
-         (!IsMultiAnimal(c.model->spec) || fs::exists(base + "_assemblies.pickle")) &&
-         (!o.labeled_video.enabled || fs::exists(LabeledVideoPath(base + ".h5")));
+// What this run writes (video_outputs.h); images get the .h5 and .csv only.
+VideoOutputSelection OutputsOf(const RunInputContext& c, bool is_video) {
+  VideoOutputSelection which = VideoOutputsFor(*c.options, c.model->spec);
+  if (!is_video) which = VideoOutputSelection{which.csv};
+  return which;
 }
 
-// The writers of one input, in the order their files are listed: .h5, .csv, _ctd.h5/.csv,
-// then the multi-animal pickles.
+// Done only when every output of the list is there (a kill can fall between two renames).
+bool OutputsComplete(const RunInputContext& c, const std::string& base) {
+  return VideoOutputsComplete(base, VideoOutputSuffixes(OutputsOf(c, /*is_video=*/true)));
+}
+
+// The pose writers of one input, one per file of its output list (the labeled video and
+// _meta.pickle are written by RunSource); `files`: the list's paths up to the labeled video.
 std::vector<std::unique_ptr<PoseWriter>> CreateWriters(const RunInputContext& c, const SourceInfo& info,
                                                        const std::string& out_base, const ColumnLayout& layout,
                                                        const H5WriterOptions& h5, std::vector<std::string>* files) {
-  const AnalyzeOptions& o = *c.options;
   std::vector<std::unique_ptr<PoseWriter>> writers;
-  auto add = [&](std::unique_ptr<PoseWriter> w, const std::string& path) {
-    writers.push_back(std::move(w));
+  for (const VideoOutput& out : VideoOutputList(OutputsOf(c, info.is_video))) {
+    const std::string path = out_base + out.suffix;
+    switch (out.kind) {
+      case VideoOutputKind::kH5:
+      case VideoOutputKind::kCtdH5:  // DeepLabCut writes the tracked rows again for track_method="ctd"
+        writers.push_back(CreateH5Writer(path, layout, h5));
+        break;
+      case VideoOutputKind::kCsv:
+      case VideoOutputKind::kCtdCsv:
+        writers.push_back(CreateCsvWriter(path, layout));
+        break;
+      case VideoOutputKind::kFullPickle:  // one writer for both pickles
+        writers.push_back(CreateFullPickleWriter(layout, FullPickleOptionsFor(*c.model, out_base)));
+        break;
+      case VideoOutputKind::kAssembliesPickle:
+        break;
+      case VideoOutputKind::kLabeledVideo:
+      case VideoOutputKind::kMetaPickle:
+        return writers;
+    }
     files->push_back(path);
-  };
-  add(CreateH5Writer(out_base + ".h5", layout, h5), out_base + ".h5");
-  if (o.save_csv) add(CreateCsvWriter(out_base + ".csv", layout), out_base + ".csv");
-  if (o.ctd_tracking && info.is_video) {
-    // DeepLabCut writes the tracked rows again as <stem><scorer>_ctd.h5, the file its tools
-    // read for track_method="ctd".
-    add(CreateH5Writer(out_base + "_ctd.h5", layout, h5), out_base + "_ctd.h5");
-    if (o.save_csv) add(CreateCsvWriter(out_base + "_ctd.csv", layout), out_base + "_ctd.csv");
-  }
-  if (info.is_video && IsMultiAnimal(c.model->spec)) {
-    const FullPickleOptions pickles = FullPickleOptionsFor(*c.model, out_base);
-    writers.push_back(CreateFullPickleWriter(layout, pickles));
-    files->push_back(pickles.full_path);
-    files->push_back(pickles.assemblies_path);
   }
   return writers;
 }
@@ -139,7 +146,7 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
     tee = viz::TeeFrames(source, stash);
     input = tee.get();
     std::vector<std::string> notes;
-    const std::string path = LabeledVideoPath(out_base + ".h5");
+    const std::string path = out_base + "_labeled.mp4";  // VideoOutputKind::kLabeledVideo
     writers.push_back(viz::CreateLabelingWriter(path, layout, source.info(), o.labeled_video,
                                                 c.model->spec.config_text, o.preprocess.crop, stash, &notes));
     files.push_back(path);
@@ -230,6 +237,57 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
   }
 }
 
+// A writer that drops rows and stops the run (sets `stop`) once every network has measured its
+// first real input: the warm-up of CalibrateAsUninterrupted.
+class UntilCalibrated : public PoseWriter {
+ public:
+  UntilCalibrated(const RunInputContext& c, std::atomic<bool>* stop) : c_(c), stop_(stop) {}
+  void Append(int64_t, const std::string&, const float*) override {
+    if (Calibrated(c_)) stop_->store(true);
+  }
+  void Commit() override {}
+  void Abort() noexcept override {}
+  const std::string& final_path() const override { return path_; }
+  static bool Calibrated(const RunInputContext& c) {
+    return c.model->network->calibrated() && (c.conditions_model == nullptr || c.conditions_model->network->calibrated());
+  }
+
+ private:
+  const RunInputContext& c_;
+  std::atomic<bool>* stop_;
+  const std::string path_;
+};
+
+// Networks that measure their first real input (--precision int8: activation ranges) measured it
+// on the first frame of the range in the run that was interrupted; a resumed run starts later.
+// So the range's first frames run again, rows dropped, until they have measured on the same
+// frame (the first of the same first batch), and the resumed rows equal an uninterrupted run's.
+// False when those frames gave them nothing to measure (no frame decoded, no crop).
+bool CalibrateAsUninterrupted(const RunInputContext& c, const std::string& video, int64_t resume_frame) {
+  if (UntilCalibrated::Calibrated(c)) return true;
+  DecodeOptions first = c.options->decode;
+  first.stop_frame = resume_frame;
+  const auto source = OpenVideo(video, first);
+  std::atomic<bool> calibrated{false};
+  UntilCalibrated writer(c, &calibrated);
+  RunContext ctx;
+  ctx.cancel = c.cancel;
+  ctx.stop = &calibrated;
+  ctx.boxes = c.boxes;
+  ctx.conditions = c.conditions;
+  ctx.conditions_model = c.conditions_model;
+  RunStats stats;
+  RunPipeline(*c.model, *source, writer, c.options->pipeline, c.options->preprocess, ctx, &stats);
+  return UntilCalibrated::Calibrated(c);
+}
+
+// Each input measures afresh (--precision int8), so that its rows do not depend on the inputs
+// analysed before it in this process (nor on how a campaign shards them).
+void ResetCalibration(const RunInputContext& c) {
+  c.model->network->ResetCalibration();
+  if (c.conditions_model != nullptr) c.conditions_model->network->ResetCalibration();
+}
+
 }  // namespace
 
 InputResult RunVideo(const RunInputContext& c, const std::string& video, const std::string& model_fingerprint) {
@@ -271,6 +329,14 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
     ResumePlan plan = PlanResume(base, std::move(header), o.pipeline.batch_size, layout.NumColumns(),
                                  o.resume && !o.ctd_tracking, video, o.decode.start_frame,
                                  FullPickleOptionsFor(*c.model, base).with_boxes, c.say);
+    ResetCalibration(c);
+    if (plan.continue_previous && !CalibrateAsUninterrupted(c, video, plan.previous.frames.back() + 1)) {
+      c.say(MessageLevel::kNote, video + ": --precision int8 measures its ranges on the range's first frames, " +
+                                     "which gave it nothing to measure this time; starting from frame " +
+                                     std::to_string(o.decode.start_frame));
+      plan.continue_previous = false;
+      plan.previous = JournalContents{};
+    }
     if (plan.continue_previous) {  // decode and drop the frames already done
       DecodeOptions rest = o.decode;
       rest.start_frame = plan.previous.frames.back() + 1;
@@ -303,6 +369,7 @@ InputResult RunImages(const RunInputContext& c, const std::vector<std::string>& 
     h5.key = "predictions";
     for (const auto& p : images) h5.string_index_width = std::max(h5.string_index_width, p.size());
     auto source = OpenImages(images);
+    ResetCalibration(c);
     RunSource(c, *source, base, LayoutFor(*c.model, *c.scorer, true), h5, /*plan=*/nullptr, &r);
   } catch (...) {
     r.status = StatusFromCurrentException(StatusCode::kIOError);

@@ -12,6 +12,7 @@
 #include "io/output_lock.h"
 #include "io/resume_journal.h"
 #include "posebatch/campaign.h"
+#include "posebatch/video_outputs.h"
 
 namespace fs = std::filesystem;
 
@@ -172,8 +173,7 @@ Status ReadCampaignStatus(const std::string& dir, CampaignReport* report) {
       if (h != history.end()) v.analysed = h->second.analysed;
       const std::string& base = mv.output_base;
       std::string holder;
-      const bool done = Exists(base + ".h5") && Exists(base + "_meta.pickle") &&
-                        (!r.manifest.save_csv || Exists(base + ".csv"));
+      const bool done = VideoOutputsComplete(base, r.manifest.outputs);  // analyze's own rule
       if (OutputLock::IsHeld(base + ".lock", &holder)) {
         v.state = VideoState::kRunning;
         v.detail = holder;

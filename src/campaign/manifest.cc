@@ -6,6 +6,7 @@
 
 #include "campaign/json_text.h"
 #include "posebatch/campaign.h"
+#include "posebatch/video_outputs.h"
 
 namespace posebatch {
 namespace {
@@ -35,6 +36,7 @@ Status WriteManifest(const std::string& path, const Manifest& m) {
                            .Add("workdir", m.workdir)
                            .Add("scorer", m.scorer)
                            .Add("save_csv", m.save_csv)
+                           .Add("outputs", m.outputs)
                            .Add("shards", m.shards)
                            .Add("videos", m.videos.size())
                            .Add("frames", frames)
@@ -92,6 +94,13 @@ Status ReadManifest(const std::string& path, Manifest* m) {
         m->workdir = Field<std::string>(node, "workdir", where);
         m->scorer = Field<std::string>(node, "scorer", where);
         m->save_csv = Field<bool>(node, "save_csv", where);
+        if (node["outputs"]) {
+          m->outputs = Field<std::vector<std::string>>(node, "outputs", where);
+        } else {  // planned before the manifest listed them
+          VideoOutputSelection which;
+          which.csv = m->save_csv;
+          m->outputs = VideoOutputSuffixes(which);
+        }
         m->shards = Field<int>(node, "shards", where);
         m->created = node["created"] ? node["created"].as<std::string>() : "";
         m->analyze_args = Field<std::vector<std::string>>(node, "analyze_args", where);

@@ -9,6 +9,7 @@
 #include "io/output_lock.h"
 #include "posebatch/campaign.h"
 #include "posebatch/frame_source.h"
+#include "posebatch/video_outputs.h"
 
 namespace fs = std::filesystem;
 
@@ -95,6 +96,7 @@ Status PlanCampaign(const std::string& model_path, const std::vector<std::string
     m.scorer = analyzer->scorer();
     m.analyze_args = options.analyze_args;
     m.save_csv = options.analyze.save_csv;
+    m.outputs = VideoOutputSuffixes(VideoOutputsFor(options.analyze, analyzer->model().spec));
     m.shards = options.shards;
     m.created = ProcessIdentity();
     const std::string dest = options.analyze.dest_dir.empty() ? "" : Absolute(options.analyze.dest_dir);

@@ -112,6 +112,10 @@ void ParseCtdTrackingOptions(const std::string& text, CtdTrackingOptions* option
 }
 
 std::string DescribeCtdTrackingOptions(const CtdTrackingOptions& o) {
+  // Every field, by structured binding: the resume journal's key (analyze/resume_plan.cc) is this
+  // text, so a field added to CtdTrackingOptions must not compile until it is described here.
+  [[maybe_unused]] const auto& [bu_on_lost_idv, bu_min_frequency, bu_max_frequency, threshold_bu_add, threshold_ctd,
+                                threshold_nms, stable_rows] = o;
   std::ostringstream out;
   out.precision(17);
   out << "bu_on_lost_idv=" << (o.bu_on_lost_idv ? "true" : "false") << ",bu_min_frequency="

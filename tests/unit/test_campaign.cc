@@ -140,6 +140,7 @@ TEST(Manifest, RoundTripsEveryField) {
   m.scorer = "DLC_x";
   m.analyze_args = {"--csv", "--dest", "out dir/ü", "--crop", "1", "2", "3", "4"};
   m.save_csv = true;
+  m.outputs = {".h5", ".csv", "_labeled.mp4", "_meta.pickle"};
   m.shards = 3;
   m.created = "host pid 1";
   m.videos.push_back({"/v/a\tb.mp4", 123, 456, "/o/aDLC_x", 2});
@@ -152,6 +153,7 @@ TEST(Manifest, RoundTripsEveryField) {
   EXPECT_EQ(r.workdir, m.workdir);
   EXPECT_EQ(r.analyze_args, m.analyze_args);
   EXPECT_TRUE(r.save_csv);
+  EXPECT_EQ(r.outputs, m.outputs);
   EXPECT_EQ(r.shards, 3);
   ASSERT_EQ(r.videos.size(), 2u);
   EXPECT_EQ(r.videos[0].path, "/v/a\tb.mp4");

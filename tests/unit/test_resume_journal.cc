@@ -10,10 +10,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 
+#include "analyze/resume_plan.h"
 #include "io/resume_journal.h"
+#include "posebatch/pipeline.h"
 #include "posebatch/status.h"
+#include "test_env.h"
 
 namespace posebatch {
 namespace {
@@ -211,6 +215,64 @@ TEST(JournalChunks, AreBatchMultiplesOfAboutTwoHundredFiftySixRows) {
     EXPECT_GE(rows, 256) << b;
     EXPECT_LT(rows, 256 + b) << b;
   }
+}
+
+// The key (JournalHeaderFor): options that only change speed, scheduling or what else is
+// written leave it as it is; an option that changes rows changes it, and the mismatch names it.
+TEST(JournalKey, SpeedOnlyOptionsLeaveItAndRowOptionsNameTheirField) {
+  const Model model = LoadModel(testing::Fixture("models/good"), ModelLoadOptions{});
+  const std::string video = testing::Fixture("videos/index_h264.mp4");
+  const ColumnLayout layout = LayoutFor(model, "S", false);
+  auto key = [&](const AnalyzeOptions& o) { return JournalHeaderFor("w", model, video, layout, o, nullptr); };
+  const AnalyzeOptions base;
+  const JournalHeader before = key(base);
+
+  AnalyzeOptions speed = base;
+  speed.pipeline.intra_op_threads = 1;
+  speed.pipeline.preprocess_workers = 3;
+  speed.pipeline.postprocess_workers = 2;
+  speed.pipeline.num_slots = 5;
+  speed.pipeline.async = false;
+  speed.decode.decoder_threads = 4;
+  speed.save_csv = speed.overwrite = speed.resume = speed.labeled_video.enabled = true;
+  speed.dest_dir = "elsewhere";
+  speed.auto_batch_size = true;  // keyed through the batch size it chose
+  EXPECT_EQ(HeaderMismatch(before, key(speed)), "");
+
+  const std::vector<std::pair<std::string, std::function<void(AnalyzeOptions*)>>> rows = {
+      {"frames (journal 0:-1, now 5:-1)", [](AnalyzeOptions* o) { o->decode.start_frame = 5; }},
+      {"crop (journal none, now 1,9,2,8)", [](AnalyzeOptions* o) { o->preprocess.crop = Crop{1, 9, 2, 8}; }},
+      {"batch_size (journal 8, now 4)", [](AnalyzeOptions* o) { o->pipeline.batch_size = 4; }},
+      {"device (journal cpu, now cuda)", [](AnalyzeOptions* o) { o->device = "cuda"; }},
+      {"ctd_tracking (missing from the journal)", [](AnalyzeOptions* o) { o->ctd_tracking = true; }},
+      {"boxes (missing from the journal)", [&](AnalyzeOptions* o) { o->boxes_path = video; }},
+  };
+  for (const auto& [field, change] : rows) {
+    AnalyzeOptions o = base;
+    change(&o);
+    EXPECT_EQ(HeaderMismatch(key(o), before), field);
+  }
+}
+
+// Model options are keyed by what the loaded network computes in: its memory layout and
+// precision (a --precision that fell back is keyed as float32).
+TEST(JournalKey, NamesTheNetworksLayoutAndPrecision) {
+  const std::string path = testing::Fixture("dlc/r50_bu_single.pt");
+  const std::string video = testing::Fixture("videos/index_h264.mp4");
+  auto key = [&](bool channels_last, const std::string& precision) {
+    ModelLoadOptions load;
+    load.channels_last = channels_last;
+    load.precision = precision;
+    const Model model = LoadModel(path, load);
+    return JournalHeaderFor("w", model, video, LayoutFor(model, "S", false), AnalyzeOptions{}, nullptr);
+  };
+  const JournalHeader nhwc = key(true, "float32");
+  EXPECT_EQ(HeaderMismatch(key(false, "float32"), nhwc), "layout (journal nhwc, now nchw)");
+  ModelLoadOptions int8;
+  int8.precision = "int8";
+  const std::string computes = LoadModel(path, int8).network->precision();  // float32 without VNNI
+  EXPECT_EQ(HeaderMismatch(key(true, "int8"), nhwc),
+            computes == "float32" ? "" : "precision (journal float32, now " + computes + ")");
 }
 
 }  // namespace

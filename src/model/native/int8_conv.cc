@@ -52,6 +52,16 @@ void Int8Convolution::Observe(const at::Tensor& x, const at::Tensor& y) {
   out_max_ = out_max_.defined() ? at::maximum(out_max_, ymax) : ymax.to(at::kFloat).contiguous();
 }
 
+void Int8Convolution::Reset() {
+  for (at::Tensor* t : {&in_min_c_, &in_max_c_, &in_divisor_, &in_multiplier_, &out_min_, &out_max_, &out_multiplier_,
+                        &out_offset_}) {
+    t->reset();
+  }
+  in_scale_ = 1;
+  in_zero_point_ = 0;
+  packed_.reset();
+}
+
 void Int8Convolution::Freeze() {
   if (!out_min_.defined()) throw Error(Status::Internal("int8 convolution frozen before it observed a pass"));
   at::Tensor w = weight_->to(at::kFloat).contiguous();

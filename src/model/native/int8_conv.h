@@ -32,6 +32,8 @@ class Int8Convolution {
   // Fixes the activation scales from the observed ranges and packs the quantized weights.
   void Freeze();
   bool frozen() const { return packed_ != nullptr; }
+  // Back to the state before Observe: ranges and packed weights dropped (float32 until frozen).
+  void Reset();
   // x: float32 CPU (N, C, H, W), any memory format (NCHW is first copied to NHWC). Returns
   // float32 NHWC: Dequantize(Convolve(Quantize(x))).
   at::Tensor Forward(const at::Tensor& x) const;

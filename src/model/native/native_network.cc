@@ -68,6 +68,13 @@ class NativeNetwork : public Network {
     if (!int8_convolutions_.empty()) return "int8";
     return dtype_ == at::kHalf ? "float16" : dtype_ == at::kBFloat16 ? "bf16" : "float32";
   }
+  void ResetCalibration() override {
+    std::lock_guard<std::mutex> lock(calibrate_mutex_);
+    if (int8_convolutions_.empty()) return;
+    for (auto& c : int8_convolutions_) c->Reset();
+    calibrated_.store(false, std::memory_order_release);
+  }
+  bool calibrated() const override { return calibrated_.load(std::memory_order_acquire); }
 
  private:
   // int8: the activation ranges come from one float32 pass over the first frame this network

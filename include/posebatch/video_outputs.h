@@ -1,0 +1,41 @@
+// The files `analyze` writes for one video, defined once: analyze's writers create them from this
+// list, its skip rule ("already analysed") and `posebatch status` check it, and a campaign's
+// manifest records it. A video is done when every file of its list exists.
+// Plain functions and value types: thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace posebatch {
+
+struct AnalyzeOptions;
+struct ModelSpec;
+
+// Which of the optional outputs a run writes.
+struct VideoOutputSelection {
+  bool csv = false;            // <base>.csv (and <base>_ctd.csv with ctd_tracking)
+  bool multi_animal = false;   // <base>_full.pickle and <base>_assemblies.pickle
+  bool ctd_tracking = false;   // <base>_ctd.h5 (DeepLabCut's file for track_method="ctd")
+  bool labeled_video = false;  // <base>_labeled.mp4
+};
+
+// What a run with `options` writes for a model of `spec`.
+VideoOutputSelection VideoOutputsFor(const AnalyzeOptions& options, const ModelSpec& spec);
+
+enum class VideoOutputKind { kH5, kCsv, kCtdH5, kCtdCsv, kFullPickle, kAssembliesPickle, kLabeledVideo, kMetaPickle };
+
+struct VideoOutput {
+  VideoOutputKind kind;
+  std::string suffix;  // after the output base "<stem><scorer>": ".h5", "_meta.pickle", ...
+};
+
+// Every file of a complete run, in the order analyze lists them (InputResult::outputs): .h5
+// first, _meta.pickle last.
+std::vector<VideoOutput> VideoOutputList(const VideoOutputSelection& which);
+// The same, as suffixes (what a campaign manifest records).
+std::vector<std::string> VideoOutputSuffixes(const VideoOutputSelection& which);
+// Whether <base><suffix> exists for every suffix (a kill can fall between two renames).
+bool VideoOutputsComplete(const std::string& base, const std::vector<std::string>& suffixes);
+
+}  // namespace posebatch
