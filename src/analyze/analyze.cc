@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "analyze/run_input.h"
+#include "common/heap_trace.h"
 #include "common/stopwatch.h"
 #include "io/resume_journal.h"
 #include "model/device.h"
@@ -288,6 +289,7 @@ Status Analyzer::AnalyzeVideos(const std::vector<std::string>& videos, AnalyzeRe
       return StatusFromCurrentException(StatusCode::kIOError);
     }
     InputResult r = RunVideo(m.Context(), video, m.model_fingerprint);
+    TraceHeap("input", static_cast<int64_t>(result->inputs.size()) + 1, /*release_free_lists=*/true);
     if (m.options.callbacks.on_input_done) m.options.callbacks.on_input_done(r);
     if (!r.status.ok() && first_failure.ok()) first_failure = r.status;
     const bool cancelled = r.status.code() == StatusCode::kCancelled;

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/heap_trace.h"
 #include "posebatch/pipeline.h"
 
 namespace posebatch {
@@ -54,6 +55,11 @@ class LargeBlockCache final : public c10::Allocator {
 
   c10::DeleterFnPtr raw_deleter() const override { return &Release; }
 
+  size_t cached_bytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cached_bytes_;
+  }
+
   static LargeBlockCache* instance;
 
  private:
@@ -90,6 +96,10 @@ class LargeBlockCache final : public c10::Allocator {
 LargeBlockCache* LargeBlockCache::instance = nullptr;
 
 }  // namespace
+
+size_t CachedTensorBytes() {
+  return LargeBlockCache::instance == nullptr ? 0 : LargeBlockCache::instance->cached_bytes();
+}
 
 void TuneAllocatorForInference() {
   mallopt(M_MMAP_THRESHOLD, kGlibcKeepsUpTo);  // glibc's maximum: blocks up to 32 MiB come from the heap

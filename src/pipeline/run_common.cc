@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "common/heap_trace.h"
+
 namespace posebatch {
 
 TimelineWriter::TimelineWriter(PoseWriter& writer, const SourceInfo& source, size_t num_columns,
@@ -26,6 +28,7 @@ void TimelineWriter::Append(const RowRecord& record, const float* values, const 
   }
   ++frames_written_;
   next_index_ = record.index + 1;
+  if (frames_written_ % 100 == 0) TraceHeap("frames", frames_written_, /*release_free_lists=*/false);
 }
 
 void TimelineWriter::WriteLostRows(int64_t stop) {

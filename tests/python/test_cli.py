@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import tables
 
+import heap_trace
+
 BIN = os.environ["POSEBATCH_BIN"]
 FIX = os.environ["POSEBATCH_FIXTURES"]
 GOLDEN = os.environ["POSEBATCH_GOLDEN"]
@@ -625,71 +627,60 @@ class KilledMidRun(unittest.TestCase):
         self.assertFalse(os.path.exists(self.journal))
 
 
-def peak_rss_kb(*args):
-    """Runs the CLI and returns (exit status, its peak resident set in KiB).
-
-    Through GNU time (fork + exec), not wait4 on a Popen child: Python starts children with
-    vfork, and Linux carries the parent's high-water mark across the exec, so ru_maxrss was
-    this Python process's peak whenever that was the larger."""
-    p = subprocess.run(["/usr/bin/time", "-f", "peak_kb %M", BIN, *args], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, text=True)
-    lines = [l for l in p.stderr.splitlines() if l.startswith("peak_kb ")]
-    if not lines:
-        raise AssertionError("no peak from /usr/bin/time: " + p.stderr[-2000:])
-    return p.returncode, int(lines[-1].split()[1])
-
-
 class ResourceBounds(unittest.TestCase):
     """Memory is bounded by the slots and queues, not by the length of the video or the number
-    of videos (a leak per frame or per video would show as growth)."""
+    of videos. What a leak changes is counted (heap_trace.py): the live heap after each video of
+    a 60-video run, and every 100 frames of a 10,000-frame video, with a robust line fitted
+    through it. Clean runs: 1.1-1.4 KiB per video (each video's InputResult in the run's
+    result) and 40-190 bytes per frame (what the writers keep per row); a decoded frame kept per
+    video (225 KiB at 320x240) or a kilobyte kept per frame fails (README, "Reliability")."""
+
+    PER_VIDEO = 64 * 1024  # bytes per video
+    PER_FRAME = 1024       # bytes per frame
 
     @classmethod
     def setUpClass(cls):
         if "ASAN_OPTIONS" in os.environ:  # scripts/test.sh sets it for the sanitizer build
-            raise unittest.SkipTest("peak RSS under AddressSanitizer measures its quarantine, not posebatch")
+            raise unittest.SkipTest("AddressSanitizer's allocator replaces glibc's: mallinfo2 does not see the heap")
         cls.tmp = tempfile.TemporaryDirectory()
         cls.model = os.path.join(FIX, "models", "good")
-        for name, frames in (("short", 300), ("long", 3000)):
-            subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30",
+        for name, frames, size in (("short", 30, "320x240"), ("long", 10000, "160x120")):
+            subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=%s:rate=30" % size,
                             "-frames:v", str(frames), "-c:v", "libx264", "-preset", "ultrafast",
                             os.path.join(cls.tmp.name, name + ".mp4")], check=True)
         cls.many = os.path.join(cls.tmp.name, "many")
         os.makedirs(cls.many)
-        cls.few = os.path.join(cls.tmp.name, "few")
-        os.makedirs(cls.few)
-        for i in range(30):
+        for i in range(60):
             os.symlink(os.path.join(cls.tmp.name, "short.mp4"), os.path.join(cls.many, f"v{i:02d}.mp4"))
-            if i < 6:
-                os.symlink(os.path.join(cls.tmp.name, "short.mp4"), os.path.join(cls.few, f"v{i:02d}.mp4"))
 
     @classmethod
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
     def analyze(self, video, dest):
-        code, kb = peak_rss_kb("analyze", self.model, video, "--dest", os.path.join(self.tmp.name, dest), "-q",
-                               "-t", "1", "-b", "8", "--csv", "--overwrite")
-        self.assertEqual(code, 0)
-        return kb
+        r, events = heap_trace.traced([BIN, "analyze", self.model, video, "--dest", os.path.join(self.tmp.name, dest),
+                                       "-q", "-t", "1", "-b", "8", "--csv", "--overwrite"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return events
 
-    def test_peak_memory_does_not_grow_with_video_length(self):
-        short = self.analyze(os.path.join(self.tmp.name, "short.mp4"), "s")
-        long = self.analyze(os.path.join(self.tmp.name, "long.mp4"), "l")
-        print(f"peak RSS: 300 frames {short} KiB, 3000 frames {long} KiB")
+    def test_live_heap_does_not_grow_with_video_length(self):
+        frames = self.analyze(os.path.join(self.tmp.name, "long.mp4"), "l")["frames"]
+        self.assertEqual([n for n, _ in frames], list(range(100, 10001, 100)))
+        per_frame = heap_trace.slope(frames, skip=3)
+        print(f"live heap: {per_frame:.1f} bytes per frame over 10000 frames "
+              f"({frames[3][1] / heap_trace.MIB:.1f} MiB at frame 400)")
         h5 = [f for f in os.listdir(os.path.join(self.tmp.name, "l")) if f.endswith(".h5")][0]
-        self.assertEqual(len(pd.read_hdf(os.path.join(self.tmp.name, "l", h5))), 3000)
-        self.assertLessEqual(long, short * 1.05)
+        self.assertEqual(len(pd.read_hdf(os.path.join(self.tmp.name, "l", h5))), 10000)
+        self.assertLess(per_frame, self.PER_FRAME)
 
-    def test_peak_memory_does_not_grow_with_the_number_of_videos(self):
-        # The heap settles after the first videos (a one-time step of ~10% from 1 to 6 here), so
-        # the check is the slope past that. Measured: +6 to +9 MiB from 6 to 30 videos (heap
-        # fragmentation, HDF5's free lists); a leak of a frame buffer or a batch slot per video
-        # (>= 0.9 MiB, 7 MiB here) would add over 20 MiB.
-        few = self.analyze(self.few, "few")
-        many = self.analyze(self.many, "many")
-        print(f"peak RSS: 6 videos {few} KiB, 30 videos {many} KiB")
-        self.assertEqual(len([f for f in os.listdir(os.path.join(self.tmp.name, "many")) if f.endswith(".h5")]), 30)
-        self.assertLessEqual(many - few, 16 * 1024)
+    def test_live_heap_does_not_grow_with_the_number_of_videos(self):
+        inputs = self.analyze(self.many, "many")["input"]
+        self.assertEqual([n for n, _ in inputs], list(range(1, 61)))
+        per_video = heap_trace.slope(inputs, skip=10)
+        print(f"live heap: {per_video / 1024:.1f} KiB per video over 60 videos "
+              f"({inputs[10][1] / heap_trace.MIB:.1f} MiB after 10)")
+        self.assertEqual(len([f for f in os.listdir(os.path.join(self.tmp.name, "many")) if f.endswith(".h5")]), 60)
+        self.assertLess(per_video, self.PER_VIDEO)
 
 
 class SampleAccuracy(unittest.TestCase):
