@@ -631,8 +631,8 @@ class ResourceBounds(unittest.TestCase):
     """Memory is bounded by the slots and queues, not by the length of the video or the number
     of videos. What a leak changes is counted (heap_trace.py): the live heap after each video of
     a 60-video run, and every 100 frames of a 10,000-frame video, with a robust line fitted
-    through it. Clean runs: 1.1-1.4 KiB per video (each video's InputResult in the run's
-    result) and 40-190 bytes per frame (what the writers keep per row); a decoded frame kept per
+    through it. Clean runs (20): 1.1-1.6 KiB per video (each video's InputResult in the run's
+    result) and -2 to 142 bytes per frame (what the writers keep per row); a decoded frame kept per
     video (225 KiB at 320x240) or a kilobyte kept per frame fails (README, "Reliability")."""
 
     PER_VIDEO = 64 * 1024  # bytes per video
