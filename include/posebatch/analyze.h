@@ -113,7 +113,8 @@ struct AnalyzeResult {
   int with_lost_frames() const;      // inputs with lost_frames
 };
 
-// Loads a model once and analyses inputs with it. Not thread-safe: one call at a time. Safe
+// Loads a model once and analyses inputs with it. Thread-safe: calls from several threads take
+// turns (one runs at a time). Safe
 // across processes: a video being analysed is locked (<OutputBase>.lock, flock), and another
 // process that meets it skips it as busy, so one video never has two writers.
 class Analyzer {

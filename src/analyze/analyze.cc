@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "analyze/run_input.h"
@@ -106,6 +107,9 @@ Status ParseCtdTrackingSettings(const std::string& text, CtdTrackingOptions* opt
 }
 
 struct Analyzer::Impl {
+  // Held by AnalyzeVideos and AnalyzeImages: calls from two threads (the Python package releases
+  // the GIL) take turns instead of resetting one network's int8 ranges under the other's forward.
+  std::mutex calls;
   AnalyzeOptions options;
   Model model;
   Model conditions_model;  // loaded when options.conditions_model_path is set
@@ -274,6 +278,7 @@ Status Analyzer::Analyze(const std::vector<std::string>& inputs, AnalyzeResult* 
 
 Status Analyzer::AnalyzeVideos(const std::vector<std::string>& videos, AnalyzeResult* result) {
   Impl& m = *impl_;
+  std::lock_guard<std::mutex> one_call_at_a_time(m.calls);
   result->scorer = m.scorer;
   if (!videos.empty()) {
     Status st = m.ChooseBatch(videos.front(), /*is_video=*/true);
@@ -303,6 +308,7 @@ Status Analyzer::AnalyzeVideos(const std::vector<std::string>& videos, AnalyzeRe
 
 Status Analyzer::AnalyzeImages(const std::vector<std::string>& images, AnalyzeResult* result) {
   Impl& m = *impl_;
+  std::lock_guard<std::mutex> one_call_at_a_time(m.calls);
   result->scorer = m.scorer;
   if (images.empty() || m.cancel().load()) {
     result->interrupted = m.cancel().load();

@@ -238,12 +238,13 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
 }
 
 // A writer that drops rows and stops the run (sets `stop`) once every network has measured its
-// first real input: the warm-up of CalibrateAsUninterrupted.
+// first real input, or a graceful stop is asked for: the warm-up of CalibrateAsUninterrupted.
 class UntilCalibrated : public PoseWriter {
  public:
   UntilCalibrated(const RunInputContext& c, std::atomic<bool>* stop) : c_(c), stop_(stop) {}
   void Append(int64_t, const std::string&, const float*) override {
-    if (Calibrated(c_)) stop_->store(true);
+    const std::atomic<bool>* graceful = c_.options->stop_at_checkpoint;
+    if (Calibrated(c_) || (graceful != nullptr && graceful->load())) stop_->store(true);
   }
   void Commit() override {}
   void Abort() noexcept override {}
@@ -262,9 +263,11 @@ class UntilCalibrated : public PoseWriter {
 // on the first frame of the range in the run that was interrupted; a resumed run starts later.
 // So the range's first frames run again, rows dropped, until they have measured on the same
 // frame (the first of the same first batch), and the resumed rows equal an uninterrupted run's.
-// False when those frames gave them nothing to measure (no frame decoded, no crop).
-bool CalibrateAsUninterrupted(const RunInputContext& c, const std::string& video, int64_t resume_frame) {
-  if (UntilCalibrated::Calibrated(c)) return true;
+// When those frames gave them nothing to measure (no frame decoded, no crop), the uninterrupted
+// run measured on its first input from the resume point on, as the resumed run will. Throws
+// (kCancelled, or the warm-up's failure) before anything touched the journal, which stays.
+void CalibrateAsUninterrupted(const RunInputContext& c, const std::string& video, int64_t resume_frame) {
+  if (UntilCalibrated::Calibrated(c)) return;
   DecodeOptions first = c.options->decode;
   first.stop_frame = resume_frame;
   const auto source = OpenVideo(video, first);
@@ -277,8 +280,13 @@ bool CalibrateAsUninterrupted(const RunInputContext& c, const std::string& video
   ctx.conditions = c.conditions;
   ctx.conditions_model = c.conditions_model;
   RunStats stats;
-  RunPipeline(*c.model, *source, writer, c.options->pipeline, c.options->preprocess, ctx, &stats);
-  return UntilCalibrated::Calibrated(c);
+  const Status st = RunPipeline(*c.model, *source, writer, c.options->pipeline, c.options->preprocess, ctx, &stats);
+  if (UntilCalibrated::Calibrated(c)) return;
+  const std::atomic<bool>* graceful = c.options->stop_at_checkpoint;
+  if ((c.cancel != nullptr && c.cancel->load()) || (graceful != nullptr && graceful->load())) {
+    throw Error(Status::Cancelled(video + ": interrupted while measuring int8 ranges; the journal is kept"));
+  }
+  if (!st.ok()) throw Error(st);
 }
 
 // Each input measures afresh (--precision int8), so that its rows do not depend on the inputs
@@ -330,13 +338,7 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
                                  o.resume && !o.ctd_tracking, video, o.decode.start_frame,
                                  FullPickleOptionsFor(*c.model, base).with_boxes, c.say);
     ResetCalibration(c);
-    if (plan.continue_previous && !CalibrateAsUninterrupted(c, video, plan.previous.frames.back() + 1)) {
-      c.say(MessageLevel::kNote, video + ": --precision int8 measures its ranges on the range's first frames, " +
-                                     "which gave it nothing to measure this time; starting from frame " +
-                                     std::to_string(o.decode.start_frame));
-      plan.continue_previous = false;
-      plan.previous = JournalContents{};
-    }
+    if (plan.continue_previous) CalibrateAsUninterrupted(c, video, plan.previous.frames.back() + 1);
     if (plan.continue_previous) {  // decode and drop the frames already done
       DecodeOptions rest = o.decode;
       rest.start_frame = plan.previous.frames.back() + 1;

@@ -96,6 +96,9 @@ Status ReadManifest(const std::string& path, Manifest* m) {
         m->save_csv = Field<bool>(node, "save_csv", where);
         if (node["outputs"]) {
           m->outputs = Field<std::vector<std::string>>(node, "outputs", where);
+          if (m->outputs.empty() || m->outputs.front() != ".h5") {
+            throw Error(Status::InvalidArgument(where + ": \"outputs\" must list the video's files, \".h5\" first"));
+          }
         } else {  // planned before the manifest listed them
           VideoOutputSelection which;
           which.csv = m->save_csv;

@@ -181,6 +181,13 @@ TEST(Manifest, ErrorsNameTheFileAndLine) {
                 .find("shard 5 is not in 0..1"),
             std::string::npos);
   EXPECT_NE(read_error("").find("empty campaign manifest"), std::string::npos);
+  std::string no_outputs = header;
+  no_outputs.insert(no_outputs.find("\"shards\""), "\"outputs\": [], ");
+  EXPECT_NE(read_error(no_outputs).find("line 1: \"outputs\" must list the video's files"), std::string::npos);
+  Manifest old;  // planned before the manifest listed its outputs: .h5, _meta.pickle
+  std::ofstream(path) << header;
+  ASSERT_TRUE(ReadManifest(path, &old).ok());
+  EXPECT_EQ(old.outputs, (std::vector<std::string>{".h5", "_meta.pickle"}));
   Manifest m;
   EXPECT_EQ(ReadManifest((tmp.path / "missing").string(), &m).code(), StatusCode::kNotFound);
 }
