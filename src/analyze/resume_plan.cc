@@ -21,6 +21,10 @@ std::string CropText(const Crop& crop) {
   return std::to_string(x1) + "," + std::to_string(x2) + "," + std::to_string(y1) + "," + std::to_string(y2);
 }
 
+const char* LayoutName(const Network& network) {
+  return network.input_layout() == InputLayout::kNHWC ? "nhwc" : "nchw";
+}
+
 }  // namespace
 
 JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model& model, const std::string& video,
@@ -56,7 +60,7 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
       {"model_config", FingerprintText(model.spec.config_text)},
       {"device", device},
       {"precision", network.precision()},
-      {"layout", network.input_layout() == InputLayout::kNHWC ? "nhwc" : "nchw"},
+      {"layout", LayoutName(network)},
       {"columns", std::to_string(layout.NumColumns()) + ":" + FingerprintText(columns)},
       {"video", FingerprintFileEnds(video)},
       {"frames", std::to_string(start_frame) + ":" + std::to_string(stop_frame)},
@@ -78,7 +82,7 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
     header.push_back({"conditions_model", FingerprintFile(conditions_model->weights_path)});
     header.push_back({"conditions_model_config", FingerprintText(conditions_model->spec.config_text)});
     header.push_back({"conditions_model_precision", bu.precision()});
-    header.push_back({"conditions_model_layout", bu.input_layout() == InputLayout::kNHWC ? "nhwc" : "nchw"});
+    header.push_back({"conditions_model_layout", LayoutName(bu)});
   }
   if (ctd_tracking) header.push_back({"ctd_tracking", DescribeCtdTrackingOptions(tracking)});
   return header;

@@ -102,6 +102,17 @@ AnalysisMeta MetaFor(const RunInputContext& c, const SourceInfo& info, const Col
   return meta;
 }
 
+// What every pipeline run of an input is given from the Analyzer: the cancel flag and the
+// boxes, conditions or conditions model the options named.
+RunContext PipelineContextFor(const RunInputContext& c) {
+  RunContext ctx;
+  ctx.cancel = c.cancel;
+  ctx.boxes = c.boxes;
+  ctx.conditions = c.conditions;
+  ctx.conditions_model = c.conditions_model;
+  return ctx;
+}
+
 // The journal writer, watched: once `request` is set, the run stops (sets `stop`) as soon as
 // the journal has written a whole chunk, so a graceful stop loses no completed work.
 class CheckpointStop : public PoseWriter {
@@ -175,13 +186,9 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
   auto writer = CreateFanOutWriter(std::move(writers));
   const SourceInfo& info = source.info();
   if (o.callbacks.on_input_start) o.callbacks.on_input_start(r->input, info.to_deliver);
-  RunContext ctx;
+  RunContext ctx = PipelineContextFor(c);
   if (o.callbacks.on_progress) ctx.on_progress = [&](const Progress& p) { o.callbacks.on_progress(r->input, p); };
-  ctx.cancel = c.cancel;
   ctx.stop = &checkpoint_stop;
-  ctx.boxes = c.boxes;
-  ctx.conditions = c.conditions;
-  ctx.conditions_model = c.conditions_model;
   ctx.ctd_tracking = o.ctd_tracking ? &o.tracking : nullptr;
   const double start = UnixNow();
   Status st = RunPipeline(*c.model, *input, *writer, o.pipeline, o.preprocess, ctx, &r->stats);
@@ -273,12 +280,8 @@ void CalibrateAsUninterrupted(const RunInputContext& c, const std::string& video
   const auto source = OpenVideo(video, first);
   std::atomic<bool> calibrated{false};
   UntilCalibrated writer(c, &calibrated);
-  RunContext ctx;
-  ctx.cancel = c.cancel;
+  RunContext ctx = PipelineContextFor(c);
   ctx.stop = &calibrated;
-  ctx.boxes = c.boxes;
-  ctx.conditions = c.conditions;
-  ctx.conditions_model = c.conditions_model;
   RunStats stats;
   const Status st = RunPipeline(*c.model, *source, writer, c.options->pipeline, c.options->preprocess, ctx, &stats);
   if (UntilCalibrated::Calibrated(c)) return;
@@ -338,10 +341,10 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
                                  o.resume && !o.ctd_tracking, video, o.decode.start_frame,
                                  FullPickleOptionsFor(*c.model, base).with_boxes, c.say);
     ResetCalibration(c);
-    if (plan.continue_previous) CalibrateAsUninterrupted(c, video, plan.previous.frames.back() + 1);
     if (plan.continue_previous) {  // decode and drop the frames already done
       DecodeOptions rest = o.decode;
       rest.start_frame = plan.previous.frames.back() + 1;
+      CalibrateAsUninterrupted(c, video, rest.start_frame);
       source = OpenVideo(video, rest);
     }
     RunSource(c, *source, base, layout, H5WriterOptions{}, &plan, &r);
