@@ -5,8 +5,8 @@
 #include <cstdio>
 
 #include "common/stopwatch.h"
-#include "pipeline/frame_cues.h"
-#include "pipeline/inference_thread.h"
+#include "pipeline/cues/frame_cues.h"
+#include "pipeline/kit/inference_thread.h"
 #include "posebatch/conditional_network.h"
 #include "posebatch/pipeline.h"
 #include "predict/ctd_tracking.h"

@@ -117,6 +117,21 @@ struct RunContext {
   }
 };
 
+// What a run is given beside its frames, as far as the mode depends on it.
+struct ModeInputs {
+  bool boxes = false;             // boxes per frame (RunContext::boxes)
+  bool conditions = false;        // CTD condition poses per frame (RunContext::conditions)
+  bool conditions_model = false;  // CTD: a bottom-up conditions model (RunContext::conditions_model)
+  bool ctd_tracking = false;      // CTD tracking (RunContext::ctd_tracking)
+};
+ModeInputs ModeInputsOf(const RunContext& context);
+
+// Whether `model` can run with `inputs`: InvalidArgument naming the model and what it lacks
+// (a top-down model without a detector or boxes, a CTD model without conditions) or what does
+// not apply to it (boxes, conditions, tracking). RunPipeline checks this; callers that load
+// inputs first (analyze, FramePredictor) call it before loading them. Thread-safe.
+Status CheckModeInputs(const Model& model, const ModeInputs& inputs);
+
 // Runs `model` over every frame of `source`, appending one row per frame to `writer` in input
 // order. Rows follow the source's timeline: a frame number the source skipped (a frame that
 // could not be decoded), or that lies between its last frame and StreamEnd::timeline_end, is

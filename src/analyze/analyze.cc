@@ -228,14 +228,13 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
                     "; running float32");
     }
     const bool ctd = spec.method == Method::kConditionalTopDown;
-    if ((!o.conditions_path.empty() || !o.conditions_model_path.empty()) && !ctd) {
-      return Status::InvalidArgument("--conditions and --conditions-model apply to CTD models (this one is '" +
-                                     std::string(MethodName(spec.method)) + "')");
-    }
-    if (o.ctd_tracking && !ctd) {
-      return Status::InvalidArgument("--ctd-tracking applies to CTD models (this one is '" +
-                                     std::string(MethodName(spec.method)) + "')");
-    }
+    ModeInputs inputs;
+    inputs.boxes = !o.boxes_path.empty();
+    inputs.conditions = !o.conditions_path.empty();
+    inputs.conditions_model = !o.conditions_model_path.empty();
+    inputs.ctd_tracking = o.ctd_tracking;
+    const Status mode = CheckModeInputs(impl->model, inputs);
+    if (!mode.ok()) return mode;
     if (o.auto_batch_size && ctd) {
       return Status::InvalidArgument("--batch-size auto is not supported with CTD models yet; give a number");
     }

@@ -106,14 +106,10 @@ Status FramePredictor::Open(const std::string& model_path, const FramePredictorO
     load.precision = options.precision;
     impl->model = LoadModel(model_path, load);
     const bool ctd = impl->model.spec.method == Method::kConditionalTopDown;
-    if (ctd && options.conditions_model_path.empty()) {
-      return Status::InvalidArgument(model_path + ": a CTD model needs a conditions model (a bottom-up model "
-                                                  "whose poses are the conditions)");
-    }
-    if (!ctd && !options.conditions_model_path.empty()) {
-      return Status::InvalidArgument(options.conditions_model_path + ": a conditions model applies to CTD models (" +
-                                     model_path + " is '" + MethodName(impl->model.spec.method) + "')");
-    }
+    ModeInputs inputs;
+    inputs.conditions_model = !options.conditions_model_path.empty();
+    const Status mode = CheckModeInputs(impl->model, inputs);
+    if (!mode.ok()) return mode;
     if (ctd) {
       ModelLoadOptions bu = MakeLoadOptions("", options.device, "");
       bu.half = options.half;
@@ -131,10 +127,9 @@ Status FramePredictor::Open(const std::string& model_path, const FramePredictorO
   p.detector_batch_size = options.detector_batch_size;
   p.intra_op_threads = options.intra_op_threads;
   p.pin_memory = options.device != "cpu";
-  // Bottom-up models run every stage on the calling thread: a call then starts no threads
-  // (the process-wide inference thread aside), which matters for live use, one frame at a
-  // time. The top-down pipeline exists only in the asynchronous form.
-  p.async = impl->model.spec.method != Method::kBottomUp;
+  // Every stage on the calling thread: a call then starts no threads (the process-wide
+  // inference thread aside), which matters for live use, one frame at a time.
+  p.async = false;
   predictor->reset(new FramePredictor(std::move(impl)));
   return Status::OK();
 }

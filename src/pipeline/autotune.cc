@@ -4,7 +4,7 @@
 #include <cstdio>
 
 #include "common/stopwatch.h"
-#include "pipeline/inference_thread.h"
+#include "pipeline/kit/inference_thread.h"
 #include "posebatch/pipeline.h"
 
 namespace posebatch {

@@ -4,8 +4,8 @@
 #include <exception>
 #include <thread>
 
-#include "pipeline/bounded_queue.h"
-#include "pipeline/stage_common.h"
+#include "pipeline/kit/bounded_queue.h"
+#include "pipeline/kit/stage_threads.h"
 #include "posebatch/status.h"
 #include "viz/label_renderer.h"
 

@@ -230,7 +230,7 @@ TEST(Pipeline, CancelStopsPromptly) {
 // A top-down or CTD run over the first `frames` frames of the test video, with `batch` crops per
 // pose batch and `slots` slots; rows of `ncols` values. Failures are reported, rows returned.
 std::vector<Row> RunTopDownVideo(Model& model, const RunContext& ctx, int batch, int slots, int64_t frames,
-                                 size_t ncols, RunStats* stats) {
+                                 size_t ncols, RunStats* stats, bool async = true) {
   DecodeOptions dec;
   dec.stop_frame = frames;
   auto src = OpenVideo(Fixture("videos/index_h264.mp4"), dec);
@@ -238,6 +238,8 @@ std::vector<Row> RunTopDownVideo(Model& model, const RunContext& ctx, int batch,
   PipelineOptions opt = Opts();
   opt.batch_size = batch;
   opt.num_slots = slots;
+  opt.async = async;
+  opt.detector_batch_size = 2;
   Status st = RunPipeline(model, *src, w, opt, PreprocessOptions{}, ctx, stats);
   EXPECT_TRUE(st.ok()) << st.ToString();
   return w.rows;
@@ -356,6 +358,55 @@ TEST(Pipeline, CtdTrackingRowsInOrderAcrossBatchSizes) {
         }
       }
     }
+  }
+}
+
+void ExpectSameRows(const std::vector<Row>& a, const std::vector<Row>& b, size_t ncols, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].index, b[i].index) << what;
+    ASSERT_EQ(0, std::memcmp(a[i].values.data(), b[i].values.data(), ncols * sizeof(float)))
+        << what << ": frame " << i;
+  }
+}
+
+// Every crop run also runs sequentially (one thread, each batch run as it closes, as
+// FramePredictor and --no-async run it), bit for bit as the threaded run: top-down with given
+// boxes, CTD with conditions given and from a conditions model, CTD tracking.
+TEST(Pipeline, CropRunsSequentialEqualThreaded) {
+  Model td = LoadFixtureModel("td_tiny");
+  TestBoxes boxes;
+  RunContext with_boxes;
+  with_boxes.boxes = &boxes;
+  for (int batch : {1, 3}) {
+    RunStats threaded_stats, sequential_stats;
+    const auto threaded = RunTopDownVideo(td, with_boxes, batch, 3, 20, 36, &threaded_stats);
+    const auto sequential = RunTopDownVideo(td, with_boxes, batch, 3, 20, 36, &sequential_stats, false);
+    ExpectSameRows(threaded, sequential, 36, "top-down, batch " + std::to_string(batch));
+    EXPECT_EQ(sequential_stats.crops, threaded_stats.crops);
+    EXPECT_EQ(sequential_stats.batches, threaded_stats.batches);
+  }
+  Model ctd = LoadModel(Fixture("dlc/ctd_rtmpose_s.pt"), ModelLoadOptions{});
+  Model bu = LoadModel(Fixture("dlc/hrnet_w32_bu_single.pt"), ModelLoadOptions{});
+  TestConditions conditions;
+  CtdTrackingOptions tracking;
+  tracking.bu_min_frequency = 2;
+  RunContext given, from_model, tracked, tracked_from_model;
+  given.conditions = tracked.conditions = &conditions;
+  from_model.conditions_model = tracked_from_model.conditions_model = &bu;
+  tracked.ctd_tracking = tracked_from_model.ctd_tracking = &tracking;
+  const std::vector<std::pair<std::string, const RunContext*>> cases = {
+      {"CTD, conditions given", &given},
+      {"CTD, conditions model", &from_model},
+      {"CTD tracking", &tracked},
+      {"CTD tracking, conditions model", &tracked_from_model}};
+  for (const auto& [what, ctx] : cases) {
+    RunStats threaded_stats, sequential_stats;
+    const auto threaded = RunTopDownVideo(ctd, *ctx, 2, 3, 5, 45, &threaded_stats);
+    const auto sequential = RunTopDownVideo(ctd, *ctx, 2, 3, 5, 45, &sequential_stats, false);
+    ASSERT_FALSE(HasFailure()) << what;
+    ExpectSameRows(threaded, sequential, 45, what);
+    EXPECT_EQ(sequential_stats.source_runs, threaded_stats.source_runs) << what;
   }
 }
 

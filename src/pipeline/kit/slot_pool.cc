@@ -1,4 +1,4 @@
-#include "pipeline/slot_pool.h"
+#include "pipeline/kit/slot_pool.h"
 
 namespace posebatch {
 

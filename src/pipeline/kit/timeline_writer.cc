@@ -1,9 +1,10 @@
-#include "pipeline/run_common.h"
+#include "pipeline/kit/timeline_writer.h"
 
 #include <algorithm>
 #include <limits>
 
 #include "common/heap_trace.h"
+#include "pipeline/kit/failure_latch.h"
 
 namespace posebatch {
 

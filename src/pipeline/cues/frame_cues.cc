@@ -1,4 +1,4 @@
-#include "pipeline/frame_cues.h"
+#include "pipeline/cues/frame_cues.h"
 
 #include <ATen/ATen.h>
 

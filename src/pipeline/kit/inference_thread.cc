@@ -1,4 +1,4 @@
-#include "pipeline/inference_thread.h"
+#include "pipeline/kit/inference_thread.h"
 
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
