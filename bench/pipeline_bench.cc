@@ -58,8 +58,7 @@ struct Options {
   std::vector<int> batches{1, 8}, threads, workers{1}, assembly;
   int repeats = 3, frames = 60, rss_frames = 0, detector_batch = 1, post_workers = 1;
   bool rss = false, python = false;
-  std::optional<bool> channels_last;  // unset: analyze's default (ModelLoadOptions::channels_last)
-  std::string precision = "float32";  // of native networks (analyze --precision)
+  ModelLoadOptions model;  // channels_last and precision of native networks (analyze's flags), cpu
   bool ctd_tracking = false;  // CTD models: also the tracking mode
   bool labeled_video = false;  // bottom-up models: pipeline fps without and with --labeled-video
 };
@@ -382,7 +381,7 @@ long OwnPeakRssKb() {
 
 int RssChild(const std::string& model_path, const std::string& video, int64_t frames, int batch, int threads) {
   TuneAllocatorForInference();
-  Model model = LoadModel(model_path, MakeLoadOptions("", "cpu", ""));
+  Model model = LoadModel(model_path, ModelLoadOptions{});
   Video v{"native", video, 0, 0, frames, true};
   v.frames = CountFrames(video, frames, &v.width, &v.height);
   fs::path tmp = fs::temp_directory_path() / ("posebatch-rss-" + std::to_string(getpid()));
@@ -411,10 +410,7 @@ int Run(const Options& o) {
   std::vector<std::pair<std::string, Model>> models;
   for (const auto& path : o.models) {
     Stopwatch load;
-    ModelLoadOptions options = MakeLoadOptions("", "cpu", "");
-    options.channels_last = o.channels_last;
-    options.precision = o.precision;
-    models.emplace_back(path, LoadModel(path, options));
+    models.emplace_back(path, LoadModel(path, o.model));
     std::fprintf(stderr, "loaded %s in %.2f s: %s\n", path.c_str(), load.Seconds(),
                  models.back().second.network->Describe().c_str());
   }
@@ -430,7 +426,7 @@ int Run(const Options& o) {
   Table labeled({"model", "size", "batch", "threads", "frames", "pipeline fps", "with labeled video fps", "ratio",
                  "cost", "write ms/f", "write+label ms/f"});
   Model bottom_up;
-  if (!o.conditions_model.empty()) bottom_up = LoadModel(o.conditions_model, MakeLoadOptions("", "cpu", ""));
+  if (!o.conditions_model.empty()) bottom_up = LoadModel(o.conditions_model, ForSecondModel(o.model));
   for (auto& [path, model] : models) {
     const std::string name = fs::path(path).filename().string();
     if (model.spec.method == Method::kConditionalTopDown) {  // BU conditions model + CTD pose on crops, one decode pass
@@ -702,9 +698,9 @@ int main(int argc, char** argv) {
   app.add_flag("--labeled-video", o.labeled_video,
                "bottom-up models: pipeline fps without and with analyze --labeled-video (instead of the main table)");
   app.add_flag_function(
-      "--channels-last,!--no-channels-last", [&o](int64_t n) { o.channels_last = n > 0; },
+      "--channels-last,!--no-channels-last", [&o](int64_t n) { o.model.channels_last = n > 0; },
       "native models in NHWC / NCHW (posebatch analyze --channels-last; default: analyze's)");
-  app.add_option("--precision", o.precision, "float32, bf16 or int8 (posebatch analyze --precision)")
+  app.add_option("--precision", o.model.precision, "float32, bf16 or int8 (posebatch analyze --precision)")
       ->check(CLI::IsMember({"float32", "bf16", "int8"}));
   app.add_option("-o,--output", o.format, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
   app.add_flag("--rss-child", rss_child)->group("");  // internal: one measured run

@@ -12,6 +12,7 @@ PKGS=(
   libyaml-cpp-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # libFuzzer targets (fuzz/, CI)
+  clang-format clang-tidy  # scripts/lint.sh (CI)
   python3-torch python3-numpy python3-pandas python3-tables python3-yaml python3-torchvision
   pybind11-dev python3-dev python3-pytest python3-tqdm  # the Python package (python/) and its tests
   slurm-wlm munge  # tests/slurm: a real single-node Slurm for the campaign tests (issue 14)

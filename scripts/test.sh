@@ -16,6 +16,8 @@ build() {  # build DIR [cmake args...]
 }
 
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+# Format (clang-format) and lint (clang-tidy, public headers naming their code): scripts/lint.sh.
+bash scripts/lint.sh build
 # The GPU build's switch (README "GPU build"): POSEBATCH_LIBTORCH picks the LibTorch named, and
 # nothing else. Configure-only, against Debian's own TorchConfig (no CUDA LibTorch here); the
 # device code paths are LibTorch's device-generic API, compiled and run (cuda refused) above.

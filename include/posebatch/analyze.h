@@ -12,6 +12,8 @@
 // Errors: every function here returns a Status and never throws (status.h). A failed input
 // does not stop the others: its InputResult carries the error and the run goes on; the Status
 // returned is the first failure (or kCancelled).
+// Code: src/analyze/analyze.cc (Analyzer), src/analyze/run_input.cc (one input), src/analyze/resume_plan.cc
+//   (resume).
 #pragma once
 
 #include <atomic>
@@ -50,13 +52,7 @@ struct AnalyzeCallbacks {
 };
 
 struct AnalyzeOptions {
-  // The model.
-  std::string config_path;      // pytorch_config.yaml; empty = beside the model / inside an export
-  std::string snapshot;         // training folder: the snapshot to use; empty = best, else last
-  std::string device = "cpu";   // "cpu" or "cuda[:N]" (needs a CUDA build of LibTorch)
-  bool half = false;            // float16 inference (GPU, native networks)
-  std::optional<bool> channels_last;  // NHWC native networks; unset: ModelLoadOptions's choice
-  std::string precision = "float32";  // "float32", "bf16" or "int8" (ModelLoadOptions::precision)
+  ModelLoadOptions model;  // config, snapshot, device, half, channels_last, precision (options.h)
 
   // The outputs.
   std::string dest_dir;         // output folder; empty = next to each input (created if missing)

@@ -14,6 +14,7 @@
 // resumable), <base>.lock (being analysed). ReadCampaignStatus puts the two together.
 //
 // Errors: functions return Status and never throw (status.h).
+// Code: src/campaign/ (plan.cc, manifest.cc, shards.cc, campaign_status.cc, slurm_script.cc).
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,7 @@
 // Networks that take conditions besides the image: DeepLabCut's conditional top-down (CTD)
 // models, whose backbone (CondPreNet) encodes each crop's condition pose into K heatmap
 // channels and adds them to the image features.
+// Code: src/model/native/cond_prenet.cc.
 #pragma once
 
 #include <ATen/Tensor.h>

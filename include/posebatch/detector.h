@@ -1,5 +1,6 @@
 // Object detectors: the first stage of top-down analysis (one box per animal), as DeepLabCut
 // runs torchvision's SSDLite and Faster R-CNN models.
+// Code: src/model/native/ (ssdlite.cc, faster_rcnn.cc).
 #pragma once
 
 #include <ATen/Tensor.h>

@@ -4,6 +4,7 @@
 // numbers as the same frame decoded from a video.
 //
 // Errors: returns Status, never throws (status.h).
+// Code: src/analyze/frame_predictor.cc.
 #pragma once
 
 #include <cstdint>
@@ -18,12 +19,7 @@
 namespace posebatch {
 
 struct FramePredictorOptions {
-  std::string config_path;            // pytorch_config.yaml; empty = beside the model / in the export
-  std::string snapshot;               // training folder: the snapshot; empty = best, else last
-  std::string device = "cpu";         // "cpu" or "cuda[:N]"
-  bool half = false;                  // float16 inference (GPU, native networks)
-  std::optional<bool> channels_last;  // NHWC native networks; unset: ModelLoadOptions's choice
-  std::string precision = "float32";  // "float32", "bf16" or "int8" (ModelLoadOptions::precision)
+  ModelLoadOptions model;             // config, snapshot, device, half, channels_last, precision
   int batch_size = 8;                 // frames (top-down: crops) per forward pass
   int detector_batch_size = 1;        // top-down: frames per detector pass; CTD: per conditions pass
   int intra_op_threads = 0;           // LibTorch threads; 0 = all cores

@@ -1,4 +1,5 @@
 // Sources of frames: videos (FFmpeg) and lists of images, read in order.
+// Code: src/io/frame_sources.cc (FFmpeg: src/io/ffmpeg_decoder.cc).
 #pragma once
 
 #include <cstdint>

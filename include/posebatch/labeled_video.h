@@ -1,6 +1,7 @@
 // Labeled videos: the poses of a DeepLabCut prediction file drawn on its video (DeepLabCut's
 // create_labeled_video), as `posebatch label` makes them, and the settings that
 // `posebatch analyze --labeled-video` uses to write one in the same pass (AnalyzeOptions).
+// Code: src/viz/labeled_video.cc (in the same pass: src/viz/labeling_writer.cc).
 #pragma once
 
 #include <string>

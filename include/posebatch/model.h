@@ -1,4 +1,5 @@
 // A pose model: what its config says (ModelSpec) and something that runs it (Network).
+// Code: src/model/ (load_model.cc, config.cc; networks in src/model/native/).
 #pragma once
 
 #include <ATen/Tensor.h>

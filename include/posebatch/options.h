@@ -1,5 +1,6 @@
 // Options for every posebatch component, with their defaults in place.
 // Plain structs: copy them freely; thread-safety is that of any value type.
+// Code: none (plain structs and one inline function).
 #pragma once
 
 #include <cstdint>
@@ -75,11 +76,12 @@ struct ModelLoadOptions {
   std::string precision = "float32";
 };
 
-inline ModelLoadOptions MakeLoadOptions(std::string config_path, std::string device, std::string snapshot) {
-  ModelLoadOptions o;
-  o.config_path = std::move(config_path);
-  o.device = std::move(device);
-  o.snapshot = std::move(snapshot);
+// The options of a second model of the same run (a CTD run's conditions model): the same
+// device, precision and layout; its config and snapshot found beside it.
+inline ModelLoadOptions ForSecondModel(const ModelLoadOptions& first) {
+  ModelLoadOptions o = first;
+  o.config_path.clear();
+  o.snapshot.clear();
   return o;
 }
 

@@ -5,6 +5,8 @@
 // into a row of a preallocated batch slot; a fixed pool of slots bounds memory whatever the
 // video length; rows are written in input order. The first failure in any stage cancels the
 // others and is the one Status returned.
+// Code: src/pipeline/ (pipeline.cc; the modes in src/pipeline/runs/, their parts in src/pipeline/kit/;
+//   autotune.cc).
 #pragma once
 
 #include <atomic>
@@ -14,6 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "posebatch/allocator.h"
+#include "posebatch/box_file.h"
+#include "posebatch/condition_file.h"
 #include "posebatch/detector.h"
 #include "posebatch/frame_source.h"
 #include "posebatch/model.h"
@@ -60,42 +65,6 @@ struct Progress {
 // Called from the writer thread after each batch is written; must be cheap.
 using ProgressCallback = std::function<void(const Progress&)>;
 
-// Boxes given per frame instead of a detector (top-down models). Implementations must be
-// safe to call from the decode thread while the caller waits in RunPipeline.
-class BoxProvider {
- public:
-  virtual ~BoxProvider() = default;
-  // Boxes (x, y, w, h in frame pixels, best first) for frame `index` (videos) or the image
-  // `label`; none when the frame has no entry.
-  virtual Detections BoxesFor(int64_t index, const std::string& label) const = 0;
-};
-
-// Reads boxes from a JSON (or YAML) file: a mapping from frame number or image path to a list
-// of [x, y, w, h] or [x, y, w, h, score]. Throws Error naming the file and the entry.
-std::unique_ptr<BoxProvider> LoadBoxes(const std::string& path);
-
-// Condition poses given per frame for a conditional top-down (CTD) model, as DeepLabCut's
-// CondFromFile reads them. Implementations must be safe to call from the decode thread while
-// the caller waits in RunPipeline.
-class ConditionProvider {
- public:
-  virtual ~ConditionProvider() = default;
-  // float32 (n, K, 3) = x, y, score in frame pixels for frame `index` (videos) or the image
-  // `label`; n = 0 when the frame has no entry or no visible condition.
-  virtual at::Tensor ConditionsFor(int64_t index, const std::string& label) const = 0;
-};
-
-// Reads conditions for a model with `num_keypoints` bodyparts from DeepLabCut predictions:
-// an `.h5` (pandas table format, as DeepLabCut and posebatch write it: columns
-// individuals x bodyparts x (x, y, likelihood), index = frame numbers or image paths) or a
-// `.json` (a list per frame, or a mapping from image path, of poses [[x, y, score], ...]), or a
-// `_assemblies.pickle` / `_full.pickle` of a video (poses kept when a keypoint's x, y and score
-// are all > 0, as DeepLabCut's load_conditions_pickle).
-// As DeepLabCut: from an .h5, keypoints with a NaN or negative value are zeroed and poses
-// without a visible keypoint dropped; JSON poses are taken as given. Images are matched by
-// path, else by file name. Throws Error naming the file and the problem.
-std::unique_ptr<ConditionProvider> LoadConditions(const std::string& path, int64_t num_keypoints);
-
 struct RunContext {
   ProgressCallback on_progress;                  // may be empty
   const std::atomic<bool>* cancel = nullptr;     // set to stop early (e.g. Ctrl-C)
@@ -140,11 +109,6 @@ Status CheckModeInputs(const Model& model, const ModeInputs& inputs);
 Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer,
                    const PipelineOptions& pipeline, const PreprocessOptions& preprocess,
                    const RunContext& context, RunStats* stats);
-
-// Process-wide allocator settings that keep freed tensor memory for reuse instead of
-// returning it to the kernel after every batch (a large win for big networks on CPU). Call
-// once at start-up, before starting threads. Not thread-safe.
-void TuneAllocatorForInference();
 
 // --batch-size auto: times Network::Forward on (width x height) inputs for each candidate
 // batch size (after a warm-up) with `intra_op_threads` threads (0 = all cores), on a thread

@@ -1,6 +1,7 @@
 // Plots of a DeepLabCut prediction file, as DeepLabCut's plot_trajectories draws them:
 // trajectories (x against y), x and y over time, likelihood over time with pcutoff, and a
 // histogram of frame-to-frame jumps; PNG and SVG, drawn with cairo.
+// Code: src/viz/plots.cc.
 #pragma once
 
 #include <string>

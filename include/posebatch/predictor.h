@@ -1,5 +1,6 @@
 // Predictors turn head outputs into keypoints. They never touch the network.
 // Free functions of their inputs only: safe to call from several threads at once.
+// Code: src/predict/ (heatmap_predictor.cc, paf_predictor.cc, dekr_predictor.cc, identity_predictor.cc).
 #pragma once
 
 #include <ATen/Tensor.h>

@@ -9,6 +9,7 @@
 //              "resumed_rows", "frames", "lost_frames", "seconds", "fps", "outputs", "error"}
 //   summary   {"inputs", "analysed", "skipped", "failed", "lost_frames", "interrupted", "exit_code"}
 // Thread-safe: progress comes from the pipeline's writer thread, the rest from the caller's.
+// Code: src/campaign/progress_json.cc.
 #pragma once
 
 #include <cstdio>

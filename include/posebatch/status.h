@@ -12,6 +12,7 @@
 //    reports exactly that one Status to the caller.
 //
 // Thread-safety: Status and Error are immutable values, safe to share.
+// Code: src/common/status.cc.
 #pragma once
 
 #include <stdexcept>

@@ -2,6 +2,7 @@
 // list, its skip rule ("already analysed") and `posebatch status` check it, and a campaign's
 // manifest records it. A video is done when every file of its list exists.
 // Plain functions and value types: thread-safe.
+// Code: src/analyze/video_outputs.cc.
 #pragma once
 
 #include <string>

@@ -1,5 +1,6 @@
 // Result writers: DeepLabCut-compatible .h5 and .csv, written incrementally to a temporary
 // file and renamed to the final name only when complete.
+// Code: src/io/ (h5_writer.cc, csv_writer.cc, fan_out_writer.cc, layout.cc).
 #pragma once
 
 #include <cstdint>

@@ -215,15 +215,20 @@ void Take(py::dict& d, const char* key, T* out) {
   if (!v.is_none()) *out = v.cast<T>();
 }
 
+// The keys of ModelLoadOptions, under their C++ names.
+void TakeModelOptions(py::dict& d, ModelLoadOptions* o) {
+  Take(d, "config_path", &o->config_path);
+  Take(d, "snapshot", &o->snapshot);
+  Take(d, "device", &o->device);
+  Take(d, "half", &o->half);
+  Take(d, "precision", &o->precision);
+  Take(d, "channels_last", &o->channels_last);
+}
+
 AnalyzeOptions ParseAnalyzeOptions(const py::dict& options) {
   py::dict d(options.attr("copy")());  // keys are removed as they are read: not from the caller's dict
   AnalyzeOptions o;
-  Take(d, "config_path", &o.config_path);
-  Take(d, "snapshot", &o.snapshot);
-  Take(d, "device", &o.device);
-  Take(d, "half", &o.half);
-  Take(d, "precision", &o.precision);
-  Take(d, "channels_last", &o.channels_last);
+  TakeModelOptions(d, &o.model);
   Take(d, "dest_dir", &o.dest_dir);
   Take(d, "scorer", &o.scorer);
   Take(d, "save_csv", &o.save_csv);
@@ -337,14 +342,14 @@ class PyPredictor {
               const std::string& precision) {
     FramePredictorOptions o;
     o.batch_size = batch_size;
-    o.device = device;
-    o.config_path = config_path;
-    o.snapshot = snapshot;
+    o.model.device = device;
+    o.model.config_path = config_path;
+    o.model.snapshot = snapshot;
     o.detector_batch_size = detector_batch_size;
     o.intra_op_threads = intra_op_threads;
-    o.half = half;
-    o.channels_last = channels_last;
-    o.precision = precision;
+    o.model.half = half;
+    o.model.channels_last = channels_last;
+    o.model.precision = precision;
     o.conditions_model_path = conditions_model_path;
     Status st;
     {

@@ -150,7 +150,7 @@ Status Analyzer::Impl::ChooseBatch(const std::string& probe_path, bool is_video)
     std::unique_ptr<FrameSource> probe = is_video ? OpenVideo(probe_path, DecodeOptions{}) : OpenImages({probe_path});
     const SourceInfo& info = probe->info();
     const InputGeometry g = ComputeGeometry(info.width, info.height, options.preprocess, model.spec.input, info.path);
-    const std::vector<int> candidates = options.device == "cpu" ? std::vector<int>{1, 2, 4, 8}
+    const std::vector<int> candidates = options.model.device == "cpu" ? std::vector<int>{1, 2, 4, 8}
                                                                 : std::vector<int>{1, 2, 4, 8, 16, 32, 64};
     std::string report;
     options.pipeline.batch_size =
@@ -184,7 +184,7 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   AnalyzeOptions& o = impl->options;
-  o.pipeline.pin_memory = o.device != "cpu";
+  o.pipeline.pin_memory = o.model.device != "cpu";
   try {
     if (!o.dest_dir.empty()) {
       std::error_code ec;
@@ -199,11 +199,7 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
       }
     }
     Stopwatch load;
-    ModelLoadOptions load_options = MakeLoadOptions(o.config_path, o.device, o.snapshot);
-    load_options.half = o.half;
-    load_options.channels_last = o.channels_last;
-    load_options.precision = o.precision;
-    impl->model = LoadModel(model_path, load_options);
+    impl->model = LoadModel(model_path, o.model);
     const ModelSpec& spec = impl->model.spec;
     char seconds[32];
     std::snprintf(seconds, sizeof seconds, "%.2f", load.Seconds());
@@ -214,11 +210,11 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
                                        std::to_string(spec.bodyparts.size()) + " bodyparts, stride " + stride +
                                        ") loaded in " + seconds + " s");
     if (impl->model.detector) impl->Say(MessageLevel::kInfo, "detector: " + impl->model.detector->Describe());
-    if ((o.precision == "bf16" || o.precision == "int8") && impl->model.network->precision() != o.precision) {
-      const bool bf16 = o.precision == "bf16";
+    if ((o.model.precision == "bf16" || o.model.precision == "int8") && impl->model.network->precision() != o.model.precision) {
+      const bool bf16 = o.model.precision == "bf16";
       impl->Say(MessageLevel::kNote,
-                "--precision " + o.precision + ": " +
-                    (o.device != "cpu" ? std::string(bf16 ? "bfloat16" : "int8") +
+                "--precision " + o.model.precision + ": " +
+                    (o.model.device != "cpu" ? std::string(bf16 ? "bfloat16" : "int8") +
                                              " is a CPU mode here (use --half on a GPU)"
                      : bf16 && !CpuSupportsBFloat16()   ? "this CPU has neither AVX512-BF16 nor AMX"
                      : !bf16 && !CpuSupportsInt8()      ? "this CPU has no VNNI (AVX512-VNNI, AVX-VNNI) nor AMX"
@@ -242,11 +238,7 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
       impl->conditions = LoadConditions(o.conditions_path, static_cast<int64_t>(spec.bodyparts.size()));
     }
     if (!o.conditions_model_path.empty()) {
-      ModelLoadOptions bu = MakeLoadOptions("", o.device, "");
-      bu.half = o.half;
-      bu.channels_last = o.channels_last;
-      bu.precision = o.precision;
-      impl->conditions_model = LoadModel(o.conditions_model_path, bu);
+      impl->conditions_model = LoadModel(o.conditions_model_path, ForSecondModel(o.model));
       impl->Say(MessageLevel::kInfo, "conditions model: " + impl->conditions_model.network->Describe());
     }
     impl->scorer = o.scorer.empty() ? DefaultScorer(impl->model) : o.scorer;

@@ -100,22 +100,14 @@ Status FramePredictor::Open(const std::string& model_path, const FramePredictorO
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   try {
-    ModelLoadOptions load = MakeLoadOptions(options.config_path, options.device, options.snapshot);
-    load.half = options.half;
-    load.channels_last = options.channels_last;
-    load.precision = options.precision;
-    impl->model = LoadModel(model_path, load);
+    impl->model = LoadModel(model_path, options.model);
     const bool ctd = impl->model.spec.method == Method::kConditionalTopDown;
     ModeInputs inputs;
     inputs.conditions_model = !options.conditions_model_path.empty();
     const Status mode = CheckModeInputs(impl->model, inputs);
     if (!mode.ok()) return mode;
     if (ctd) {
-      ModelLoadOptions bu = MakeLoadOptions("", options.device, "");
-      bu.half = options.half;
-      bu.channels_last = options.channels_last;
-      bu.precision = options.precision;
-      impl->conditions_model = LoadModel(options.conditions_model_path, bu);
+      impl->conditions_model = LoadModel(options.conditions_model_path, ForSecondModel(options.model));
       impl->has_conditions_model = true;
     }
     impl->layout = LayoutFor(impl->model, DefaultScorer(impl->model), /*with_individuals=*/true);
@@ -126,7 +118,7 @@ Status FramePredictor::Open(const std::string& model_path, const FramePredictorO
   p.batch_size = options.batch_size;
   p.detector_batch_size = options.detector_batch_size;
   p.intra_op_threads = options.intra_op_threads;
-  p.pin_memory = options.device != "cpu";
+  p.pin_memory = options.model.device != "cpu";
   // Every stage on the calling thread: a call then starts no threads (the process-wide
   // inference thread aside), which matters for live use, one frame at a time.
   p.async = false;

@@ -34,9 +34,10 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
   // structured bindings: a field added to them does not compile here until it is either keyed
   // or passed to NotRows. Model options are keyed by what the loaded network really computes
   // in (a --precision that fell back to float32 is float32), not by what was asked for.
-  const auto& [config_path, snapshot, device, half, channels_last, precision, dest_dir, scorer, save_csv, overwrite,
-               resume, labeled_video, decode, preprocess, pipeline, auto_batch_size, boxes_path, conditions_path,
-               conditions_model_path, ctd_tracking, tracking, cancel, stop_at_checkpoint, callbacks] = options;
+  const auto& [model_options, dest_dir, scorer, save_csv, overwrite, resume, labeled_video, decode, preprocess,
+               pipeline, auto_batch_size, boxes_path, conditions_path, conditions_model_path, ctd_tracking, tracking,
+               cancel, stop_at_checkpoint, callbacks] = options;
+  const auto& [config_path, device, snapshot, half, channels_last, precision] = model_options;  // ModelLoadOptions order
   const auto& [start_frame, stop_frame, decoder_threads] = decode;
   const auto& [crop] = preprocess;
   const auto& [batch_size, detector_batch_size, num_slots, preprocess_workers, decoded_frames, result_batches,

@@ -357,6 +357,10 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
   return spec;
 }
 
+bool IsMultiAnimal(const ModelSpec& spec) {
+  return spec.method != Method::kBottomUp || spec.predictor != PredictorType::kHeatmap || !spec.unique_bodyparts.empty();
+}
+
 const char* MethodName(Method method) {
   switch (method) {
     case Method::kBottomUp: return "bu";

@@ -47,10 +47,6 @@ void CopyAnimals(const float* poses, int64_t n, int64_t k, int64_t c, int64_t in
 
 }  // namespace
 
-bool IsMultiAnimal(const ModelSpec& spec) {
-  return spec.method != Method::kBottomUp || spec.predictor != PredictorType::kHeatmap || !spec.unique_bodyparts.empty();
-}
-
 PosePostprocessor::PosePostprocessor(const ModelSpec& spec) : spec_(spec), multi_animal_(IsMultiAnimal(spec)) {
   if (spec.predictor == PredictorType::kSimCC) {
     throw Error(Status::ModelError(spec.config_path + ": predictor '" + PredictorName(spec.predictor) +

@@ -47,7 +47,9 @@ Status LoadStatus(const std::string& path, const ModelLoadOptions& options) {
 }
 
 Status LoadStatus(const std::string& path, const std::string& snapshot = "") {
-  return LoadStatus(path, MakeLoadOptions("", "cpu", snapshot));
+  ModelLoadOptions o;
+  o.snapshot = snapshot;
+  return LoadStatus(path, o);
 }
 
 double MaxAbs(const at::Tensor& t) { return t.abs().max().item<double>(); }

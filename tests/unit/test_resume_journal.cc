@@ -243,7 +243,7 @@ TEST(JournalKey, SpeedOnlyOptionsLeaveItAndRowOptionsNameTheirField) {
       {"frames (journal 0:-1, now 5:-1)", [](AnalyzeOptions* o) { o->decode.start_frame = 5; }},
       {"crop (journal none, now 1,9,2,8)", [](AnalyzeOptions* o) { o->preprocess.crop = Crop{1, 9, 2, 8}; }},
       {"batch_size (journal 8, now 4)", [](AnalyzeOptions* o) { o->pipeline.batch_size = 4; }},
-      {"device (journal cpu, now cuda)", [](AnalyzeOptions* o) { o->device = "cuda"; }},
+      {"device (journal cpu, now cuda)", [](AnalyzeOptions* o) { o->model.device = "cuda"; }},
       {"ctd_tracking (missing from the journal)", [](AnalyzeOptions* o) { o->ctd_tracking = true; }},
       {"boxes (missing from the journal)", [&](AnalyzeOptions* o) { o->boxes_path = video; }},
   };

@@ -223,7 +223,7 @@ TEST(VideoEncoder, WritesUnderATemporaryNameAndRenames) {
 // encoded by the writer. The stash never holds more than the pipeline's frames in flight,
 // however long the video, and its buffers are reused.
 TEST(LabelingWriter, StashIsBoundedByThePipelineAndEveryFrameIsEncoded) {
-  Model model = LoadModel(POSEBATCH_SAMPLE_DIR "/model", MakeLoadOptions("", "cpu", ""));
+  Model model = LoadModel(POSEBATCH_SAMPLE_DIR "/model", ModelLoadOptions{});
   const fs::path dir = fs::temp_directory_path() / ("pb_test_lw_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   DecodeOptions d;

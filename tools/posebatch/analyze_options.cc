@@ -55,20 +55,20 @@ void AddAnalyzeOptions(CLI::App* cmd, AnalyzeArgs& a, AnalyzeOptions& o, bool in
   }
 
   const std::string model = "Model";
-  cmd->add_option("--config", o.config_path, "pytorch_config.yaml (default: beside the model / inside an export)")
+  cmd->add_option("--config", o.model.config_path, "pytorch_config.yaml (default: beside the model / inside an export)")
       ->check(CLI::ExistingFile)->group(model);
-  cmd->add_option("--snapshot", o.snapshot, "training folder: the snapshot to use (default: best, else last)")
+  cmd->add_option("--snapshot", o.model.snapshot, "training folder: the snapshot to use (default: best, else last)")
       ->check(CLI::ExistingFile)->group(model);
-  cmd->add_option("--device", o.device, "where inference runs")->check(kDevice)->capture_default_str()->group(model);
-  cmd->add_flag("--half", o.half, "float16 inference (GPU, native models)")->group(model);
+  cmd->add_option("--device", o.model.device, "where inference runs")->check(kDevice)->capture_default_str()->group(model);
+  cmd->add_flag("--half", o.model.half, "float16 inference (GPU, native models)")->group(model);
   cmd->add_flag_function(
-         "--channels-last,!--no-channels-last", [&o](int64_t n) { o.channels_last = n > 0; },
+         "--channels-last,!--no-channels-last", [&o](int64_t n) { o.model.channels_last = n > 0; },
          "NHWC native networks, 1.2-1.3x faster on CPU (default for bottom-up and CTD models: scores within "
          "1e-4 of DeepLabCut's); --no-channels-last: DeepLabCut's NCHW order (default for top-down; scores "
          "within 1e-5)")
       ->group(model);
 
-  cmd->add_option("--precision", o.precision,
+  cmd->add_option("--precision", o.model.precision,
                   "bf16: bfloat16 inference on CPUs with AVX512-BF16/AMX; int8: int8 convolutions on CPUs with "
                   "VNNI/AMX (faster; on the real open-field frames keypoints moved by p99 0.12 px in bf16, 1.7 px "
                   "in int8; see README)")

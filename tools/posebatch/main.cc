@@ -66,7 +66,10 @@ void StartTermWatchdog() {
 
 int RunInfo(const std::string& model_path, const std::string& config, const std::string& snapshot) {
   try {
-    Model model = LoadModel(model_path, MakeLoadOptions(config, "cpu", snapshot));
+    ModelLoadOptions load;
+    load.config_path = config;
+    load.snapshot = snapshot;
+    Model model = LoadModel(model_path, load);
     const ModelSpec& s = model.spec;
     std::printf("model:        %s\n", model.network->Describe().c_str());
     std::printf("config:       %s\n", s.config_path.c_str());
