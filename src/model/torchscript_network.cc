@@ -12,7 +12,7 @@ class TorchScriptNetwork : public Network {
  public:
   TorchScriptNetwork(torch::jit::Module module, std::string path, torch::Device device,
                      std::string default_head)
-      : module_(std::move(module)), path_(std::move(path)), device_(device),
+      : module_(module), path_(std::move(path)), device_(device),  // (a Module is a shared handle)
         default_head_(std::move(default_head)) {
     module_.eval();
   }

@@ -2,6 +2,7 @@
 // IdentityPredictor (models/predictors/identity_predictor.py) and the bottom-up
 // postprocessor's PredictKeypointIdentities and AssignIndividualIdentities
 // (data/postprocessor.py, post_processing/identity.py), step for step.
+#include <ATen/ATen.h>
 #include <c10/util/Optional.h>
 
 #include <cmath>
