@@ -14,7 +14,7 @@ struct Stat {
 };
 Stat Summarize(std::vector<double> values);
 
-std::vector<int> ParseIntList(const std::string& text);           // "1,8,32"
+std::vector<int> ParseIntList(const std::string& text);             // "1,8,32"
 std::vector<std::string> ParseStringList(const std::string& text);  // "a,b"
 
 // "git describe" of the source tree the bench was built from, or "unknown".

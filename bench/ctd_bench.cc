@@ -91,8 +91,8 @@ double SequentialRun(Model& ctd, Model& bu, const CtdCase& c, int64_t frames, co
     }
     if (c.tracking) conditions = tracker.Conditions(conditions);
     conditions = conditions.contiguous();
-    const auto crops = PrepareCtdCrops(conditions.data_ptr<float>(), conditions.size(0), p.k, f.width, f.height,
-                                       p.margin, p.crop);
+    const auto crops =
+        PrepareCtdCrops(conditions.data_ptr<float>(), conditions.size(0), p.k, f.width, f.height, p.margin, p.crop);
     const int64_t n = static_cast<int64_t>(crops.size());
     at::Tensor poses = at::empty({0, p.k, 3});
     if (n > 0) {
@@ -158,9 +158,10 @@ double EngineOnly(Model& ctd, Model& bu, const CtdCase& c, double crops_per_fram
 }  // namespace
 
 std::vector<std::string> CtdColumns() {
-  return {"models",       "size",        "BU batch",    "pose batch", "threads",        "crops/frame",
-          "engine fps",   "pipeline fps", "efficiency", "sequential fps", "async / sequential",
-          "infer idle ms/f", "crop ms/f"};
+  return {"models",     "size",           "BU batch",           "pose batch",
+          "threads",    "crops/frame",    "engine fps",         "pipeline fps",
+          "efficiency", "sequential fps", "async / sequential", "infer idle ms/f",
+          "crop ms/f"};
 }
 
 void RunCtdCase(Model& ctd, Model& bottom_up, const CtdCase& c, const fs::path& tmp, Table* table) {
@@ -173,14 +174,14 @@ void RunCtdCase(Model& ctd, Model& bottom_up, const CtdCase& c, const fs::path& 
     pipe.push_back(last.frames / last.wall_seconds);
     double share = 1;
     seq.push_back(SequentialRun(ctd, bottom_up, c, c.frames, tmp, &share));
-    engine.push_back(EngineOnly(ctd, bottom_up, c, static_cast<double>(last.crops) / std::max<int64_t>(1, last.frames),
-                                share));
+    engine.push_back(
+        EngineOnly(ctd, bottom_up, c, static_cast<double>(last.crops) / std::max<int64_t>(1, last.frames), share));
   }
   const Stat e = Summarize(engine), p = Summarize(pipe), s = Summarize(seq);
   const double cpf = static_cast<double>(last.crops) / std::max<int64_t>(1, last.frames);
-  table->AddRow({c.name + (c.tracking ? " (tracking)" : ""), std::to_string(c.width) + "x" + std::to_string(c.height), std::to_string(c.bu_batch),
-                 std::to_string(c.batch), std::to_string(c.threads), Fmt("%.2f", cpf), FmtStat(e, "%.2f"),
-                 FmtStat(p, "%.2f"), Fmt("%.3f", p.median / e.median), FmtStat(s, "%.2f"),
+  table->AddRow({c.name + (c.tracking ? " (tracking)" : ""), std::to_string(c.width) + "x" + std::to_string(c.height),
+                 std::to_string(c.bu_batch), std::to_string(c.batch), std::to_string(c.threads), Fmt("%.2f", cpf),
+                 FmtStat(e, "%.2f"), FmtStat(p, "%.2f"), Fmt("%.3f", p.median / e.median), FmtStat(s, "%.2f"),
                  Fmt("%.2fx", p.median / s.median),
                  Fmt("%.1f", 1e3 * last.busy.inference_wait / std::max<int64_t>(1, last.frames)),
                  Fmt("%.1f", 1e3 * last.busy.preprocess / std::max<int64_t>(1, last.frames))});

@@ -15,13 +15,12 @@
 // preallocated slots), peak RSS for a short and a 10x longer run (child processes), and the
 // Python reference (bench/python_reference.py: DeepLabCut's runner re-created) on the same
 // model and video, with posebatch's speed-up over it.
-#include <CLI/CLI.hpp>
-
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/version.h>
 
+#include <CLI/CLI.hpp>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -29,8 +28,8 @@
 #include <thread>
 
 #include "bench_util.h"
-#include "ctd_bench.h"
 #include "common/stopwatch.h"
+#include "ctd_bench.h"
 #include "model/device.h"
 #include "model/native/int8_conv.h"
 #include "model/native/layers.h"
@@ -58,8 +57,8 @@ struct Options {
   std::vector<int> batches{1, 8}, threads, workers{1}, assembly;
   int repeats = 3, frames = 60, rss_frames = 0, detector_batch = 1, post_workers = 1;
   bool rss = false, python = false;
-  ModelLoadOptions model;  // channels_last and precision of native networks (analyze's flags), cpu
-  bool ctd_tracking = false;  // CTD models: also the tracking mode
+  ModelLoadOptions model;      // channels_last and precision of native networks (analyze's flags), cpu
+  bool ctd_tracking = false;   // CTD models: also the tracking mode
   bool labeled_video = false;  // bottom-up models: pipeline fps without and with --labeled-video
 };
 
@@ -199,7 +198,8 @@ double TopDownEngineOnly(Model& model, const Video& v, int det_batch, int batch,
     const Normalizer normalizer(model.detector->spec().input);
     Frame f;
     for (int i = 0; i < det_batch && src->Next(&f); ++i) {
-      const InputGeometry g = ComputeGeometry(f.width, f.height, PreprocessOptions{}, model.detector->spec().input, v.path);
+      const InputGeometry g =
+          ComputeGeometry(f.width, f.height, PreprocessOptions{}, model.detector->spec().input, v.path);
       normalizer.Write(f, g, frames[i].data_ptr<float>());
     }
   }
@@ -404,8 +404,8 @@ int Run(const Options& o) {
   std::printf("video %s (%dx%d), %lld frames per run\n\n", o.video.c_str(), videos[0].width, videos[0].height,
               static_cast<long long>(videos[0].frames));
 
-  Table main({"model", "size", "batch", "threads", "workers", "engine fps", "pipeline fps", "efficiency",
-              "decode ms/f", "preprocess ms/f", "infer ms/f", "infer idle ms/f", "post ms/f", "write ms/f"});
+  Table main({"model", "size", "batch", "threads", "workers", "engine fps", "pipeline fps", "efficiency", "decode ms/f",
+              "preprocess ms/f", "infer ms/f", "infer idle ms/f", "post ms/f", "write ms/f"});
   std::map<std::string, double> pipeline_fps;  // model|batch|threads at native size, first worker count
   std::vector<std::pair<std::string, Model>> models;
   for (const auto& path : o.models) {
@@ -418,7 +418,7 @@ int Run(const Options& o) {
   // Achieved GFLOP/s of the forward against the machine's measured peak in the same precision.
   Table compute({"model", "size", "precision", "batch", "threads", "GFLOP/frame", "engine fps", "GFLOP/s",
                  "peak GFLOP/s", "of peak"});
-  std::map<std::string, double> peak_gflops;  // precision|threads
+  std::map<std::string, double> peak_gflops;      // precision|threads
   std::map<std::string, double> gflop_per_frame;  // model|video: batch and threads do not change it
   Table td({"model", "size", "detector batch", "pose batch", "threads", "crops/frame", "engine fps", "pipeline fps",
             "efficiency", "crops/s", "decode ms/f", "infer ms/f", "infer idle ms/f", "crop ms/f", "write ms/f"});
@@ -430,7 +430,8 @@ int Run(const Options& o) {
   for (auto& [path, model] : models) {
     const std::string name = fs::path(path).filename().string();
     if (model.spec.method == Method::kConditionalTopDown) {  // BU conditions model + CTD pose on crops, one decode pass
-      if (bottom_up.network == nullptr) throw Error(Status::InvalidArgument(path + ": a CTD model needs --conditions-model"));
+      if (bottom_up.network == nullptr)
+        throw Error(Status::InvalidArgument(path + ": a CTD model needs --conditions-model"));
       for (const Video& v : videos) {
         for (int t : threads) {
           for (int b : o.batches) {
@@ -476,10 +477,10 @@ int Run(const Options& o) {
             td.AddRow({name, std::to_string(v.width) + "x" + std::to_string(v.height), std::to_string(db),
                        std::to_string(b), std::to_string(t), Fmt("%.2f", cpf), FmtStat(e, "%.2f"), FmtStat(p, "%.2f"),
                        Fmt("%.3f", p.median / e.median), Fmt("%.2f", p.median * cpf), Ms(s.decode, last.frames),
-                       Ms(s.inference, last.frames), Ms(s.inference_wait, last.frames),
-                       Ms(s.preprocess, last.frames), Ms(s.write, last.frames)});
-            std::fprintf(stderr, "%s (top-down) b=%d db=%d t=%d: engine %.2f, pipeline %.2f fps\n", name.c_str(), b,
-                         db, t, e.median, p.median);
+                       Ms(s.inference, last.frames), Ms(s.inference_wait, last.frames), Ms(s.preprocess, last.frames),
+                       Ms(s.write, last.frames)});
+            std::fprintf(stderr, "%s (top-down) b=%d db=%d t=%d: engine %.2f, pipeline %.2f fps\n", name.c_str(), b, db,
+                         t, e.median, p.median);
           }
         }
       }
@@ -536,9 +537,8 @@ int Run(const Options& o) {
             main.AddRow({name, v.label == "native" ? std::to_string(v.width) + "x" + std::to_string(v.height) : v.label,
                          std::to_string(b), std::to_string(t), std::to_string(w), FmtStat(e, "%.2f"),
                          FmtStat(p, "%.2f"), Fmt("%.3f", p.median / e.median), Ms(s.decode, last.frames),
-                         Ms(s.preprocess, last.frames), Ms(s.inference, last.frames),
-                         Ms(s.inference_wait, last.frames), Ms(s.postprocess, last.frames),
-                         Ms(s.write, last.frames)});
+                         Ms(s.preprocess, last.frames), Ms(s.inference, last.frames), Ms(s.inference_wait, last.frames),
+                         Ms(s.postprocess, last.frames), Ms(s.write, last.frames)});
             if (v.native && w == o.workers.front()) {
               pipeline_fps[path + "|" + std::to_string(b) + "|" + std::to_string(t)] = p.median;
               const std::string precision = model.network->precision();
@@ -552,8 +552,8 @@ int Run(const Options& o) {
                               Fmt("%.0f", achieved), Fmt("%.0f", peak_gflops[key]),
                               Fmt("%.2f", achieved / peak_gflops[key])});
             }
-            std::fprintf(stderr, "%s b=%d t=%d w=%d: engine %.2f, pipeline %.2f fps\n", name.c_str(), b, t, w,
-                         e.median, p.median);
+            std::fprintf(stderr, "%s b=%d t=%d w=%d: engine %.2f, pipeline %.2f fps\n", name.c_str(), b, t, w, e.median,
+                         p.median);
           }
         }
       }
@@ -561,33 +561,38 @@ int Run(const Options& o) {
   }
   if (!main.empty()) std::printf("%s\n", main.Render(o.format).c_str());
   if (!labeled.empty()) {
-    std::printf("Labeled video (analyze --labeled-video: frames stashed at decode, drawn with cairo and encoded with "
-                "libx264 on the writer stage), interleaved with plain runs, %d repeats:\n\n%s\n",
-                o.repeats, labeled.Render(o.format).c_str());
+    std::printf(
+        "Labeled video (analyze --labeled-video: frames stashed at decode, drawn with cairo and encoded with "
+        "libx264 on the writer stage), interleaved with plain runs, %d repeats:\n\n%s\n",
+        o.repeats, labeled.Render(o.format).c_str());
   }
   if (!compute.empty()) {
-    std::printf("Compute (FLOPs counted from the network's convolutions as they run; peak = a 1024x1024x16384 "
-                "GEMM as a 1x1 convolution through the same oneDNN, best of 5):\n\n%s\n",
-                compute.Render(o.format).c_str());
+    std::printf(
+        "Compute (FLOPs counted from the network's convolutions as they run; peak = a 1024x1024x16384 "
+        "GEMM as a 1x1 convolution through the same oneDNN, best of 5):\n\n%s\n",
+        compute.Render(o.format).c_str());
   }
   if (!grouping.empty()) {
-    std::printf("Multi-animal grouping alone (PartAffinityFieldPredictor: peaks, PAF affinities, assembly) on the "
-                "network's outputs for the first frames, one thread, %d repeats:\n\n%s\n",
-                o.repeats, grouping.Render(o.format).c_str());
+    std::printf(
+        "Multi-animal grouping alone (PartAffinityFieldPredictor: peaks, PAF affinities, assembly) on the "
+        "network's outputs for the first frames, one thread, %d repeats:\n\n%s\n",
+        o.repeats, grouping.Render(o.format).c_str());
   }
   if (!td.empty()) {
-    std::printf("Top-down (one decode pass: detector on frames, pose on 256x256 crops batched across frames; "
-                "engine = detector forward per frame + crops/frame x pose forward per crop; the crop column is the "
-                "crop stage and detector preprocessing):\n\n%s\n",
-                td.Render(o.format).c_str());
+    std::printf(
+        "Top-down (one decode pass: detector on frames, pose on 256x256 crops batched across frames; "
+        "engine = detector forward per frame + crops/frame x pose forward per crop; the crop column is the "
+        "crop stage and detector preprocessing):\n\n%s\n",
+        td.Render(o.format).c_str());
   }
 
   if (!ctd.empty()) {
-    std::printf("Conditional top-down (bottom-up conditions model on frames, CTD on 256x256 crops batched across "
-                "frames; sequential = every stage of a frame in turn, the BU model at batch 1 and the CTD model on "
-                "the frame's crops, as DeepLabCut's CTDInferenceRunner; engine = BU forward + postprocess per frame "
-                "+ crops/frame x CTD forward per crop):\n\n%s\n",
-                ctd.Render(o.format).c_str());
+    std::printf(
+        "Conditional top-down (bottom-up conditions model on frames, CTD on 256x256 crops batched across "
+        "frames; sequential = every stage of a frame in turn, the BU model at batch 1 and the CTD model on "
+        "the frame's crops, as DeepLabCut's CTDInferenceRunner; engine = BU forward + postprocess per frame "
+        "+ crops/frame x CTD forward per crop):\n\n%s\n",
+        ctd.Render(o.format).c_str());
   }
 
   if (!o.assembly.empty()) {
@@ -600,8 +605,8 @@ int Run(const Options& o) {
         const Stat s = Summarize(ns);
         if (base == 0) base = s.median;
         asm_table.AddRow({fs::path(path).filename().string(),
-                          std::to_string(videos[0].width) + "x" + std::to_string(videos[0].height),
-                          std::to_string(b), FmtStat(s, "%.0f"), Fmt("%.3f", s.median / base)});
+                          std::to_string(videos[0].width) + "x" + std::to_string(videos[0].height), std::to_string(b),
+                          FmtStat(s, "%.0f"), Fmt("%.3f", s.median / base)});
       }
     }
     std::printf("Batch assembly (normalize + write into a preallocated slot row, per frame):\n\n%s\n",
@@ -625,8 +630,9 @@ int Run(const Options& o) {
           if (std::sscanf(out.c_str(), "frames %ld\npeak_kb %ld", &decoded, &kb) != 2) {
             throw Error(Status::Internal("RSS child printed no peak for " + path));
           }
-          if (decoded < n) std::fprintf(stderr, "warning: the video has only %ld frames, not %lld\n", decoded,
-                                        static_cast<long long>(n));
+          if (decoded < n)
+            std::fprintf(stderr, "warning: the video has only %ld frames, not %lld\n", decoded,
+                         static_cast<long long>(n));
           if (base == 0) base = kb;
           rss.AddRow({fs::path(path).filename().string(), std::to_string(b), std::to_string(decoded),
                       Fmt("%.1f", kb / 1024.0), Fmt("%.3f", static_cast<double>(kb) / base)});
@@ -684,8 +690,10 @@ int main(int argc, char** argv) {
   app.add_option("-r,--repeats", o.repeats, "measured repeats per case")->capture_default_str();
   app.add_option("--detector-batch", o.detector_batch, "top-down models: frames per detector batch")
       ->capture_default_str();
-  app.add_option("--post-workers", o.post_workers, "postprocess threads of the pipeline runs (posebatch analyze "
-                 "--post-workers)")->capture_default_str();
+  app.add_option("--post-workers", o.post_workers,
+                 "postprocess threads of the pipeline runs (posebatch analyze "
+                 "--post-workers)")
+      ->capture_default_str();
   app.add_flag("--ctd-tracking", o.ctd_tracking,
                "CTD models: also run the tracking mode (DeepLabCut's defaults) against its sequential runner");
   app.add_option("--conditions-model", o.conditions_model,
@@ -715,7 +723,8 @@ int main(int argc, char** argv) {
     o.self = fs::canonical("/proc/self/exe").string();
     o.python_ref = (fs::path(POSEBATCH_SOURCE_DIR) / "bench" / "python_reference.py").string();
     if (rss_child) {
-      return RssChild(o.models.at(0), o.video, o.frames, o.batches.at(0), o.threads.empty() ? AllCores() : o.threads[0]);
+      return RssChild(o.models.at(0), o.video, o.frames, o.batches.at(0),
+                      o.threads.empty() ? AllCores() : o.threads[0]);
     }
     return Run(o);
   } catch (const std::exception& e) {

@@ -2,11 +2,11 @@
 // golden outputs in ../shared/golden. Missing data fails the test; it is never skipped.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace posebatch::testing {
 

@@ -43,7 +43,7 @@ struct InputResult;
 // Called from the thread that called Analyze (messages) or from the pipeline's writer thread
 // (progress); must be cheap and must not call back into the Analyzer.
 struct AnalyzeCallbacks {
-  std::function<void(MessageLevel, const std::string&)> on_message;      // may be empty
+  std::function<void(MessageLevel, const std::string&)> on_message;            // may be empty
   std::function<void(const std::string& input, const Progress&)> on_progress;  // may be empty
   // An input starts running (after the skip / resume decision; frames_total -1 if unknown).
   std::function<void(const std::string& input, int64_t frames_total)> on_input_start;  // may be empty
@@ -55,21 +55,21 @@ struct AnalyzeOptions {
   ModelLoadOptions model;  // config, snapshot, device, half, channels_last, precision (options.h)
 
   // The outputs.
-  std::string dest_dir;         // output folder; empty = next to each input (created if missing)
-  std::string scorer;           // scorer level of the outputs; empty = DeepLabCut's, from the model
-  bool save_csv = false;        // also <stem><scorer>.csv
-  bool overwrite = false;       // redo inputs whose outputs exist (default: skip them)
-  bool resume = false;          // continue an interrupted video from its .resume journal
+  std::string dest_dir;    // output folder; empty = next to each input (created if missing)
+  std::string scorer;      // scorer level of the outputs; empty = DeepLabCut's, from the model
+  bool save_csv = false;   // also <stem><scorer>.csv
+  bool overwrite = false;  // redo inputs whose outputs exist (default: skip them)
+  bool resume = false;     // continue an interrupted video from its .resume journal
 
   // Labeled video (labeled_video.h): with labeled_video.enabled, each video also gets
   // <stem><scorer>_labeled.mp4, drawn and encoded in the same pass (frames decoded once).
   LabeledVideoOptions labeled_video;
 
   // What is analysed, and how.
-  DecodeOptions decode;            // frame range; decoder threads
-  PreprocessOptions preprocess;    // crop
-  PipelineOptions pipeline;        // batch size, slots, workers, threads, async
-  bool auto_batch_size = false;    // time a few batch sizes on the first input and keep the fastest
+  DecodeOptions decode;          // frame range; decoder threads
+  PreprocessOptions preprocess;  // crop
+  PipelineOptions pipeline;      // batch size, slots, workers, threads, async
+  bool auto_batch_size = false;  // time a few batch sizes on the first input and keep the fastest
 
   // Top-down and conditional top-down inputs.
   std::string boxes_path;             // top-down: JSON boxes per frame instead of the detector
@@ -83,7 +83,7 @@ struct AnalyzeOptions {
   // 256 rows), keeps it for --resume, and no further input starts (a scheduler's time-limit
   // warning). May be null.
   const std::atomic<bool>* stop_at_checkpoint = nullptr;
-  AnalyzeCallbacks callbacks;                 // messages and progress; all may be empty
+  AnalyzeCallbacks callbacks;  // messages and progress; all may be empty
 };
 
 // What happened to one input (a video, or all the images of a run together).
@@ -101,12 +101,12 @@ struct InputResult {
 };
 
 struct AnalyzeResult {
-  std::string scorer;                // the scorer level written
-  int batch_size = 0;                // the batch size used (auto's choice)
-  std::vector<InputResult> inputs;   // in the order analysed
-  bool interrupted = false;          // the cancel (or stop_at_checkpoint) flag stopped the run
-  int failed() const;                // inputs whose status is not OK
-  int with_lost_frames() const;      // inputs with lost_frames
+  std::string scorer;               // the scorer level written
+  int batch_size = 0;               // the batch size used (auto's choice)
+  std::vector<InputResult> inputs;  // in the order analysed
+  bool interrupted = false;         // the cancel (or stop_at_checkpoint) flag stopped the run
+  int failed() const;               // inputs whose status is not OK
+  int with_lost_frames() const;     // inputs with lost_frames
 };
 
 // Loads a model once and analyses inputs with it. Thread-safe: calls from several threads take
@@ -117,8 +117,7 @@ class Analyzer {
  public:
   // Loads `model_path` (an export .pt, a snapshot .pt, a training folder, TorchScript) and what
   // the options name beside it (boxes, conditions, the conditions model). Checks the options.
-  static Status Open(const std::string& model_path, const AnalyzeOptions& options,
-                     std::unique_ptr<Analyzer>* analyzer);
+  static Status Open(const std::string& model_path, const AnalyzeOptions& options, std::unique_ptr<Analyzer>* analyzer);
   ~Analyzer();
   Analyzer(const Analyzer&) = delete;
   Analyzer& operator=(const Analyzer&) = delete;
@@ -139,8 +138,8 @@ class Analyzer {
 };
 
 // One call: Open, then Analyze.
-Status Analyze(const std::string& model_path, const std::vector<std::string>& inputs,
-               const AnalyzeOptions& options, AnalyzeResult* result);
+Status Analyze(const std::string& model_path, const std::vector<std::string>& inputs, const AnalyzeOptions& options,
+               AnalyzeResult* result);
 
 // Splits inputs into videos and images: folders are listed (videos by extension, sorted; images
 // in file-name order), files with an image extension are images, anything else a video. Fails

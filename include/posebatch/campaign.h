@@ -45,9 +45,9 @@ struct Manifest {
   // done when all exist, for status as for analyze. Manifests from before this field: .h5,
   // _meta.pickle and, with save_csv, .csv.
   std::vector<std::string> outputs;
-  int shards = 1;                         // planned shard count (an array of this many tasks)
-  std::string created;                    // when and by whom (ProcessIdentity)
-  std::vector<CampaignVideo> videos;      // in the order the inputs name them (folders sorted)
+  int shards = 1;                     // planned shard count (an array of this many tasks)
+  std::string created;                // when and by whom (ProcessIdentity)
+  std::vector<CampaignVideo> videos;  // in the order the inputs name them (folders sorted)
 };
 
 // Manifest I/O (JSON lines). Read fails with kInvalidArgument naming the file and line.
@@ -77,8 +77,8 @@ struct PlanOptions {
 // folder per line; '#' starts a comment), probes each video's frame count, loads the model
 // (to check it and name the scorer), splits the videos into shards and writes
 // <dir>/manifest.jsonl. Fails if the folder already holds a manifest. Duplicate paths count once.
-Status PlanCampaign(const std::string& model_path, const std::vector<std::string>& inputs,
-                    const PlanOptions& options, const std::string& dir, Manifest* manifest);
+Status PlanCampaign(const std::string& model_path, const std::vector<std::string>& inputs, const PlanOptions& options,
+                    const std::string& dir, Manifest* manifest);
 
 // Which task this process is: `index`/`count` from "I/N" or "I" (N = the manifest's shards), or
 // from $SLURM_ARRAY_TASK_ID, else $JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs) when `spec` is
@@ -91,8 +91,7 @@ Status ResolveShard(const std::string& spec, int planned_shards, int* index, int
 class CampaignTaskLog {
  public:
   // Takes tasks/<index>.lock: fails with kIOError if another live process runs this task.
-  static Status Open(const std::string& dir, int index, int count, int videos,
-                     std::unique_ptr<CampaignTaskLog>* log);
+  static Status Open(const std::string& dir, int index, int count, int videos, std::unique_ptr<CampaignTaskLog>* log);
   ~CampaignTaskLog();
   void OnInputStart(const std::string& video, int64_t frames_total);
   void OnProgress(const std::string& video, const Progress& progress);
@@ -117,13 +116,13 @@ const char* VideoStateName(VideoState state);
 
 struct VideoStatus {
   std::string path;
-  int shard = 0;               // of CampaignReport::shards
+  int shard = 0;  // of CampaignReport::shards
   VideoState state = VideoState::kPending;
-  bool lost_frames = false;    // done, but frames could not be decoded (rows of NaN)
-  int64_t frames = 0;          // planned frames
-  int64_t journal_rows = 0;    // interrupted: rows the journal holds
-  int analysed = 0;            // completed analyses recorded in the task logs (1 for a clean campaign)
-  std::string detail;          // failed: the error; running: the lock holder
+  bool lost_frames = false;  // done, but frames could not be decoded (rows of NaN)
+  int64_t frames = 0;        // planned frames
+  int64_t journal_rows = 0;  // interrupted: rows the journal holds
+  int analysed = 0;          // completed analyses recorded in the task logs (1 for a clean campaign)
+  std::string detail;        // failed: the error; running: the lock holder
 };
 
 struct TaskStatus {
@@ -143,13 +142,13 @@ struct TaskStatus {
 
 struct CampaignReport {
   Manifest manifest;
-  int shards = 0;                     // the task count in use (the latest task logs', else planned)
-  std::vector<VideoStatus> videos;    // manifest order
-  std::vector<TaskStatus> tasks;      // 0..shards-1
-  std::vector<int> rerun;             // tasks with unfinished work and no live process
+  int shards = 0;                   // the task count in use (the latest task logs', else planned)
+  std::vector<VideoStatus> videos;  // manifest order
+  std::vector<TaskStatus> tasks;    // 0..shards-1
+  std::vector<int> rerun;           // tasks with unfinished work and no live process
   int count(VideoState state) const;
-  int lost() const;                   // done with lost frames
-  bool complete() const;              // every video done
+  int lost() const;       // done with lost frames
+  bool complete() const;  // every video done
 };
 
 // The campaign as its files say now. Reads only (takes no lock that a task could meet).
@@ -159,14 +158,14 @@ Status ReadCampaignStatus(const std::string& dir, CampaignReport* report);
 std::string CampaignReportJson(const CampaignReport& report);
 
 struct SlurmOptions {
-  int array = 0;                      // tasks; 0 = the manifest's shards
-  std::vector<int> tasks;             // only these task ids (a rerun); empty = all
+  int array = 0;                                         // tasks; 0 = the manifest's shards
+  std::vector<int> tasks;                                // only these task ids (a rerun); empty = all
   std::string partition, time, mem, gres, account, qos;  // sbatch options; empty = the cluster's default
-  int cpus_per_task = 0;              // 0 = the cluster's default; also posebatch's --threads
-  int max_parallel = 0;               // %N: at most N tasks at once; 0 = no limit
-  int stop_before_limit_s = 300;      // SIGUSR1 this long before the time limit: stop at a chunk, requeue
+  int cpus_per_task = 0;                                 // 0 = the cluster's default; also posebatch's --threads
+  int max_parallel = 0;                                  // %N: at most N tasks at once; 0 = no limit
+  int stop_before_limit_s = 300;          // SIGUSR1 this long before the time limit: stop at a chunk, requeue
   std::vector<std::string> extra_sbatch;  // more "#SBATCH ..." option lines, verbatim
-  std::string posebatch;              // the posebatch binary to run (absolute)
+  std::string posebatch;                  // the posebatch binary to run (absolute)
 };
 
 // `text` as one bash word: single quotes, a quote inside written as '\''.

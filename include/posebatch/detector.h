@@ -15,14 +15,14 @@ namespace posebatch {
 
 // What a DeepLabCut config's `detector` block says (plus the pose config's max individuals).
 struct DetectorSpec {
-  std::string type;               // detector.model.type: SSDLite, FasterRCNN
-  std::string variant;            // detector.model.variant (Faster R-CNN), e.g. fasterrcnn_mobilenet_v3_large_fpn
-  int max_detections = 1;         // boxes kept per image: the number of individuals
+  std::string type;        // detector.model.type: SSDLite, FasterRCNN
+  std::string variant;     // detector.model.variant (Faster R-CNN), e.g. fasterrcnn_mobilenet_v3_large_fpn
+  int max_detections = 1;  // boxes kept per image: the number of individuals
   // Boxes scoring at most this are dropped before NMS: detector.model.box_score_thresh
   // (DeepLabCut's default 0.01) where torchvision uses it (Faster R-CNN); SSDLite's builder
   // swallows it, so there torchvision's own 0.001 applies.
   double score_threshold = 0.01;
-  InputSpec input;                // DeepLabCut's normalization, before torchvision's own
+  InputSpec input;  // DeepLabCut's normalization, before torchvision's own
 };
 
 // One image's boxes, best first.

@@ -49,8 +49,8 @@ class FramePredictor {
   // Columns of the rows: always with the individuals level (single-animal models: their one
   // individual, as LayoutFor(model, scorer, true)).
   const ColumnLayout& layout() const;
-  int64_t num_individuals() const;   // rows of the (individuals, keypoints, 3) view
-  int64_t num_keypoints() const;     // bodyparts per individual
+  int64_t num_individuals() const;       // rows of the (individuals, keypoints, 3) view
+  int64_t num_keypoints() const;         // bodyparts per individual
   int64_t num_unique_keypoints() const;  // unique bodyparts (multi-animal projects), after them
 
  private:

@@ -42,7 +42,7 @@ struct StreamEnd {
   // Frames the decoder produced from damaged data by concealment (analysed, but their pixels
   // are partly guessed), as ranges of frame numbers [first, last].
   std::vector<std::pair<int64_t, int64_t>> concealed;
-  std::string stop_reason;       // why reading stopped before the end of the file; empty if not
+  std::string stop_reason;  // why reading stopped before the end of the file; empty if not
 };
 
 // Not thread-safe: one thread calls Next().

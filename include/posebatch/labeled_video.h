@@ -15,22 +15,17 @@ namespace posebatch {
 // DeepLabCut's drawing conventions. "The project's" values come from a DeepLabCut project
 // config.yaml: `project_config`, else (analyze) the model config's metadata.project_path.
 struct LabeledVideoOptions {
-  bool enabled = false;  // analyze: also write <stem><scorer>_labeled.mp4 in the same pass
-  double pcutoff =
-      -1;  // points with likelihood <= pcutoff are not drawn; < 0: the project's, else 0.6
-  double dotsize = -1;   // dot radius in pixels; <= 0: the project's, else 8
-  std::string colormap;  // matplotlib colormap; empty: the project's, else rainbow
-  std::string
-      color_by;  // "bodypart" or "individual"; empty: bodypart (single animal), individual (multi)
+  bool enabled = false;        // analyze: also write <stem><scorer>_labeled.mp4 in the same pass
+  double pcutoff = -1;         // points with likelihood <= pcutoff are not drawn; < 0: the project's, else 0.6
+  double dotsize = -1;         // dot radius in pixels; <= 0: the project's, else 8
+  std::string colormap;        // matplotlib colormap; empty: the project's, else rainbow
+  std::string color_by;        // "bodypart" or "individual"; empty: bodypart (single animal), individual (multi)
   bool draw_skeleton = false;  // lines between skeleton pairs whose two points are drawn
-  std::vector<std::pair<std::string, std::string>>
-      skeleton;   // pairs of bodyparts; empty: the project's
-  int trail = 0;  // also the previous N positions of each point (smaller dots)
-  bool boxes =
-      false;  // boxes: the detector's (top-down, in the pass), else around each animal's points
-  std::string
-      project_config;  // DeepLabCut project config.yaml; empty: found from the model when it can be
-  int crf = 18;        // H.264 quality (libx264 CRF; lower is better)
+  std::vector<std::pair<std::string, std::string>> skeleton;  // pairs of bodyparts; empty: the project's
+  int trail = 0;               // also the previous N positions of each point (smaller dots)
+  bool boxes = false;          // boxes: the detector's (top-down, in the pass), else around each animal's points
+  std::string project_config;  // DeepLabCut project config.yaml; empty: found from the model when it can be
+  int crf = 18;                // H.264 quality (libx264 CRF; lower is better)
 };
 
 // The colormaps `colormap` may name (matplotlib's: rainbow, jet, viridis, plasma, ...; "_r"
@@ -46,8 +41,8 @@ std::string LabeledVideoPath(const std::string& h5_path);
 // have rows and writes an H.264 mp4 at `output_path` (empty: LabeledVideoPath(h5_path)), under a
 // temporary name until complete. `*written`: the file; `*notes`: remarks (encoder fallback,
 // skeleton not found). Never throws: kNotFound / kInvalidArgument / kCorrupt name the file.
-Status CreateLabeledVideo(const std::string& h5_path, const std::string& video_path,
-                          const std::string& output_path, const LabeledVideoOptions& options,
-                          std::string* written, std::vector<std::string>* notes = nullptr);
+Status CreateLabeledVideo(const std::string& h5_path, const std::string& video_path, const std::string& output_path,
+                          const LabeledVideoOptions& options, std::string* written,
+                          std::vector<std::string>* notes = nullptr);
 
 }  // namespace posebatch

@@ -49,18 +49,18 @@ struct PafPredictorSpec {
 
 // DeepLabCut's DEKRPredictor (multi-animal bottom-up DEKR) for one head.
 struct DekrPredictorSpec {
-  std::string name = "bodypart";                // key of the head in the model outputs
-  int num_keypoints = 0;                        // offset pairs; heatmaps have one more (centre)
-  int num_animals = 1;                          // centre peaks kept per image (rows of output)
-  double stride = 4;                            // input pixels per heatmap cell
-  bool apply_sigmoid = true;                    // sigmoid on heatmaps first
-  bool clip_scores = false;                     // clip keypoint scores to [0, 1]
-  bool use_heatmap = true;                      // snap keypoints to nearby heatmap peaks
-  std::string keypoint_score_type = "combined"; // heatmap, center or combined (product)
-  double max_absorb_distance = 75;              // use_heatmap: snap distance, in heatmap cells
-  double nms_threshold = 0.05;                  // pose NMS: distance as a share of the pose's size
-  bool apply_pose_nms = true;                   // suppress near-duplicate poses
-  double detection_threshold = 0.01;            // read from the config; DeepLabCut never uses it
+  std::string name = "bodypart";                 // key of the head in the model outputs
+  int num_keypoints = 0;                         // offset pairs; heatmaps have one more (centre)
+  int num_animals = 1;                           // centre peaks kept per image (rows of output)
+  double stride = 4;                             // input pixels per heatmap cell
+  bool apply_sigmoid = true;                     // sigmoid on heatmaps first
+  bool clip_scores = false;                      // clip keypoint scores to [0, 1]
+  bool use_heatmap = true;                       // snap keypoints to nearby heatmap peaks
+  std::string keypoint_score_type = "combined";  // heatmap, center or combined (product)
+  double max_absorb_distance = 75;               // use_heatmap: snap distance, in heatmap cells
+  double nms_threshold = 0.05;                   // pose NMS: distance as a share of the pose's size
+  bool apply_pose_nms = true;                    // suppress near-duplicate poses
+  double detection_threshold = 0.01;             // read from the config; DeepLabCut never uses it
 };
 
 // DeepLabCut's identity head (model.heads.identity, a HeatmapHead with one map per
@@ -137,17 +137,17 @@ struct ModelSpec {
   // (dekr is filled; pose_head keeps the head's name, keypoints and stride) or kSimCC (CTD;
   // simcc is filled).
   PredictorType predictor = PredictorType::kHeatmap;
-  HeatmapHeadSpec pose_head;                  // the bodypart head's predictor
-  HeatmapHeadSpec unique_head;                // the unique_bodypart head (when unique_bodyparts is set)
-  PafPredictorSpec paf;                       // multi-animal PAF predictor
-  DekrPredictorSpec dekr;                     // multi-animal DEKR predictor
-  IdentityHeadSpec identity;                  // filled when with_identity
-  SimCCPredictorSpec simcc;                   // filled when predictor is kSimCC
-  TopDownCropSpec crop;                       // top-down and CTD: data.inference.top_down_crop
-  double bbox_margin = 20;                    // CTD: data.bbox_margin around condition boxes
-  std::string config_path;                    // where the spec was read from
-  std::string torchscript_file;               // posebatch.torchscript, relative to the config
-  std::string config_text;                    // the whole config as YAML (architecture details)
+  HeatmapHeadSpec pose_head;     // the bodypart head's predictor
+  HeatmapHeadSpec unique_head;   // the unique_bodypart head (when unique_bodyparts is set)
+  PafPredictorSpec paf;          // multi-animal PAF predictor
+  DekrPredictorSpec dekr;        // multi-animal DEKR predictor
+  IdentityHeadSpec identity;     // filled when with_identity
+  SimCCPredictorSpec simcc;      // filled when predictor is kSimCC
+  TopDownCropSpec crop;          // top-down and CTD: data.inference.top_down_crop
+  double bbox_margin = 20;       // CTD: data.bbox_margin around condition boxes
+  std::string config_path;       // where the spec was read from
+  std::string torchscript_file;  // posebatch.torchscript, relative to the config
+  std::string config_text;       // the whole config as YAML (architecture details)
 };
 
 // True when DeepLabCut writes this model's outputs with an individuals level: multi-animal

@@ -30,17 +30,17 @@ struct PreprocessOptions {
 };
 
 struct PipelineOptions {
-  int batch_size = 8;          // frames (top-down: crops) per inference batch (DeepLabCut's default: 8)
+  int batch_size = 8;           // frames (top-down: crops) per inference batch (DeepLabCut's default: 8)
   int detector_batch_size = 1;  // frames per detector batch (top-down; DeepLabCut's default: 1)
-  int num_slots = 3;           // preallocated batch tensors: bounds memory and run-ahead
-  int preprocess_workers = 1;  // threads that write frames into batch slots
-  int decoded_frames = 6;      // decoded frames buffered between decode and preprocessing
-  int result_batches = 4;      // finished batches buffered between inference and the writer
+  int num_slots = 3;            // preallocated batch tensors: bounds memory and run-ahead
+  int preprocess_workers = 1;   // threads that write frames into batch slots
+  int decoded_frames = 6;       // decoded frames buffered between decode and preprocessing
+  int result_batches = 4;       // finished batches buffered between inference and the writer
   int postprocess_workers = 1;  // threads running predictors and assembly, in parallel over batches
-  bool async = true;           // false: run every stage in the calling thread, in turn
-  int intra_op_threads = 0;    // LibTorch intra-op threads for inference; 0 = all cores
-  int feeder_niceness = 10;    // nice value of decode/preprocess threads (0 = same as inference)
-  bool pin_memory = false;     // page-locked batch slots, for asynchronous host-to-GPU copies
+  bool async = true;            // false: run every stage in the calling thread, in turn
+  int intra_op_threads = 0;     // LibTorch intra-op threads for inference; 0 = all cores
+  int feeder_niceness = 10;     // nice value of decode/preprocess threads (0 = same as inference)
+  bool pin_memory = false;      // page-locked batch slots, for asynchronous host-to-GPU copies
 };
 
 // Conditional top-down (CTD) tracking, as DeepLabCut's CTDTrackingConfig (same names and

@@ -45,13 +45,13 @@ struct LostRange {
 };
 
 struct RunStats {
-  int64_t frames = 0;   // frames analysed and written
-  int64_t lost_frames = 0;          // rows of NaN written for frames that could not be decoded
-  std::vector<LostRange> lost;      // where, in frame order
-  StreamEnd stream;                 // the source's end-of-stream report (damage counters)
-  int64_t batches = 0;  // forward passes (top-down: of the pose model)
-  int64_t crops = 0;    // top-down: crops given to the pose model
-  int64_t source_runs = -1;  // CTD tracking: frames the conditions source ran on (-1: not tracking)
+  int64_t frames = 0;           // frames analysed and written
+  int64_t lost_frames = 0;      // rows of NaN written for frames that could not be decoded
+  std::vector<LostRange> lost;  // where, in frame order
+  StreamEnd stream;             // the source's end-of-stream report (damage counters)
+  int64_t batches = 0;          // forward passes (top-down: of the pose model)
+  int64_t crops = 0;            // top-down: crops given to the pose model
+  int64_t source_runs = -1;     // CTD tracking: frames the conditions source ran on (-1: not tracking)
   double wall_seconds = 0;
   StageTimes busy;
 };
@@ -66,10 +66,10 @@ struct Progress {
 using ProgressCallback = std::function<void(const Progress&)>;
 
 struct RunContext {
-  ProgressCallback on_progress;                  // may be empty
-  const std::atomic<bool>* cancel = nullptr;     // set to stop early (e.g. Ctrl-C)
-  const std::atomic<bool>* stop = nullptr;       // a second such flag (a graceful stop's: analyze.h)
-  const BoxProvider* boxes = nullptr;            // top-down: replaces the model's detector
+  ProgressCallback on_progress;                   // may be empty
+  const std::atomic<bool>* cancel = nullptr;      // set to stop early (e.g. Ctrl-C)
+  const std::atomic<bool>* stop = nullptr;        // a second such flag (a graceful stop's: analyze.h)
+  const BoxProvider* boxes = nullptr;             // top-down: replaces the model's detector
   const ConditionProvider* conditions = nullptr;  // CTD: condition poses per frame
   // CTD: a bottom-up model run in the same pipeline (frames batched by
   // PipelineOptions::detector_batch_size) whose poses are the conditions. Owned by the caller;
@@ -104,11 +104,10 @@ Status CheckModeInputs(const Model& model, const ModeInputs& inputs);
 // Runs `model` over every frame of `source`, appending one row per frame to `writer` in input
 // order. Rows follow the source's timeline: a frame number the source skipped (a frame that
 // could not be decoded), or that lies between its last frame and StreamEnd::timeline_end, is
-// written as a row of NaN and counted in RunStats::lost. Does not Commit or Abort the writer: the caller decides. Thread-safety: one call
-// at a time per Model (the network is not re-entrant).
-Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer,
-                   const PipelineOptions& pipeline, const PreprocessOptions& preprocess,
-                   const RunContext& context, RunStats* stats);
+// written as a row of NaN and counted in RunStats::lost. Does not Commit or Abort the writer: the caller decides.
+// Thread-safety: one call at a time per Model (the network is not re-entrant).
+Status RunPipeline(Model& model, FrameSource& source, PoseWriter& writer, const PipelineOptions& pipeline,
+                   const PreprocessOptions& preprocess, const RunContext& context, RunStats* stats);
 
 // --batch-size auto: times Network::Forward on (width x height) inputs for each candidate
 // batch size (after a warm-up) with `intra_op_threads` threads (0 = all cores), on a thread

@@ -12,8 +12,7 @@
 namespace posebatch {
 
 struct PlotOptions {
-  double pcutoff =
-      -1;  // points at or below are left out of the plots; < 0: the project's, else 0.6
+  double pcutoff = -1;         // points at or below are left out of the plots; < 0: the project's, else 0.6
   std::string colormap;        // per bodypart; empty: the project's, else rainbow
   std::string project_config;  // DeepLabCut project config.yaml (pcutoff, colormap); may be empty
   bool png = true;
@@ -24,7 +23,7 @@ struct PlotOptions {
 // Writes trajectory, plot, plot-likelihood and hist (.png / .svg; multi-animal: one set per
 // individual, prefixed "<individual>_") into `out_dir` (created; empty: plot-poses/<h5 stem>
 // beside the file, as DeepLabCut). `*written`: the files. Never throws.
-Status PlotTrajectories(const std::string& h5_path, const std::string& out_dir,
-                        const PlotOptions& options, std::vector<std::string>* written);
+Status PlotTrajectories(const std::string& h5_path, const std::string& out_dir, const PlotOptions& options,
+                        std::vector<std::string>* written);
 
 }  // namespace posebatch

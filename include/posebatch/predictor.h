@@ -15,8 +15,7 @@ namespace posebatch {
 // clipped to [0, 1] if configured.
 // heatmap: float32 (B, K, H, W); locref: float32 (B, 2K, H, W), or undefined when the head
 // has no location refinement. Returns float32 (B, K, 3) = x, y, score in network-input pixels.
-at::Tensor PredictHeatmapPoses(const at::Tensor& heatmap, const at::Tensor& locref,
-                               const HeatmapHeadSpec& head);
+at::Tensor PredictHeatmapPoses(const at::Tensor& heatmap, const at::Tensor& locref, const HeatmapHeadSpec& head);
 
 // DeepLabCut's PartAffinityFieldPredictor with its Assembler (multi-animal bottom-up), the
 // same decisions as DeepLabCut 3.0.1 (ties included): sigmoid, Gaussian smoothing
@@ -75,7 +74,6 @@ at::Tensor ReorderAnimals(const at::Tensor& t, const at::Tensor& order);
 
 // Checks that the outputs of `head` for a batch of `batch` rows are what the spec promises;
 // throws Error (kModelError) with the expected and actual shapes otherwise.
-void ValidateHeatmapOutputs(const HeadOutputs& outputs, const HeatmapHeadSpec& head,
-                            int64_t batch);
+void ValidateHeatmapOutputs(const HeadOutputs& outputs, const HeatmapHeadSpec& head, int64_t batch);
 
 }  // namespace posebatch

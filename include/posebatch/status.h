@@ -62,8 +62,7 @@ const char* StatusCodeName(StatusCode code);
 // The exception thrown inside the library. what() is Status::ToString().
 class Error : public std::runtime_error {
  public:
-  explicit Error(Status status)
-      : std::runtime_error(status.ToString()), status_(std::move(status)) {}
+  explicit Error(Status status) : std::runtime_error(status.ToString()), status_(std::move(status)) {}
   const Status& status() const { return status_; }
 
  private:

@@ -24,16 +24,7 @@ struct VideoOutputSelection {
 // What a run with `options` writes for a model of `spec`.
 VideoOutputSelection VideoOutputsFor(const AnalyzeOptions& options, const ModelSpec& spec);
 
-enum class VideoOutputKind {
-  kH5,
-  kCsv,
-  kCtdH5,
-  kCtdCsv,
-  kFullPickle,
-  kAssembliesPickle,
-  kLabeledVideo,
-  kMetaPickle
-};
+enum class VideoOutputKind { kH5, kCsv, kCtdH5, kCtdCsv, kFullPickle, kAssembliesPickle, kLabeledVideo, kMetaPickle };
 
 struct VideoOutput {
   VideoOutputKind kind;

@@ -48,13 +48,11 @@ struct H5WriterOptions {
 };
 
 // pandas "table" format, as df.to_hdf(path, key, format="table") writes it, float32 values.
-std::unique_ptr<PoseWriter> CreateH5Writer(const std::string& final_path,
-                                           const ColumnLayout& layout,
+std::unique_ptr<PoseWriter> CreateH5Writer(const std::string& final_path, const ColumnLayout& layout,
                                            const H5WriterOptions& options);
 
 // pandas' DataFrame.to_csv of the same DataFrame, byte for byte.
-std::unique_ptr<PoseWriter> CreateCsvWriter(const std::string& final_path,
-                                            const ColumnLayout& layout);
+std::unique_ptr<PoseWriter> CreateCsvWriter(const std::string& final_path, const ColumnLayout& layout);
 
 // DeepLabCut's multi-animal side files, built from the same rows as the .h5: <stem><scorer>
 // _full.pickle (per frame, per bodypart: coordinates and confidences of every individual) and
@@ -64,13 +62,13 @@ struct FullPickleOptions {
   std::string full_path;        // <stem><scorer>_full.pickle
   std::string assemblies_path;  // <stem><scorer>_assemblies.pickle
   // The full pickle's "metadata" entry (DeepLabCut copies these from the project's pose_cfg).
-  int nms_radius = -1;                       // "nms radius"; -1 writes None
-  double min_confidence = -1;                // "minimal confidence"; < 0 writes None
-  double sigma = 1;                          // "sigma"
-  std::vector<std::vector<int64_t>> graph;   // "PAFgraph" (empty writes None)
-  std::vector<int64_t> graph_inds;           // "PAFinds"
-  bool with_boxes = false;  // top-down: each frame also gets "bboxes" and "bbox_scores" (AppendBoxes)
-  bool with_box_scores = true;  // false for CTD: "bboxes" only (its boxes come from conditions, unscored)
+  int nms_radius = -1;                      // "nms radius"; -1 writes None
+  double min_confidence = -1;               // "minimal confidence"; < 0 writes None
+  double sigma = 1;                         // "sigma"
+  std::vector<std::vector<int64_t>> graph;  // "PAFgraph" (empty writes None)
+  std::vector<int64_t> graph_inds;          // "PAFinds"
+  bool with_boxes = false;                  // top-down: each frame also gets "bboxes" and "bbox_scores" (AppendBoxes)
+  bool with_box_scores = true;              // false for CTD: "bboxes" only (its boxes come from conditions, unscored)
 };
 std::unique_ptr<PoseWriter> CreateFullPickleWriter(const ColumnLayout& layout, const FullPickleOptions& options);
 

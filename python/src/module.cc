@@ -42,14 +42,22 @@ PyObject* g_error_type = nullptr;  // posebatch.Error, created at import
 
 const char* CodeKey(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid_argument";
-    case StatusCode::kNotFound: return "not_found";
-    case StatusCode::kIOError: return "io_error";
-    case StatusCode::kCorrupt: return "corrupt";
-    case StatusCode::kModelError: return "model_error";
-    case StatusCode::kCancelled: return "cancelled";
-    case StatusCode::kInternal: return "internal";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid_argument";
+    case StatusCode::kNotFound:
+      return "not_found";
+    case StatusCode::kIOError:
+      return "io_error";
+    case StatusCode::kCorrupt:
+      return "corrupt";
+    case StatusCode::kModelError:
+      return "model_error";
+    case StatusCode::kCancelled:
+      return "cancelled";
+    case StatusCode::kInternal:
+      return "internal";
   }
   return "unknown";
 }
@@ -300,8 +308,8 @@ class PyAnalyzer {
     options_ = ParseAnalyzeOptions(options);
     options_.cancel = &cancel_;
     options_.callbacks = mailbox_.Callbacks();
-    Status st = RunInterruptibly([&] { return Analyzer::Open(model_path, options_, &analyzer_); }, &mailbox_,
-                                 on_event, &cancel_);
+    Status st = RunInterruptibly([&] { return Analyzer::Open(model_path, options_, &analyzer_); }, &mailbox_, on_event,
+                                 &cancel_);
     if (!st.ok()) RaiseStatus(st);
   }
 
@@ -335,10 +343,9 @@ class PyAnalyzer {
 // Poses of in-memory frames (posebatch.Predictor).
 class PyPredictor {
  public:
-  PyPredictor(const std::string& model_path, int batch_size, const std::string& device,
-              const std::string& config_path, const std::string& snapshot, int detector_batch_size,
-              int intra_op_threads, bool half, std::optional<bool> channels_last,
-              const std::string& conditions_model_path,
+  PyPredictor(const std::string& model_path, int batch_size, const std::string& device, const std::string& config_path,
+              const std::string& snapshot, int detector_batch_size, int intra_op_threads, bool half,
+              std::optional<bool> channels_last, const std::string& conditions_model_path,
               const std::string& precision) {
     FramePredictorOptions o;
     o.batch_size = batch_size;
@@ -436,8 +443,8 @@ PYBIND11_MODULE(_posebatch, m) {
   m.attr("Error") = py::reinterpret_borrow<py::object>(g_error_type);
 
   py::class_<PyAnalyzer>(m, "Analyzer")
-      .def(py::init<const std::string&, const py::dict&, const py::object&>(), py::arg("model"),
-           py::arg("options"), py::arg("on_event") = py::none())
+      .def(py::init<const std::string&, const py::dict&, const py::object&>(), py::arg("model"), py::arg("options"),
+           py::arg("on_event") = py::none())
       .def("analyze", &PyAnalyzer::Analyze, py::arg("inputs"), py::arg("kind") = "any",
            py::arg("on_event") = py::none())
       .def_property_readonly("scorer", &PyAnalyzer::scorer)
@@ -455,8 +462,8 @@ PYBIND11_MODULE(_posebatch, m) {
       py::arg("folder"), "The PNG / JPEG files of a folder in the order analyze_images takes them.");
 
   py::class_<PyPredictor>(m, "Predictor")
-      .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&, int, int,
-                    bool, std::optional<bool>, const std::string&, const std::string&>(),
+      .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&, int, int, bool,
+                    std::optional<bool>, const std::string&, const std::string&>(),
            py::arg("model"), py::arg("batch_size") = 8, py::arg("device") = "cpu", py::arg("config_path") = "",
            py::arg("snapshot") = "", py::arg("detector_batch_size") = 1, py::arg("intra_op_threads") = 0,
            py::arg("half") = false, py::arg("channels_last") = py::none(), py::arg("conditions_model") = "",

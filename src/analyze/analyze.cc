@@ -22,8 +22,7 @@ namespace fs = std::filesystem;
 namespace posebatch {
 namespace {
 
-const char* kVideoExts[] = {".mp4", ".avi", ".mov", ".mkv",  ".mpg", ".mpeg",
-                            ".m4v", ".webm", ".wmv", ".flv", ".h264"};
+const char* kVideoExts[] = {".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".webm", ".wmv", ".flv", ".h264"};
 
 bool IsVideoPath(const fs::path& p) {
   std::string ext = p.extension().string();
@@ -58,11 +57,13 @@ Status CheckOptions(const AnalyzeOptions& o) {
 }  // namespace
 
 int AnalyzeResult::failed() const {
-  return static_cast<int>(std::count_if(inputs.begin(), inputs.end(), [](const InputResult& r) { return !r.status.ok(); }));
+  return static_cast<int>(
+      std::count_if(inputs.begin(), inputs.end(), [](const InputResult& r) { return !r.status.ok(); }));
 }
 
 int AnalyzeResult::with_lost_frames() const {
-  return static_cast<int>(std::count_if(inputs.begin(), inputs.end(), [](const InputResult& r) { return r.lost_frames; }));
+  return static_cast<int>(
+      std::count_if(inputs.begin(), inputs.end(), [](const InputResult& r) { return r.lost_frames; }));
 }
 
 std::string OutputBase(const std::string& video, const std::string& dest_dir, const std::string& scorer) {
@@ -116,8 +117,8 @@ struct Analyzer::Impl {
   std::unique_ptr<BoxProvider> boxes;
   std::unique_ptr<ConditionProvider> conditions;
   std::string scorer;
-  bool batch_chosen = false;      // the batch size is fixed (given, or auto has run)
-  std::string model_fingerprint;  // of the weights file, for resume journals; computed once
+  bool batch_chosen = false;       // the batch size is fixed (given, or auto has run)
+  std::string model_fingerprint;   // of the weights file, for resume journals; computed once
   std::atomic<bool> never{false};  // the cancel flag when the caller gives none
 
   void Say(MessageLevel level, const std::string& text) const {
@@ -150,8 +151,8 @@ Status Analyzer::Impl::ChooseBatch(const std::string& probe_path, bool is_video)
     std::unique_ptr<FrameSource> probe = is_video ? OpenVideo(probe_path, DecodeOptions{}) : OpenImages({probe_path});
     const SourceInfo& info = probe->info();
     const InputGeometry g = ComputeGeometry(info.width, info.height, options.preprocess, model.spec.input, info.path);
-    const std::vector<int> candidates = options.model.device == "cpu" ? std::vector<int>{1, 2, 4, 8}
-                                                                : std::vector<int>{1, 2, 4, 8, 16, 32, 64};
+    const std::vector<int> candidates =
+        options.model.device == "cpu" ? std::vector<int>{1, 2, 4, 8} : std::vector<int>{1, 2, 4, 8, 16, 32, 64};
     std::string report;
     options.pipeline.batch_size =
         ChooseBatchSize(model, g.width, g.height, candidates, options.pipeline.intra_op_threads, &report);
@@ -166,12 +167,11 @@ Status Analyzer::Impl::ChooseBatch(const std::string& probe_path, bool is_video)
 
 void Analyzer::Impl::SayRunLine() const {
   const PipelineOptions& p = options.pipeline;
-  const int threads = p.intra_op_threads > 0 ? p.intra_op_threads
-                                             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads =
+      p.intra_op_threads > 0 ? p.intra_op_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   Say(MessageLevel::kInfo, "scorer: " + scorer + " | batch " + std::to_string(p.batch_size) + " | " +
-                               (p.async ? "async" : "sequential") + " | inference threads " +
-                               std::to_string(threads) + " | preprocess workers " +
-                               std::to_string(p.preprocess_workers));
+                               (p.async ? "async" : "sequential") + " | inference threads " + std::to_string(threads) +
+                               " | preprocess workers " + std::to_string(p.preprocess_workers));
 }
 
 Analyzer::Analyzer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -210,14 +210,15 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
                                        std::to_string(spec.bodyparts.size()) + " bodyparts, stride " + stride +
                                        ") loaded in " + seconds + " s");
     if (impl->model.detector) impl->Say(MessageLevel::kInfo, "detector: " + impl->model.detector->Describe());
-    if ((o.model.precision == "bf16" || o.model.precision == "int8") && impl->model.network->precision() != o.model.precision) {
+    if ((o.model.precision == "bf16" || o.model.precision == "int8") &&
+        impl->model.network->precision() != o.model.precision) {
       const bool bf16 = o.model.precision == "bf16";
       impl->Say(MessageLevel::kNote,
                 "--precision " + o.model.precision + ": " +
-                    (o.model.device != "cpu" ? std::string(bf16 ? "bfloat16" : "int8") +
-                                             " is a CPU mode here (use --half on a GPU)"
-                     : bf16 && !CpuSupportsBFloat16()   ? "this CPU has neither AVX512-BF16 nor AMX"
-                     : !bf16 && !CpuSupportsInt8()      ? "this CPU has no VNNI (AVX512-VNNI, AVX-VNNI) nor AMX"
+                    (o.model.device != "cpu"
+                         ? std::string(bf16 ? "bfloat16" : "int8") + " is a CPU mode here (use --half on a GPU)"
+                     : bf16 && !CpuSupportsBFloat16()       ? "this CPU has neither AVX512-BF16 nor AMX"
+                     : !bf16 && !CpuSupportsInt8()          ? "this CPU has no VNNI (AVX512-VNNI, AVX-VNNI) nor AMX"
                      : !bf16 && !QuantizedOneDnnAvailable() ? "this LibTorch has no oneDNN quantized engine"
                      : spec.method == Method::kConditionalTopDown ? "not available for CTD models yet"
                                                                   : "not available for this model") +
@@ -317,8 +318,8 @@ Status Analyzer::AnalyzeImages(const std::vector<std::string>& images, AnalyzeRe
   return st;
 }
 
-Status Analyze(const std::string& model_path, const std::vector<std::string>& inputs,
-               const AnalyzeOptions& options, AnalyzeResult* result) {
+Status Analyze(const std::string& model_path, const std::vector<std::string>& inputs, const AnalyzeOptions& options,
+               AnalyzeResult* result) {
   std::unique_ptr<Analyzer> analyzer;
   Status st = Analyzer::Open(model_path, options, &analyzer);
   if (!st.ok()) return st;

@@ -32,8 +32,8 @@ std::vector<std::string> DamageWarnings(const std::string& display, const RunSta
     for (const auto& r : e.concealed) n += r.second - r.first + 1;
     out.push_back(display + ": " + Count(n, "frame") +
                   " decoded from damaged data by concealment (analysed; pixels partly guessed): frames " +
-                  FormatRanges(e.concealed, [](const auto& r) { return r.first; },
-                               [](const auto& r) { return r.second; }));
+                  FormatRanges(
+                      e.concealed, [](const auto& r) { return r.first; }, [](const auto& r) { return r.second; }));
   }
   *lost = false;
   if (stats.lost_frames == 0 && e.stop_reason.empty() && e.rejected_packets == 0 && e.failed_frames == 0) {
@@ -45,11 +45,11 @@ std::vector<std::string> DamageWarnings(const std::string& display, const RunSta
   if (!e.stop_reason.empty()) causes += e.stop_reason + "; ";
   if (!causes.empty()) causes.resize(causes.size() - 2);
   if (stats.lost_frames > 0) {
-    out.push_back(display + ": " + Count(stats.lost_frames, "frame") +
-                  " could not be decoded, written as rows of NaN: frames " +
-                  FormatRanges(stats.lost, [](const LostRange& r) { return r.first; },
-                               [](const LostRange& r) { return r.last; }) +
-                  (causes.empty() ? "" : " (" + causes + ")"));
+    out.push_back(
+        display + ": " + Count(stats.lost_frames, "frame") + " could not be decoded, written as rows of NaN: frames " +
+        FormatRanges(
+            stats.lost, [](const LostRange& r) { return r.first; }, [](const LostRange& r) { return r.last; }) +
+        (causes.empty() ? "" : " (" + causes + ")"));
   } else {
     out.push_back(display + ": damaged data (" + causes + ")" +
                   (e.stop_reason.empty() ? ", no frame lost" : "; the frames after that point are unknown"));

@@ -92,10 +92,9 @@ FramePredictor::~FramePredictor() = default;
 Status FramePredictor::Open(const std::string& model_path, const FramePredictorOptions& options,
                             std::unique_ptr<FramePredictor>* predictor) {
   if (options.batch_size < 1 || options.detector_batch_size < 1 || options.intra_op_threads < 0) {
-    return Status::InvalidArgument("batch size and detector batch size must be >= 1, threads >= 0 (got " +
-                                   std::to_string(options.batch_size) + ", " +
-                                   std::to_string(options.detector_batch_size) + ", " +
-                                   std::to_string(options.intra_op_threads) + ")");
+    return Status::InvalidArgument(
+        "batch size and detector batch size must be >= 1, threads >= 0 (got " + std::to_string(options.batch_size) +
+        ", " + std::to_string(options.detector_batch_size) + ", " + std::to_string(options.intra_op_threads) + ")");
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -164,9 +163,7 @@ Status FramePredictor::Predict(const uint8_t* rgb, int64_t frames, int height, i
 
 const ColumnLayout& FramePredictor::layout() const { return impl_->layout; }
 
-int64_t FramePredictor::num_individuals() const {
-  return static_cast<int64_t>(impl_->layout.individuals.size());
-}
+int64_t FramePredictor::num_individuals() const { return static_cast<int64_t>(impl_->layout.individuals.size()); }
 
 int64_t FramePredictor::num_keypoints() const { return static_cast<int64_t>(impl_->layout.bodyparts.size()); }
 

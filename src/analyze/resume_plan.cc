@@ -37,7 +37,8 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
   const auto& [model_options, dest_dir, scorer, save_csv, overwrite, resume, labeled_video, decode, preprocess,
                pipeline, auto_batch_size, boxes_path, conditions_path, conditions_model_path, ctd_tracking, tracking,
                cancel, stop_at_checkpoint, callbacks] = options;
-  const auto& [config_path, device, snapshot, half, channels_last, precision] = model_options;  // ModelLoadOptions order
+  const auto& [config_path, device, snapshot, half, channels_last, precision] =
+      model_options;  // ModelLoadOptions order
   const auto& [start_frame, stop_frame, decoder_threads] = decode;
   const auto& [crop] = preprocess;
   const auto& [batch_size, detector_batch_size, num_slots, preprocess_workers, decoded_frames, result_batches,
@@ -56,18 +57,17 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
   for (const auto& col : layout.Columns())
     for (const auto& part : col) columns += part + '\x1f';
   const Network& network = *model.network;
-  JournalHeader header = {
-      {"model_weights", model_fingerprint},
-      {"model_config", FingerprintText(model.spec.config_text)},
-      {"device", device},
-      {"precision", network.precision()},
-      {"layout", LayoutName(network)},
-      {"columns", std::to_string(layout.NumColumns()) + ":" + FingerprintText(columns)},
-      {"video", FingerprintFileEnds(video)},
-      {"frames", std::to_string(start_frame) + ":" + std::to_string(stop_frame)},
-      {"crop", CropText(crop)},
-      {"batch_size", std::to_string(batch_size)},
-      {"chunk_rows", std::to_string(JournalChunkRows(batch_size))}};
+  JournalHeader header = {{"model_weights", model_fingerprint},
+                          {"model_config", FingerprintText(model.spec.config_text)},
+                          {"device", device},
+                          {"precision", network.precision()},
+                          {"layout", LayoutName(network)},
+                          {"columns", std::to_string(layout.NumColumns()) + ":" + FingerprintText(columns)},
+                          {"video", FingerprintFileEnds(video)},
+                          {"frames", std::to_string(start_frame) + ":" + std::to_string(stop_frame)},
+                          {"crop", CropText(crop)},
+                          {"batch_size", std::to_string(batch_size)},
+                          {"chunk_rows", std::to_string(JournalChunkRows(batch_size))}};
   // int8: activation ranges measured on the first frame of the range (RunVideo calibrates a
   // resumed run on that frame again, so its rows equal an uninterrupted run's).
   if (network.precision() == "int8") header.push_back({"int8_calibration", "frame " + std::to_string(start_frame)});
@@ -89,9 +89,8 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
   return header;
 }
 
-ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int batch_size, size_t ncols,
-                      bool resume, const std::string& video, int64_t start_frame, bool with_boxes,
-                      const MessageSink& say) {
+ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int batch_size, size_t ncols, bool resume,
+                      const std::string& video, int64_t start_frame, bool with_boxes, const MessageSink& say) {
   ResumePlan plan;
   plan.with_boxes = with_boxes;
   // Journals with boxes have longer rows: one without would be misread, so the header says it.
@@ -126,8 +125,8 @@ ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int bat
     return plan;
   }
   std::string text = video + ": resuming from frame " + std::to_string(found.frames.back() + 1) + " (" +
-                     std::to_string(found.rows()) + " frames in " + std::to_string(found.chunks) +
-                     " chunks from " + plan.path;
+                     std::to_string(found.rows()) + " frames in " + std::to_string(found.chunks) + " chunks from " +
+                     plan.path;
   if (found.discarded_bytes > 0) {
     text += "; discarded a torn or corrupt tail of " + std::to_string(found.discarded_bytes) + " bytes";
   }

@@ -31,8 +31,7 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
                                const Model* conditions_model);
 
 // Decides whether this run continues an interrupted one, and says why through `say`.
-ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int batch_size, size_t ncols,
-                      bool resume, const std::string& video, int64_t start_frame, bool with_boxes,
-                      const MessageSink& say);
+ResumePlan PlanResume(const std::string& out_base, JournalHeader header, int batch_size, size_t ncols, bool resume,
+                      const std::string& video, int64_t start_frame, bool with_boxes, const MessageSink& say);
 
 }  // namespace posebatch

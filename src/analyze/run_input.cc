@@ -16,9 +16,7 @@ namespace fs = std::filesystem;
 namespace posebatch {
 namespace {
 
-double UnixNow() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double UnixNow() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 // The metadata DeepLabCut copies into _full.pickle from the project's pose_cfg.
 FullPickleOptions FullPickleOptionsFor(const Model& model, const std::string& out_base) {
@@ -142,8 +140,8 @@ class CheckpointStop : public PoseWriter {
 // Runs `source` into the outputs at `out_base`. `plan` (videos): the resume journal to write,
 // and the rows of an interrupted run to replay first. Throws Error; the result's status is set
 // for failures the pipeline reports.
-void RunSource(const RunInputContext& c, FrameSource& source, const std::string& out_base,
-               const ColumnLayout& layout, const H5WriterOptions& h5, const ResumePlan* plan, InputResult* r) {
+void RunSource(const RunInputContext& c, FrameSource& source, const std::string& out_base, const ColumnLayout& layout,
+               const H5WriterOptions& h5, const ResumePlan* plan, InputResult* r) {
   const AnalyzeOptions& o = *c.options;
   std::vector<std::string> files;
   std::vector<std::unique_ptr<PoseWriter>> writers = CreateWriters(c, source.info(), out_base, layout, h5, &files);
@@ -158,8 +156,8 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
     input = tee.get();
     std::vector<std::string> notes;
     const std::string path = out_base + "_labeled.mp4";  // VideoOutputKind::kLabeledVideo
-    writers.push_back(viz::CreateLabelingWriter(path, layout, source.info(), o.labeled_video,
-                                                c.model->spec.config_text, o.preprocess.crop, stash, &notes));
+    writers.push_back(viz::CreateLabelingWriter(path, layout, source.info(), o.labeled_video, c.model->spec.config_text,
+                                                o.preprocess.crop, stash, &notes));
     files.push_back(path);
     for (const std::string& n : notes) c.say(MessageLevel::kNote, r->input + ": " + n);
   }
@@ -192,13 +190,14 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
   ctx.ctd_tracking = o.ctd_tracking ? &o.tracking : nullptr;
   const double start = UnixNow();
   Status st = RunPipeline(*c.model, *input, *writer, o.pipeline, o.preprocess, ctx, &r->stats);
-  if (st.ok() && r->stats.frames + r->resumed_rows == 0) st = Status::Corrupt(r->input + ": no frames could be decoded");
+  if (st.ok() && r->stats.frames + r->resumed_rows == 0)
+    st = Status::Corrupt(r->input + ": no frames could be decoded");
   if (!st.ok()) {
     writer->Abort();
     std::error_code ec;
     if (plan != nullptr && fs::exists(plan->path, ec)) {
-      c.say(MessageLevel::kNote, r->input + ": completed chunks are kept in " + plan->path +
-                                     ": rerun with --resume to continue from them");
+      c.say(MessageLevel::kNote,
+            r->input + ": completed chunks are kept in " + plan->path + ": rerun with --resume to continue from them");
     }
     r->status = st;
     return;
@@ -257,7 +256,8 @@ class UntilCalibrated : public PoseWriter {
   void Abort() noexcept override {}
   const std::string& final_path() const override { return path_; }
   static bool Calibrated(const RunInputContext& c) {
-    return c.model->network->calibrated() && (c.conditions_model == nullptr || c.conditions_model->network->calibrated());
+    return c.model->network->calibrated() &&
+           (c.conditions_model == nullptr || c.conditions_model->network->calibrated());
   }
 
  private:
@@ -334,12 +334,13 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
     // A tracked frame's conditions are the frame before's poses: a run resumed mid-video
     // would start new tracks there. Tracking restarts the video instead.
     if (o.ctd_tracking && o.resume) {
-      c.say(MessageLevel::kNote, video + ": CTD tracking does not resume mid-video (the tracks would restart); "
-                                         "analysing it from its start");
+      c.say(MessageLevel::kNote, video +
+                                     ": CTD tracking does not resume mid-video (the tracks would restart); "
+                                     "analysing it from its start");
     }
-    ResumePlan plan = PlanResume(base, std::move(header), o.pipeline.batch_size, layout.NumColumns(),
-                                 o.resume && !o.ctd_tracking, video, o.decode.start_frame,
-                                 FullPickleOptionsFor(*c.model, base).with_boxes, c.say);
+    ResumePlan plan =
+        PlanResume(base, std::move(header), o.pipeline.batch_size, layout.NumColumns(), o.resume && !o.ctd_tracking,
+                   video, o.decode.start_frame, FullPickleOptionsFor(*c.model, base).with_boxes, c.say);
     ResetCalibration(c);
     if (plan.continue_previous) {  // decode and drop the frames already done
       DecodeOptions rest = o.decode;

@@ -15,7 +15,7 @@ namespace posebatch {
 // What RunVideo and RunImages borrow from the Analyzer; all non-null except where noted.
 struct RunInputContext {
   Model* model = nullptr;
-  const AnalyzeOptions* options = nullptr;        // pipeline.batch_size is the one to use
+  const AnalyzeOptions* options = nullptr;  // pipeline.batch_size is the one to use
   const std::string* scorer = nullptr;
   const BoxProvider* boxes = nullptr;             // may be null
   const ConditionProvider* conditions = nullptr;  // may be null

@@ -114,17 +114,23 @@ TaskStatus ReadTask(const std::string& dir, int index) {
 
 const char* VideoStateName(VideoState state) {
   switch (state) {
-    case VideoState::kPending: return "pending";
-    case VideoState::kRunning: return "running";
-    case VideoState::kInterrupted: return "interrupted";
-    case VideoState::kFailed: return "failed";
-    case VideoState::kDone: return "done";
+    case VideoState::kPending:
+      return "pending";
+    case VideoState::kRunning:
+      return "running";
+    case VideoState::kInterrupted:
+      return "interrupted";
+    case VideoState::kFailed:
+      return "failed";
+    case VideoState::kDone:
+      return "done";
   }
   return "?";
 }
 
 int CampaignReport::count(VideoState state) const {
-  return static_cast<int>(std::count_if(videos.begin(), videos.end(), [&](const VideoStatus& v) { return v.state == state; }));
+  return static_cast<int>(
+      std::count_if(videos.begin(), videos.end(), [&](const VideoStatus& v) { return v.state == state; }));
 }
 
 int CampaignReport::lost() const {

@@ -19,7 +19,7 @@ class JsonObject {
   JsonObject& Add(const std::string& key, int64_t value);
   JsonObject& Add(const std::string& key, int value) { return Add(key, static_cast<int64_t>(value)); }
   JsonObject& Add(const std::string& key, size_t value) { return Add(key, static_cast<int64_t>(value)); }
-  JsonObject& Add(const std::string& key, double value);  // 6 significant digits; NaN/inf: null
+  JsonObject& Add(const std::string& key, double value);             // 6 significant digits; NaN/inf: null
   JsonObject& AddTime(const std::string& key, double unix_seconds);  // to the millisecond
   JsonObject& Add(const std::string& key, bool value);
   JsonObject& Add(const std::string& key, const std::vector<std::string>& values);

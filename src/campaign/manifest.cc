@@ -87,8 +87,8 @@ Status ReadManifest(const std::string& path, Manifest* m) {
         const int version = Field<int>(node, "posebatch_manifest", where);
         if (version != kManifestVersion) {
           throw Error(Status::InvalidArgument(where + ": manifest version " + std::to_string(version) +
-                                              " (this posebatch reads version " +
-                                              std::to_string(kManifestVersion) + ")"));
+                                              " (this posebatch reads version " + std::to_string(kManifestVersion) +
+                                              ")"));
         }
         m->model = Field<std::string>(node, "model", where);
         m->workdir = Field<std::string>(node, "workdir", where);

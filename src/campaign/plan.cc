@@ -76,13 +76,14 @@ std::vector<std::string> CampaignVideos(const std::vector<std::string>& inputs) 
 
 }  // namespace
 
-Status PlanCampaign(const std::string& model_path, const std::vector<std::string>& inputs,
-                    const PlanOptions& options, const std::string& dir, Manifest* manifest) {
+Status PlanCampaign(const std::string& model_path, const std::vector<std::string>& inputs, const PlanOptions& options,
+                    const std::string& dir, Manifest* manifest) {
   if (options.shards < 1) return Status::InvalidArgument("shards must be >= 1");
   try {
     const std::string manifest_path = (fs::path(dir) / "manifest.jsonl").string();
     if (fs::exists(manifest_path)) {
-      return Status::InvalidArgument(manifest_path + ": the folder already holds a campaign; plan into a new "
+      return Status::InvalidArgument(manifest_path +
+                                     ": the folder already holds a campaign; plan into a new "
                                      "folder (or remove it)");
     }
     const std::vector<std::string> videos = CampaignVideos(inputs);

@@ -87,8 +87,10 @@ Status ResolveShard(const std::string& spec, int planned_shards, int* index, int
     const char* from = slurm != nullptr ? "SLURM_ARRAY_TASK_ID" : "JOB_COMPLETION_INDEX";
     const char* value = slurm != nullptr ? slurm : k8s;
     if (value == nullptr) {
-      if (!spec.empty()) return Status::InvalidArgument("--shard '" + spec + "': neither SLURM_ARRAY_TASK_ID nor "
-                                                        "JOB_COMPLETION_INDEX is set");
+      if (!spec.empty())
+        return Status::InvalidArgument("--shard '" + spec +
+                                       "': neither SLURM_ARRAY_TASK_ID nor "
+                                       "JOB_COMPLETION_INDEX is set");
       return Status::OK();  // the whole manifest
     }
     if (!ParseIndex(value, index)) {

@@ -82,9 +82,13 @@ struct CampaignTaskLog::Impl {
 
   void Event(JsonObject event) {
     if (events_fd < 0) return;
-    const std::string line =
-        event.AddTime("time", UnixSeconds()).Add("task", index).Add("of", count).Add("host", host).Add("slurm_job", job).str() +
-        "\n";
+    const std::string line = event.AddTime("time", UnixSeconds())
+                                 .Add("task", index)
+                                 .Add("of", count)
+                                 .Add("host", host)
+                                 .Add("slurm_job", job)
+                                 .str() +
+                             "\n";
     // One write() of one line with O_APPEND: lines from a rerun of the same task never interleave.
     if (write(events_fd, line.data(), line.size()) < 0) {
       // As for the heartbeat: a report, not the work.
@@ -110,8 +114,7 @@ Status CampaignTaskLog::Open(const std::string& dir, int index, int count, int v
     std::string holder;
     impl->lock = OutputLock::TryAcquire(campaign_files::TaskLock(dir, index), &holder);
     if (impl->lock == nullptr) {
-      return Status::IOError("task " + std::to_string(index) + " of " + dir + " is already running (" + holder +
-                             ")");
+      return Status::IOError("task " + std::to_string(index) + " of " + dir + " is already running (" + holder + ")");
     }
     const std::string events = campaign_files::Events(dir, index);
     impl->events_fd = open(events.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -120,7 +123,8 @@ Status CampaignTaskLog::Open(const std::string& dir, int index, int count, int v
       std::lock_guard<std::mutex> hold(impl->mu);
       impl->WriteHeartbeat();
     }
-    impl->Event(JsonObject().Add("event", "task_start").Add("videos", videos).Add("pid", static_cast<int64_t>(getpid())));
+    impl->Event(
+        JsonObject().Add("event", "task_start").Add("videos", videos).Add("pid", static_cast<int64_t>(getpid())));
     log->reset(new CampaignTaskLog(std::move(impl)));
     return Status::OK();
   } catch (...) {

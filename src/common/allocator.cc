@@ -11,9 +11,9 @@
 
 #include <cstdint>
 #include <cstdlib>
-#include <string>
 #include <map>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -88,8 +88,8 @@ class LargeBlockCache final : public c10::Allocator {
   c10::Allocator* small_;
   const size_t limit_;
   mutable std::mutex mu_;
-  mutable std::map<size_t, std::vector<void*>> free_;   // by exact size
-  mutable std::unordered_map<void*, size_t> sizes_;     // every block this cache handed out
+  mutable std::map<size_t, std::vector<void*>> free_;  // by exact size
+  mutable std::unordered_map<void*, size_t> sizes_;    // every block this cache handed out
   mutable size_t cached_bytes_ = 0;
 };
 

@@ -24,8 +24,7 @@ void TraceHeap(const char* event, int64_t count, bool release_free_lists) {
   std::lock_guard<std::mutex> lock(mu);
   if (release_free_lists) H5garbage_collect();
   const struct mallinfo2 m = mallinfo2();
-  const long long live =
-      static_cast<long long>(m.uordblks + m.hblkhd) - static_cast<long long>(CachedTensorBytes());
+  const long long live = static_cast<long long>(m.uordblks + m.hblkhd) - static_cast<long long>(CachedTensorBytes());
   if (FILE* f = std::fopen(path, "a")) {
     std::fprintf(f, "%s %lld %lld\n", event, static_cast<long long>(count), live);
     std::fclose(f);

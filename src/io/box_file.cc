@@ -1,10 +1,9 @@
 // Boxes given per frame (top-down without a detector): a JSON or YAML mapping.
+#include <ATen/ATen.h>
 #include <yaml-cpp/yaml.h>
 
 #include <map>
 #include <vector>
-
-#include <ATen/ATen.h>
 
 #include "io/json_file.h"
 #include "posebatch/pipeline.h"
@@ -40,7 +39,8 @@ std::unique_ptr<BoxProvider> LoadBoxes(const std::string& path) {
     at::Tensor boxes = at::empty({n, 4}, at::kFloat), scores = at::ones({n}, at::kFloat);
     for (int64_t i = 0; i < n; ++i) {
       const YAML::Node& b = list[static_cast<size_t>(i)];
-      if (!b.IsSequence() || (b.size() != 4 && b.size() != 5)) bad("box " + std::to_string(i) + " is not [x, y, w, h(, score)]");
+      if (!b.IsSequence() || (b.size() != 4 && b.size() != 5))
+        bad("box " + std::to_string(i) + " is not [x, y, w, h(, score)]");
       try {
         for (int c = 0; c < 4; ++c) boxes[i][c] = b[static_cast<size_t>(c)].as<double>();
         if (b.size() == 5) scores[i] = b[4].as<double>();

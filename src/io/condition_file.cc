@@ -1,8 +1,7 @@
 // Conditions for CTD models from DeepLabCut predictions files (.h5, .json, .pickle), as
 // DeepLabCut's CondFromFile reads them.
-#include <yaml-cpp/yaml.h>
-
 #include <ATen/ATen.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <cstring>
@@ -107,8 +106,8 @@ at::Tensor ParseJsonPoses(const YAML::Node& poses, int64_t k, const std::string&
   for (int64_t i = 0; i < n; ++i) {
     const YAML::Node& pose = poses[static_cast<size_t>(i)];
     if (!pose.IsSequence() || static_cast<int64_t>(pose.size()) != k) {
-      Bad(path, "entry '" + key + "': pose " + std::to_string(i) + " does not have the model's " +
-                    std::to_string(k) + " keypoints");
+      Bad(path, "entry '" + key + "': pose " + std::to_string(i) + " does not have the model's " + std::to_string(k) +
+                    " keypoints");
     }
     for (int64_t j = 0; j < k; ++j) {
       const YAML::Node& kp = pose[static_cast<size_t>(j)];
@@ -227,9 +226,8 @@ std::unique_ptr<ConditionProvider> LoadPickle(const std::string& path, int64_t k
       continue;
     }
     const std::string& name = key->s;  // _full.pickle: "frame0042"; "metadata", "single": not poses
-    if (name.size() > 5 && name.compare(0, 5, "frame") == 0 &&
-        name.size() <= 5 + 15 && name.find_first_not_of("0123456789", 5) == std::string::npos &&
-        value->is(PyObject::Type::kDict)) {
+    if (name.size() > 5 && name.compare(0, 5, "frame") == 0 && name.size() <= 5 + 15 &&
+        name.find_first_not_of("0123456789", 5) == std::string::npos && value->is(PyObject::Type::kDict)) {
       out->by_index_[std::stoll(name.substr(5))] = FullPicklePoses(*value, k, path, name);
     }
   }
@@ -248,7 +246,8 @@ std::unique_ptr<ConditionProvider> LoadConditions(const std::string& path, int64
   if (ext == ".h5" || ext == ".hdf5") return LoadH5(path, num_keypoints);
   if (ext == ".json") return LoadJson(path, num_keypoints);
   if (ext == ".pickle" || ext == ".pkl") return LoadPickle(path, num_keypoints);
-  Bad(path, "conditions are read from DeepLabCut predictions (.h5, _assemblies.pickle, _full.pickle) or JSON (.json) files");
+  Bad(path,
+      "conditions are read from DeepLabCut predictions (.h5, _assemblies.pickle, _full.pickle) or JSON (.json) files");
 }
 
 }  // namespace posebatch

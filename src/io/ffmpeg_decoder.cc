@@ -194,8 +194,7 @@ int64_t FfmpegDecoder::TimelineIndex() {
     unplaced_losses_ += damage - damage_seen_;
     damage_seen_ = damage;
     frames_since_damage_ = 0;
-  } else if (unplaced_losses_ > 0 &&
-             ++frames_since_damage_ > 16 + codec_->has_b_frames + codec_->thread_count) {
+  } else if (unplaced_losses_ > 0 && ++frames_since_damage_ > 16 + codec_->has_b_frames + codec_->thread_count) {
     unplaced_losses_ = 0;  // damage that cost no frame (the decoder concealed it)
   }
   const int64_t ts = frame_->best_effort_timestamp;
@@ -262,8 +261,8 @@ void FfmpegDecoder::ConvertTo(Frame* frame) {
   const int w = frame_->width, h = frame_->height;
   // Plain bicubic swscale to RGB24: the pixels OpenCV's FFmpeg backend (and so DeepLabCut)
   // produces; accurate_rnd/full_chroma_int would differ.
-  sws_ = sws_getCachedContext(sws_, w, h, static_cast<AVPixelFormat>(frame_->format), w, h,
-                              AV_PIX_FMT_RGB24, SWS_BICUBIC, nullptr, nullptr, nullptr);
+  sws_ = sws_getCachedContext(sws_, w, h, static_cast<AVPixelFormat>(frame_->format), w, h, AV_PIX_FMT_RGB24,
+                              SWS_BICUBIC, nullptr, nullptr, nullptr);
   if (sws_ == nullptr) Fail("unsupported pixel format", AVERROR(EINVAL));
   frame->width = w;
   frame->height = h;

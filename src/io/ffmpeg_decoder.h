@@ -47,9 +47,7 @@ class FfmpegDecoder {
   int64_t declared_frames() const { return declared_frames_; }
   // Of those, the frames the file presents: an mp4 edit list (a clip cut with stream copy off a
   // keyframe) hides the samples before the cut, which the demuxer marks and the decoder drops.
-  int64_t expected_frames() const {
-    return declared_frames_ < 0 ? -1 : declared_frames_ - hidden_frames_;
-  }
+  int64_t expected_frames() const { return declared_frames_ < 0 ? -1 : declared_frames_ - hidden_frames_; }
   const std::string& codec_name() const { return codec_name_; }
   // True when the container says exactly how many frames the stream has (an index: mp4, avi),
   // false when declared_frames() is an estimate from the duration.
@@ -71,7 +69,7 @@ class FfmpegDecoder {
  private:
   void Open(int threads);   // the constructor's work; may throw
   void Release() noexcept;  // frees whatever is allocated (constructor failure, destructor)
-  bool ReceiveFrame();  // true when frame_ holds a new frame
+  bool ReceiveFrame();      // true when frame_ holds a new frame
   int64_t TimelineIndex();  // frame_'s number, after the previous frame's
   int64_t FramesBetween(int64_t from_ts, int64_t to_ts) const;  // frame periods, rounded
   void ConvertTo(Frame* frame);

@@ -132,9 +132,10 @@ class FullPickleWriter : public PoseWriter {
     if (ok) fs::rename(tmp, path, ec);
     if (!ok || ec) {
       fs::remove(tmp, ec);
-      throw Error(Status::IOError(path + ": cannot write (" + (err == ENOSPC ? std::string("disk full")
-                                                               : err != 0    ? std::string(std::strerror(err))
-                                                                             : std::string("cannot rename")) +
+      throw Error(Status::IOError(path + ": cannot write (" +
+                                  (err == ENOSPC ? std::string("disk full")
+                                   : err != 0    ? std::string(std::strerror(err))
+                                                 : std::string("cannot rename")) +
                                   ")"));
     }
   }

@@ -70,26 +70,23 @@ void ParseColumns(hid_t group, const std::string& path, PoseTable* t) {
   PickleLimits limits;
   limits.max_depth = 8;
   PyRef root = ParsePickle(axes, path + " (non_index_axes)", limits);
-  if (!root->is(PyObject::Type::kList) || root->items.size() != 1 ||
-      !root->items[0]->is(PyObject::Type::kTuple) || root->items[0]->items.size() != 2) {
+  if (!root->is(PyObject::Type::kList) || root->items.size() != 1 || !root->items[0]->is(PyObject::Type::kTuple) ||
+      root->items[0]->items.size() != 2) {
     Bad(path, "unexpected non_index_axes");
   }
   for (const auto& column : root->items[0]->items[1]->items) {
-    if (!column->is(PyObject::Type::kTuple))
-      Bad(path, "the columns are not a MultiIndex (scorer, bodyparts, coords)");
+    if (!column->is(PyObject::Type::kTuple)) Bad(path, "the columns are not a MultiIndex (scorer, bodyparts, coords)");
     t->columns.push_back(Strings(*column, path, "a column name"));
   }
   for (auto& c : t->columns) {
-    if (c.size() != t->columns.front().size())
-      Bad(path, "columns with different numbers of levels");
+    if (c.size() != t->columns.front().size()) Bad(path, "columns with different numbers of levels");
   }
   const std::string info = StringAttr(group, "info");
   if (!info.empty()) {
     PyRef i = ParsePickle(info, path + " (info)", limits);
     for (const auto& [k, v] : i->dict) {
       if (k->is(PyObject::Type::kInt) && k->i == 1) {
-        if (const PyObject* names = v->Get("names"))
-          t->level_names = Strings(*names, path, "level names");
+        if (const PyObject* names = v->Get("names")) t->level_names = Strings(*names, path, "level names");
       }
     }
   }
@@ -119,8 +116,7 @@ PoseTable ReadPoseTable(const std::string& path, bool with_columns) {
       break;
     }
   }
-  if (key.empty())
-    Bad(path, "no pandas table (format='table', as DeepLabCut writes predictions) in this file");
+  if (key.empty()) Bad(path, "no pandas table (format='table', as DeepLabCut writes predictions) in this file");
   const std::string table = "/" + key + "/table";
   PoseTable t;
   t.path = path;
@@ -149,8 +145,7 @@ PoseTable ReadPoseTable(const std::string& path, bool with_columns) {
     if (member < 0) break;
     H5Id vtype{H5Tget_member_type(ftype.id, static_cast<unsigned>(member)), H5Tclose};
     if (H5Tget_class(vtype.id) == H5T_ARRAY) {
-      if (H5Tget_array_ndims(vtype.id) != 1)
-        Bad(path, b.name + " is not one row of values per frame");
+      if (H5Tget_array_ndims(vtype.id) != 1) Bad(path, b.name + " is not one row of values per frame");
       H5Tget_array_dims2(vtype.id, &b.cols);
     }
     blocks.push_back(std::move(b));
@@ -163,8 +158,7 @@ PoseTable ReadPoseTable(const std::string& path, bool with_columns) {
     ParseColumns(group.id, path, &t);
   }
   if (!t.columns.empty() && ncols != t.columns.size()) {
-    Bad(path, std::to_string(ncols) + " values per row but " + std::to_string(t.columns.size()) +
-                  " column names");
+    Bad(path, std::to_string(ncols) + " values per row but " + std::to_string(t.columns.size()) + " column names");
   }
   if (blocks.size() == 1) {
     for (hsize_t j = 0; j < ncols; ++j) blocks[0].column_of.push_back(static_cast<int64_t>(j));
@@ -183,8 +177,7 @@ PoseTable ReadPoseTable(const std::string& path, bool with_columns) {
         const std::vector<std::string> name = Strings(*item, path, "a column name");
         auto it = std::find(t.columns.begin(), t.columns.end(), name);
         const size_t c = static_cast<size_t>(it - t.columns.begin());
-        if (it == t.columns.end() || taken[c])
-          Bad(path, b.name + "_kind names a column twice or an unknown one");
+        if (it == t.columns.end() || taken[c]) Bad(path, b.name + "_kind names a column twice or an unknown one");
         taken[c] = true;
         b.column_of.push_back(static_cast<int64_t>(c));
       }
@@ -192,14 +185,11 @@ PoseTable ReadPoseTable(const std::string& path, bool with_columns) {
   }
   H5Id itype{H5Tget_member_type(ftype.id, static_cast<unsigned>(index_member)), H5Tclose};
   const H5T_class_t index_class = H5Tget_class(itype.id);
-  if (index_class != H5T_INTEGER && index_class != H5T_STRING)
-    Bad(path, "index is neither frame numbers nor paths");
-  if (index_class == H5T_STRING && H5Tis_variable_str(itype.id) > 0)
-    Bad(path, "variable-length string index");
+  if (index_class != H5T_INTEGER && index_class != H5T_STRING) Bad(path, "index is neither frame numbers nor paths");
+  if (index_class == H5T_STRING && H5Tis_variable_str(itype.id) > 0) Bad(path, "variable-length string index");
   const size_t index_size = index_class == H5T_INTEGER ? sizeof(int64_t) : H5Tget_size(itype.id);
   // Memory layout of one row: the index, then every block's values as doubles.
-  H5Id mem_index{index_class == H5T_INTEGER ? H5Tcopy(H5T_NATIVE_INT64) : H5Tcopy(itype.id),
-                 H5Tclose};
+  H5Id mem_index{index_class == H5T_INTEGER ? H5Tcopy(H5T_NATIVE_INT64) : H5Tcopy(itype.id), H5Tclose};
   const size_t row_size = index_size + sizeof(double) * ncols;
   H5Id mem{H5Tcreate(H5T_COMPOUND, row_size), H5Tclose};
   H5Tinsert(mem.id, "index", 0, mem_index.id);

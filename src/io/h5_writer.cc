@@ -156,16 +156,15 @@ class H5TableWriter : public PoseWriter {
     WritePickleAttr(group_, "data_columns", PyValue::List({}));
     WriteStringAttr(group_, "encoding", "UTF-8");
     WriteStringAttr(group_, "errors", "strict");
-    WritePickleAttr(group_, "index_cols",
-                    PyValue::List({PyValue::Tuple({PyValue::Int(0), PyValue::Str("index")})}));
+    WritePickleAttr(group_, "index_cols", PyValue::List({PyValue::Tuple({PyValue::Int(0), PyValue::Str("index")})}));
     std::vector<PyValue> names;
     for (const auto& n : layout.LevelNames()) names.push_back(PyValue::Str(n));
-    WritePickleAttr(group_, "info",
-                    PyValue::Dict({{PyValue::Int(1),
-                                    PyValue::Dict({{PyValue::Str("names"), PyValue::List(names)},
-                                                   {PyValue::Str("type"), PyValue::Str("MultiIndex")}})},
-                                   {PyValue::Str("index"), PyValue::Dict({})},
-                                   {PyValue::Str("values_block_0"), PyValue::Dict({})}}));
+    WritePickleAttr(
+        group_, "info",
+        PyValue::Dict({{PyValue::Int(1), PyValue::Dict({{PyValue::Str("names"), PyValue::List(names)},
+                                                        {PyValue::Str("type"), PyValue::Str("MultiIndex")}})},
+                       {PyValue::Str("index"), PyValue::Dict({})},
+                       {PyValue::Str("values_block_0"), PyValue::Dict({})}}));
     WriteScalarAttr<int64_t>(group_, "levels", H5T_STD_I64LE, 1);
     WriteStringAttr(group_, "nan_rep", "nan");
     WritePickleAttr(group_, "non_index_axes",
@@ -240,9 +239,7 @@ class H5TableWriter : public PoseWriter {
     if (H5Fflush(file_, H5F_SCOPE_LOCAL) < 0) Fail("cannot flush (disk full?)");
   }
 
-  [[noreturn]] void Fail(const std::string& what) {
-    throw Error(Status::IOError(temp_path_ + ": " + what));
-  }
+  [[noreturn]] void Fail(const std::string& what) { throw Error(Status::IOError(temp_path_ + ": " + what)); }
 
   void CloseHandles() noexcept {
     if (dataset_ >= 0) H5Dclose(dataset_);

@@ -73,9 +73,10 @@ void WriteMetaPickle(const std::string& path, const AnalysisMeta& m) {
       {PyValue::Str("training set fraction"), PyValue::None()},
       {PyValue::Str("cropping"), PyValue::Bool(m.crop.enabled())},
       {PyValue::Str("cropping_parameters"),
-       m.crop.enabled() ? PyValue::List({PyValue::Int(m.crop.x1), PyValue::Int(m.crop.x2), PyValue::Int(m.crop.y1),
-                                         PyValue::Int(m.crop.y2)})
-                        : PyValue::List({PyValue::Int(0), PyValue::Int(m.width), PyValue::Int(0), PyValue::Int(m.height)})},
+       m.crop.enabled()
+           ? PyValue::List(
+                 {PyValue::Int(m.crop.x1), PyValue::Int(m.crop.x2), PyValue::Int(m.crop.y1), PyValue::Int(m.crop.y2)})
+           : PyValue::List({PyValue::Int(0), PyValue::Int(m.width), PyValue::Int(0), PyValue::Int(m.height)})},
       {PyValue::Str("individuals"), Strings(m.individuals)},
       {PyValue::Str("bodyparts"), Strings(m.bodyparts)},
       {PyValue::Str("unique_bodyparts"), Strings(m.unique_bodyparts)},
@@ -94,8 +95,9 @@ void WriteMetaPickle(const std::string& path, const AnalysisMeta& m) {
   if (ok) std::filesystem::rename(tmp, path, ec);
   if (!ok || ec) {
     std::filesystem::remove(tmp, ec);
-    const std::string why = write_errno == ENOSPC ? "disk full" : write_errno != 0 ? std::strerror(write_errno)
-                                                                                  : "cannot rename into place";
+    const std::string why = write_errno == ENOSPC ? "disk full"
+                            : write_errno != 0    ? std::strerror(write_errno)
+                                                  : "cannot rename into place";
     throw Error(Status::IOError(path + ": cannot write (" + why + ")"));
   }
 }

@@ -9,12 +9,12 @@
 namespace posebatch {
 
 struct AnalysisMeta {
-  double start = 0, stop = 0;          // Unix times of the run
+  double start = 0, stop = 0;  // Unix times of the run
   std::string scorer;
-  std::string config_yaml;             // the model's pytorch_config, stored as a dict
+  std::string config_yaml;  // the model's pytorch_config, stored as a dict
   double fps = 0;
   int batch_size = 1;
-  int width = 0, height = 0;           // frame dimensions
+  int width = 0, height = 0;  // frame dimensions
   long long nframes = 0;
   Crop crop;
   std::vector<std::string> individuals, bodyparts, unique_bodyparts;

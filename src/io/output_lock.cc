@@ -28,7 +28,8 @@ std::string ReadAll(int fd) {
 // The file at `path` is still the inode `fd` has open (not removed and recreated by a holder
 // that finished between our open() and flock()).
 bool SameFile(int fd, const std::string& path) {
-  struct stat a {}, b {};
+  struct stat a {
+  }, b{};
   return fstat(fd, &a) == 0 && stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 

@@ -29,9 +29,9 @@ class PickleStream {
   void Ints(const std::vector<int64_t>& v);         // a list of int
 
   // Containers: open, then items (dict: key, value, key, value...), then close.
-  void BeginDict();   // an empty dict followed by a MARK for its items
-  void EndDict();     // SETITEMS
-  void MoreItems();   // MARK: more items for the dict EndDict() just closed (streamed dicts)
+  void BeginDict();  // an empty dict followed by a MARK for its items
+  void EndDict();    // SETITEMS
+  void MoreItems();  // MARK: more items for the dict EndDict() just closed (streamed dicts)
   void BeginList();
   void EndList();
   void BeginTuple();  // MARK

@@ -46,17 +46,29 @@ void PyValue::Write(std::string* out) const {
         unsigned char c = static_cast<unsigned char>(s[i]);
         uint32_t cp = c;
         size_t len = 1;
-        if (c >= 0xF0) { cp = c & 0x07; len = 4; }
-        else if (c >= 0xE0) { cp = c & 0x0F; len = 3; }
-        else if (c >= 0xC0) { cp = c & 0x1F; len = 2; }
+        if (c >= 0xF0) {
+          cp = c & 0x07;
+          len = 4;
+        } else if (c >= 0xE0) {
+          cp = c & 0x0F;
+          len = 3;
+        } else if (c >= 0xC0) {
+          cp = c & 0x1F;
+          len = 2;
+        }
         if (len > 1) {
-          if (i + len > s.size()) { cp = 0xFFFD; len = s.size() - i; }
-          else for (size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(s[i + j]) & 0x3F);
+          if (i + len > s.size()) {
+            cp = 0xFFFD;
+            len = s.size() - i;
+          } else
+            for (size_t j = 1; j < len; ++j) cp = (cp << 6) | (static_cast<unsigned char>(s[i + j]) & 0x3F);
         }
         char buf[16];
         if (cp == '\\' || cp == '\n' || cp == '\r' || cp >= 0x80 || cp < 0x20) {
-          if (cp > 0xFFFF) std::snprintf(buf, sizeof buf, "\\U%08x", cp);
-          else std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+          if (cp > 0xFFFF)
+            std::snprintf(buf, sizeof buf, "\\U%08x", cp);
+          else
+            std::snprintf(buf, sizeof buf, "\\u%04x", cp);
           *out += buf;
         } else {
           *out += static_cast<char>(cp);

@@ -23,9 +23,9 @@ namespace {
 
 constexpr char kMagic[] = "posebatch-resume-journal 1\n";
 constexpr size_t kMagicLen = sizeof(kMagic) - 1;
-constexpr uint32_t kChunkMagic = 0x4b434250;      // "PBCK" read as little-endian u32
-constexpr uint32_t kMaxHeaderBytes = 1u << 20;    // a sane bound against garbage lengths
-constexpr size_t kChunkHead = 4 + 4 + 8;          // magic, rows, first frame
+constexpr uint32_t kChunkMagic = 0x4b434250;    // "PBCK" read as little-endian u32
+constexpr uint32_t kMaxHeaderBytes = 1u << 20;  // a sane bound against garbage lengths
+constexpr size_t kChunkHead = 4 + 4 + 8;        // magic, rows, first frame
 
 uint32_t Crc(const void* data, size_t n, uint32_t crc = 0) {
   return static_cast<uint32_t>(crc32_z(crc, static_cast<const Bytef*>(data), n));
@@ -77,8 +77,8 @@ void WriteAll(int fd, const uint8_t* data, size_t n, const std::string& path) {
     ssize_t w = ::write(fd, data, n);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
-      throw Error(Status::IOError(path + ": cannot write the resume journal (" + std::strerror(errno) +
-                                  "; disk full?)"));
+      throw Error(
+          Status::IOError(path + ": cannot write the resume journal (" + std::strerror(errno) + "; disk full?)"));
     }
     data += w;
     n -= static_cast<size_t>(w);
@@ -99,8 +99,7 @@ class JournalWriter : public PoseWriter {
     if (chunk_rows_ < 1) throw Error(Status::InvalidArgument(path + ": journal chunks need >= 1 row"));
     if (resume != nullptr) {
       fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
-      if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(resume->valid_bytes)) != 0 ||
-          ::lseek(fd_, 0, SEEK_END) < 0) {
+      if (fd_ < 0 || ::ftruncate(fd_, static_cast<off_t>(resume->valid_bytes)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0) {
         Close();
         throw Error(Status::IOError(path + ": cannot reopen the resume journal (" + std::strerror(errno) + ")"));
       }
@@ -130,8 +129,8 @@ class JournalWriter : public PoseWriter {
     if (fd_ < 0) throw Error(Status::Internal(path_ + ": journal already closed"));
     if (next_frame_ >= 0 && index != next_frame_) {
       // Rows must follow on: resuming relies on "frames done = first frame .. last frame".
-      throw Error(Status::Internal(path_ + ": journal rows out of order (frame " + std::to_string(index) +
-                                   " after " + std::to_string(next_frame_ - 1) + ")"));
+      throw Error(Status::Internal(path_ + ": journal rows out of order (frame " + std::to_string(index) + " after " +
+                                   std::to_string(next_frame_ - 1) + ")"));
     }
     next_frame_ = index + 1;
     if (rows_ == 0) std::memcpy(chunk_.data() + 8, &index, sizeof index);
@@ -307,7 +306,8 @@ JournalContents ReadJournal(const std::string& path, size_t ncols, bool with_box
       if (whole && with_boxes) {
         whole = fits(4) && append(4);
         const uint32_t n = whole ? GetRaw<uint32_t>(chunk.data() + chunk.size() - 4) : 0;
-        whole = whole && n <= kMaxBoxes && fits(uint64_t{n} * 5 * sizeof(float)) && append(size_t{n} * 5 * sizeof(float));
+        whole =
+            whole && n <= kMaxBoxes && fits(uint64_t{n} * 5 * sizeof(float)) && append(size_t{n} * 5 * sizeof(float));
       }
     }
     uint32_t crc = 0;
@@ -359,9 +359,8 @@ std::string HeaderMismatch(const JournalHeader& expected, const JournalHeader& f
   return "";
 }
 
-std::unique_ptr<PoseWriter> CreateJournalWriter(const std::string& path, const JournalHeader& header,
-                                                size_t ncols, int64_t chunk_rows,
-                                                const JournalContents* resume, bool with_boxes) {
+std::unique_ptr<PoseWriter> CreateJournalWriter(const std::string& path, const JournalHeader& header, size_t ncols,
+                                                int64_t chunk_rows, const JournalContents* resume, bool with_boxes) {
   return std::make_unique<JournalWriter>(path, header, ncols, chunk_rows, with_boxes, resume);
 }
 

@@ -36,12 +36,12 @@ using JournalHeader = std::vector<std::pair<std::string, std::string>>;
 struct JournalContents {
   std::string problem;  // why the journal cannot be used at all; empty = header is intact
   JournalHeader header;
-  int64_t chunks = 0;            // intact chunks read
-  std::vector<int64_t> frames;   // frame number of each row, in order
-  std::vector<float> values;     // frames.size() x ncols, row-major
+  int64_t chunks = 0;                                 // intact chunks read
+  std::vector<int64_t> frames;                        // frame number of each row, in order
+  std::vector<float> values;                          // frames.size() x ncols, row-major
   std::vector<std::vector<float>> boxes, box_scores;  // with boxes: per row, 4n and n values
-  uint64_t valid_bytes = 0;      // length of the intact prefix: header + whole chunks
-  uint64_t discarded_bytes = 0;  // torn or corrupt tail that was ignored
+  uint64_t valid_bytes = 0;                           // length of the intact prefix: header + whole chunks
+  uint64_t discarded_bytes = 0;                       // torn or corrupt tail that was ignored
   int64_t rows() const { return static_cast<int64_t>(frames.size()); }
 };
 
@@ -64,9 +64,9 @@ std::string HeaderMismatch(const JournalHeader& expected, const JournalHeader& f
 // `with_boxes`: each row also keeps the boxes AppendBoxes gave just before it.
 // Throws Error naming the path when the journal cannot be created or written.
 // Not thread-safe: one writer thread drives it, as every PoseWriter.
-std::unique_ptr<PoseWriter> CreateJournalWriter(const std::string& path, const JournalHeader& header,
-                                                size_t ncols, int64_t chunk_rows,
-                                                const JournalContents* resume, bool with_boxes = false);
+std::unique_ptr<PoseWriter> CreateJournalWriter(const std::string& path, const JournalHeader& header, size_t ncols,
+                                                int64_t chunk_rows, const JournalContents* resume,
+                                                bool with_boxes = false);
 
 // Chunk length for a batch size: a multiple of it (so a resumed run forms the same batches as
 // an uninterrupted one, hence the same values), about 256 rows.

@@ -26,11 +26,10 @@ PyRef Make(Type t) {
 // Storage classes torch.save names, and their element types.
 bool StorageDtype(const std::string& global, at::ScalarType* out) {
   static const std::pair<const char*, at::ScalarType> kTable[] = {
-      {"torch.FloatStorage", at::kFloat},   {"torch.DoubleStorage", at::kDouble},
-      {"torch.HalfStorage", at::kHalf},     {"torch.BFloat16Storage", at::kBFloat16},
-      {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
-      {"torch.ShortStorage", at::kShort},   {"torch.CharStorage", at::kChar},
-      {"torch.ByteStorage", at::kByte},     {"torch.BoolStorage", at::kBool},
+      {"torch.FloatStorage", at::kFloat},       {"torch.DoubleStorage", at::kDouble}, {"torch.HalfStorage", at::kHalf},
+      {"torch.BFloat16Storage", at::kBFloat16}, {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
+      {"torch.ShortStorage", at::kShort},       {"torch.CharStorage", at::kChar},     {"torch.ByteStorage", at::kByte},
+      {"torch.BoolStorage", at::kBool},
   };
   for (const auto& [name, dtype] : kTable) {
     if (global == name) {
@@ -73,8 +72,14 @@ bool Allowed(const std::string& g, bool numpy) {
   if (StorageDtype(g, &unused)) return true;
   if (numpy && IsNumpyGlobal(g)) return true;
   static const char* kAllowed[] = {
-      "collections.OrderedDict", "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_parameter",
-      "torch.Size", "_codecs.encode", "builtins.set", "builtins.frozenset", "builtins.bytearray",
+      "collections.OrderedDict",
+      "torch._utils._rebuild_tensor_v2",
+      "torch._utils._rebuild_parameter",
+      "torch.Size",
+      "_codecs.encode",
+      "builtins.set",
+      "builtins.frozenset",
+      "builtins.bytearray",
       "torch.device",
   };
   for (const char* a : kAllowed)
@@ -97,22 +102,44 @@ class Unpickler {
     while (true) {
       const uint8_t op = U8();
       switch (op) {
-        case 0x80: U8(); break;                       // PROTO
-        case 0x95: Bytes(8); break;                   // FRAME (protocol 4): ignore framing
-        case '.': {                                   // STOP
+        case 0x80:
+          U8();
+          break;  // PROTO
+        case 0x95:
+          Bytes(8);
+          break;     // FRAME (protocol 4): ignore framing
+        case '.': {  // STOP
           if (stack_.size() != 1 || !marks_.empty()) Bad("unbalanced stack at STOP");
           return stack_.back();
         }
-        case '(': marks_.push_back(stack_.size()); break;  // MARK
-        case 'N': Push(Make(Type::kNone)); break;
-        case 0x88: Push(Bool(true)); break;           // NEWTRUE
-        case 0x89: Push(Bool(false)); break;          // NEWFALSE
-        case 'J': Push(Int(static_cast<int32_t>(LE(4)))); break;   // BININT
-        case 'K': Push(Int(U8())); break;                          // BININT1
-        case 'M': Push(Int(static_cast<int64_t>(LE(2)))); break;   // BININT2
-        case 0x8a: Push(Long(U8())); break;                        // LONG1
-        case 0x8b: Push(Long(Checked(LE(4)))); break;              // LONG4
-        case 'G': {                                                // BINFLOAT (big-endian)
+        case '(':
+          marks_.push_back(stack_.size());
+          break;  // MARK
+        case 'N':
+          Push(Make(Type::kNone));
+          break;
+        case 0x88:
+          Push(Bool(true));
+          break;  // NEWTRUE
+        case 0x89:
+          Push(Bool(false));
+          break;  // NEWFALSE
+        case 'J':
+          Push(Int(static_cast<int32_t>(LE(4))));
+          break;  // BININT
+        case 'K':
+          Push(Int(U8()));
+          break;  // BININT1
+        case 'M':
+          Push(Int(static_cast<int64_t>(LE(2))));
+          break;  // BININT2
+        case 0x8a:
+          Push(Long(U8()));
+          break;  // LONG1
+        case 0x8b:
+          Push(Long(Checked(LE(4))));
+          break;     // LONG4
+        case 'G': {  // BINFLOAT (big-endian)
           uint64_t v = 0;
           for (uint8_t c : Bytes(8)) v = (v << 8) | c;
           double d;
@@ -122,24 +149,46 @@ class Unpickler {
           Push(o);
           break;
         }
-        case 'X': Push(Str(Type::kStr, Checked(LE(4)))); break;   // BINUNICODE
-        case 0x8c: Push(Str(Type::kStr, U8())); break;            // SHORT_BINUNICODE
-        case 0x8d: Push(Str(Type::kStr, Checked(LE(8)))); break;  // BINUNICODE8
-        case 'T': Push(Str(Type::kBytes, Checked(LE(4)))); break; // BINSTRING
-        case 'U': Push(Str(Type::kBytes, U8())); break;           // SHORT_BINSTRING
-        case 'B': Push(Str(Type::kBytes, Checked(LE(4)))); break; // BINBYTES
-        case 'C': Push(Str(Type::kBytes, U8())); break;           // SHORT_BINBYTES
-        case '}': Push(Make(Type::kDict)); break;                 // EMPTY_DICT
-        case ']': Push(Make(Type::kList)); break;                 // EMPTY_LIST
-        case ')': Push(Make(Type::kTuple)); break;                // EMPTY_TUPLE
-        case 't': {                                               // TUPLE
+        case 'X':
+          Push(Str(Type::kStr, Checked(LE(4))));
+          break;  // BINUNICODE
+        case 0x8c:
+          Push(Str(Type::kStr, U8()));
+          break;  // SHORT_BINUNICODE
+        case 0x8d:
+          Push(Str(Type::kStr, Checked(LE(8))));
+          break;  // BINUNICODE8
+        case 'T':
+          Push(Str(Type::kBytes, Checked(LE(4))));
+          break;  // BINSTRING
+        case 'U':
+          Push(Str(Type::kBytes, U8()));
+          break;  // SHORT_BINSTRING
+        case 'B':
+          Push(Str(Type::kBytes, Checked(LE(4))));
+          break;  // BINBYTES
+        case 'C':
+          Push(Str(Type::kBytes, U8()));
+          break;  // SHORT_BINBYTES
+        case '}':
+          Push(Make(Type::kDict));
+          break;  // EMPTY_DICT
+        case ']':
+          Push(Make(Type::kList));
+          break;  // EMPTY_LIST
+        case ')':
+          Push(Make(Type::kTuple));
+          break;     // EMPTY_TUPLE
+        case 't': {  // TUPLE
           auto t = Make(Type::kTuple);
           t->items = PopToMark();
           for (const auto& item : t->items) Adopt(t, item);
           Push(t);
           break;
         }
-        case 0x85: case 0x86: case 0x87: {                        // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           const size_t n = op - 0x84;
           if (stack_.size() < n + Base()) Bad("stack underflow");
           auto t = Make(Type::kTuple);
@@ -149,14 +198,14 @@ class Unpickler {
           Push(t);
           break;
         }
-        case 'l': {                                               // LIST
+        case 'l': {  // LIST
           auto l = Make(Type::kList);
           l->items = PopToMark();
           for (const auto& item : l->items) Adopt(l, item);
           Push(l);
           break;
         }
-        case 'd': {                                               // DICT
+        case 'd': {  // DICT
           auto items = PopToMark();
           if (items.size() % 2) Bad("odd number of dict items");
           auto d = Make(Type::kDict);
@@ -164,7 +213,7 @@ class Unpickler {
           Push(d);
           break;
         }
-        case 'a': {                                               // APPEND
+        case 'a': {  // APPEND
           PyRef v = Pop();
           PyRef list = Mutable(Type::kList);
           Adopt(list, v);
@@ -172,7 +221,7 @@ class Unpickler {
           CheckSize(list->items.size());
           break;
         }
-        case 'e': {                                               // APPENDS
+        case 'e': {  // APPENDS
           auto items = PopToMark();
           PyRef list = Mutable(Type::kList);
           for (const auto& item : items) Adopt(list, item);
@@ -180,40 +229,50 @@ class Unpickler {
           CheckSize(list->items.size());
           break;
         }
-        case 's': {                                               // SETITEM
+        case 's': {  // SETITEM
           PyRef v = Pop(), k = Pop();
           SetItem(Mutable(Type::kDict), k, v);
           break;
         }
-        case 'u': {                                               // SETITEMS
+        case 'u': {  // SETITEMS
           auto items = PopToMark();
           if (items.size() % 2) Bad("odd number of dict items");
           PyRef d = Mutable(Type::kDict);
           for (size_t i = 0; i < items.size(); i += 2) SetItem(d, items[i], items[i + 1]);
           break;
         }
-        case 'q': Memo(U8()); break;                              // BINPUT
-        case 'r': Memo(LE(4)); break;                             // LONG_BINPUT
-        case 0x94: Memo(memo_.size()); break;                     // MEMOIZE
-        case 'h': Push(Recall(U8())); break;                      // BINGET
-        case 'j': Push(Recall(LE(4))); break;                     // LONG_BINGET
-        case 'c': {                                               // GLOBAL
+        case 'q':
+          Memo(U8());
+          break;  // BINPUT
+        case 'r':
+          Memo(LE(4));
+          break;  // LONG_BINPUT
+        case 0x94:
+          Memo(memo_.size());
+          break;  // MEMOIZE
+        case 'h':
+          Push(Recall(U8()));
+          break;  // BINGET
+        case 'j':
+          Push(Recall(LE(4)));
+          break;     // LONG_BINGET
+        case 'c': {  // GLOBAL
           std::string module = Line(), name = Line();
           Push(Global(module + "." + name));
           break;
         }
-        case 0x93: {                                              // STACK_GLOBAL
+        case 0x93: {  // STACK_GLOBAL
           PyRef name = Pop(), module = Pop();
           if (!name->is(Type::kStr) || !module->is(Type::kStr)) Bad("STACK_GLOBAL needs strings");
           Push(Global(module->s + "." + name->s));
           break;
         }
-        case 'R': {                                               // REDUCE
+        case 'R': {  // REDUCE
           PyRef args = Pop(), fn = Pop();
           Push(Reduce(fn, args));
           break;
         }
-        case 'b': {                                               // BUILD
+        case 'b': {  // BUILD
           PyRef state = Pop();
           PyRef obj = Top();
           if (obj->is(Type::kTensor) && obj->s == "ndarray") {
@@ -226,13 +285,13 @@ class Unpickler {
           }
           break;
         }
-        case 'Q': {                                               // BINPERSID
+        case 'Q': {  // BINPERSID
           PyRef pid = Pop();
           Push(PersistentLoad(pid));
           break;
         }
         // Protocol 0's text opcodes (the pickled attributes pandas stores in .h5 files).
-        case 'I': {                                               // INT (I01/I00: bool)
+        case 'I': {  // INT (I01/I00: bool)
           const std::string v = TextLine();
           if (v == "01" || v == "00") {
             Push(Bool(v == "01"));
@@ -241,13 +300,13 @@ class Unpickler {
           }
           break;
         }
-        case 'L': {                                               // LONG
+        case 'L': {  // LONG
           std::string v = TextLine();
           if (!v.empty() && v.back() == 'L') v.pop_back();
           Push(Int(ParseInt(v)));
           break;
         }
-        case 'F': {                                               // FLOAT
+        case 'F': {  // FLOAT
           const std::string v = TextLine();
           char* end = nullptr;
           auto o = Make(Type::kFloat);
@@ -256,13 +315,27 @@ class Unpickler {
           Push(o);
           break;
         }
-        case 'V': Push(TextStr(Type::kStr, UnicodeEscapes(TextLine()))); break;  // UNICODE
-        case 'S': Push(TextStr(Type::kBytes, Unquote(TextLine()))); break;       // STRING
-        case 'p': Memo(static_cast<uint64_t>(ParseInt(TextLine()))); break;      // PUT
-        case 'g': Push(Recall(static_cast<uint64_t>(ParseInt(TextLine())))); break;  // GET
-        case '0': Pop(); break;                                   // POP
-        case '1': PopToMark(); break;                             // POP_MARK
-        case '2': Push(Top()); break;                             // DUP
+        case 'V':
+          Push(TextStr(Type::kStr, UnicodeEscapes(TextLine())));
+          break;  // UNICODE
+        case 'S':
+          Push(TextStr(Type::kBytes, Unquote(TextLine())));
+          break;  // STRING
+        case 'p':
+          Memo(static_cast<uint64_t>(ParseInt(TextLine())));
+          break;  // PUT
+        case 'g':
+          Push(Recall(static_cast<uint64_t>(ParseInt(TextLine()))));
+          break;  // GET
+        case '0':
+          Pop();
+          break;  // POP
+        case '1':
+          PopToMark();
+          break;  // POP_MARK
+        case '2':
+          Push(Top());
+          break;  // DUP
         default: {
           char buf[64];
           std::snprintf(buf, sizeof buf, "unsupported pickle opcode 0x%02x at byte %ld", op,
@@ -357,7 +430,8 @@ class Unpickler {
         for (size_t k = 0; k < n; ++k) {
           const char h = v[i + 2 + k];
           if (!std::isxdigit(static_cast<unsigned char>(h))) Bad("bad \\u escape");
-          code = code * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
+          code = code * 16 + static_cast<uint32_t>(
+                                 std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (std::tolower(h) - 'a' + 10));
         }
         if (code > 0x10FFFF) Bad("bad code point");
         AppendUtf8(code, &out);
@@ -378,14 +452,18 @@ class Unpickler {
         continue;
       }
       const char e = v[++i];
-      if (e == 'n') out.push_back('\n');
-      else if (e == 't') out.push_back('\t');
-      else if (e == 'r') out.push_back('\r');
+      if (e == 'n')
+        out.push_back('\n');
+      else if (e == 't')
+        out.push_back('\t');
+      else if (e == 'r')
+        out.push_back('\r');
       else if (e == 'x' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
                std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
         out.push_back(static_cast<char>(std::strtol(v.substr(i + 1, 2).c_str(), nullptr, 16)));
         i += 2;
-      } else out.push_back(e);
+      } else
+        out.push_back(e);
     }
     return out;
   }
@@ -657,7 +735,8 @@ class Unpickler {
     if (e->method == 0 && reinterpret_cast<uintptr_t>(ptr) % elem == 0) {
       // Zero-copy: the tensor views the (private, copy-on-write) mapping and keeps it alive.
       std::shared_ptr<ZipArchive> keep = archive_;
-      t = at::from_blob(const_cast<uint8_t*>(ptr), {numel}, [keep](void*) {}, at::TensorOptions().dtype(dtype));
+      t = at::from_blob(
+          const_cast<uint8_t*>(ptr), {numel}, [keep](void*) {}, at::TensorOptions().dtype(dtype));
     } else {
       std::string scratch;
       std::string_view bytes = archive_->Read(*e, &scratch);
@@ -687,7 +766,8 @@ class Unpickler {
       if (size[d] > 0 && elements > INT64_MAX / size[d]) Bad("tensor size overflows");
       elements *= size[d];
       if (size[d] == 0) empty = true;
-      if (size[d] > 0 && stride[d] > 0 && (size[d] - 1) > (INT64_MAX - last) / stride[d]) Bad("tensor extent overflows");
+      if (size[d] > 0 && stride[d] > 0 && (size[d] - 1) > (INT64_MAX - last) / stride[d])
+        Bad("tensor extent overflows");
       if (size[d] > 0) last += (size[d] - 1) * stride[d];
     }
     if (!empty && last >= numel) Bad("tensor extends beyond its storage");
@@ -720,7 +800,7 @@ const PyObject* PyObject::Get(const std::string& key) const {
 }
 
 std::string PyObject::TypeName() const {
-  static const char* kNames[] = {"None", "bool", "int", "float", "str", "bytes", "list",
+  static const char* kNames[] = {"None",  "bool", "int",    "float",  "str",     "bytes",      "list",
                                  "tuple", "dict", "tensor", "global", "storage", "numpy dtype"};
   return kNames[static_cast<int>(type)];
 }
@@ -729,8 +809,7 @@ PyRef LoadTorchPickle(const std::shared_ptr<ZipArchive>& archive, const PickleLi
   const ZipArchive::Entry* pkl = nullptr;
   for (const auto& e : archive->entries()) {
     const std::string& n = e.name;
-    if (n.size() >= 8 && n.compare(n.size() - 8, 8, "data.pkl") == 0 &&
-        (n.size() == 8 || n[n.size() - 9] == '/')) {
+    if (n.size() >= 8 && n.compare(n.size() - 8, 8, "data.pkl") == 0 && (n.size() == 8 || n[n.size() - 9] == '/')) {
       pkl = &e;
       break;
     }

@@ -20,15 +20,29 @@ struct PyObject;
 using PyRef = std::shared_ptr<PyObject>;
 
 struct PyObject {
-  enum class Type { kNone, kBool, kInt, kFloat, kStr, kBytes, kList, kTuple, kDict, kTensor, kGlobal, kStorage, kDtype };
+  enum class Type {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kStr,
+    kBytes,
+    kList,
+    kTuple,
+    kDict,
+    kTensor,
+    kGlobal,
+    kStorage,
+    kDtype
+  };
   Type type = Type::kNone;
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;                                // str, bytes, global name ("module.name"), dtype ("f8")
-  std::vector<PyRef> items;                     // list, tuple
-  std::vector<std::pair<PyRef, PyRef>> dict;    // dict / OrderedDict, in insertion order
-  at::Tensor tensor;                            // tensor (also a numpy array); storage (flat, 1-D)
+  std::string s;                              // str, bytes, global name ("module.name"), dtype ("f8")
+  std::vector<PyRef> items;                   // list, tuple
+  std::vector<std::pair<PyRef, PyRef>> dict;  // dict / OrderedDict, in insertion order
+  at::Tensor tensor;                          // tensor (also a numpy array); storage (flat, 1-D)
   // Reader bookkeeping: containers nest at most PickleLimits::max_depth deep, and a container
   // placed inside another is frozen (never modified again), so no pickle can build a cycle.
   uint32_t depth = 0;
@@ -41,10 +55,10 @@ struct PyObject {
 };
 
 struct PickleLimits {
-  size_t max_stack = 1 << 20;     // values on the unpickler stack
-  size_t max_memo = 1 << 22;      // memo entries
-  size_t max_container = 1 << 24; // items in one list/dict
-  uint32_t max_depth = 100;       // nesting of containers (state dicts need 3 or 4)
+  size_t max_stack = 1 << 20;                  // values on the unpickler stack
+  size_t max_memo = 1 << 22;                   // memo entries
+  size_t max_container = 1 << 24;              // items in one list/dict
+  uint32_t max_depth = 100;                    // nesting of containers (state dicts need 3 or 4)
   int64_t max_array_bytes = int64_t{1} << 32;  // data of one numpy array
   // Read numpy arrays (as tensors) and scalars, as DeepLabCut's prediction pickles hold them.
   // Off for model files, which torch.load(weights_only=True) reads without numpy.

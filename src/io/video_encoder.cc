@@ -50,8 +50,7 @@ struct VideoEncoder::Impl {
     const AVCodec* encoder = avcodec_find_encoder_by_name("libx264");
     if (encoder == nullptr) {
       encoder = avcodec_find_encoder(AV_CODEC_ID_MPEG4);
-      note =
-          "FFmpeg has no libx264 encoder here: the labeled video is MPEG-4 part 2 instead of H.264";
+      note = "FFmpeg has no libx264 encoder here: the labeled video is MPEG-4 part 2 instead of H.264";
       if (encoder == nullptr) Fail("FFmpeg has neither a libx264 nor an MPEG-4 encoder");
     }
     codec_name = encoder->name;
@@ -98,8 +97,8 @@ struct VideoEncoder::Impl {
     if (err < 0) Fail("out of memory", err);
     const AVPixelFormat in = o.pixels == EncoderPixels::kRgb24 ? AV_PIX_FMT_RGB24 : AV_PIX_FMT_BGR0;
     // Bicubic, as the decoder's conversion the other way.
-    sws = sws_getContext(o.width, o.height, in, o.width, o.height, AV_PIX_FMT_YUV420P, SWS_BICUBIC,
-                         nullptr, nullptr, nullptr);
+    sws = sws_getContext(o.width, o.height, in, o.width, o.height, AV_PIX_FMT_YUV420P, SWS_BICUBIC, nullptr, nullptr,
+                         nullptr);
     if (sws == nullptr) Fail("cannot set up the colour conversion");
   }
 
@@ -162,8 +161,8 @@ void VideoEncoder::Write(const uint8_t* pixels, int stride) {
     for (int p = 0; p < 3; ++p) {
       const int h = p == 0 ? m.codec->height : m.codec->height / 2;
       for (int y = 0; y < h; ++y) {
-        std::fill_n(m.frame->data[p] + static_cast<ptrdiff_t>(y) * m.frame->linesize[p],
-                    m.frame->linesize[p], p == 0 ? 16 : 128);
+        std::fill_n(m.frame->data[p] + static_cast<ptrdiff_t>(y) * m.frame->linesize[p], m.frame->linesize[p],
+                    p == 0 ? 16 : 128);
       }
     }
   }

@@ -17,10 +17,12 @@ constexpr uint32_t kEocd = 0x06054b50, kEocd64 = 0x06064b50, kEocd64Locator = 0x
 constexpr uint32_t kCentral = 0x02014b50, kLocal = 0x04034b50;
 constexpr uint64_t kMaxEntries = 1u << 20;
 constexpr uint64_t kMaxInflated = uint64_t{1} << 34;  // 16 GiB: larger is surely corrupt
-constexpr uint64_t kMaxDeflateRatio = 1040;             // deflate's limit is 1032:1
+constexpr uint64_t kMaxDeflateRatio = 1040;           // deflate's limit is 1032:1
 
 uint16_t U16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
-uint32_t U32(const uint8_t* p) { return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24); }
+uint32_t U32(const uint8_t* p) {
+  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
+}
 uint64_t U64(const uint8_t* p) { return uint64_t{U32(p)} | (uint64_t{U32(p + 4)} << 32); }
 
 }  // namespace

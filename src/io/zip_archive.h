@@ -25,10 +25,10 @@ class ZipArchive {
 
   struct Entry {
     std::string name;
-    uint16_t method = 0;        // 0 stored, 8 deflated
-    uint64_t compressed = 0;    // bytes in the archive
-    uint64_t size = 0;          // bytes once inflated
-    uint64_t data_offset = 0;   // start of the (compressed) data in the file
+    uint16_t method = 0;       // 0 stored, 8 deflated
+    uint64_t compressed = 0;   // bytes in the archive
+    uint64_t size = 0;         // bytes once inflated
+    uint64_t data_offset = 0;  // start of the (compressed) data in the file
   };
 
   const std::vector<Entry>& entries() const { return entries_; }

@@ -5,7 +5,6 @@
 #include <sstream>
 
 #include "model/config_internal.h"
-
 #include "posebatch/model.h"
 #include "posebatch/status.h"
 
@@ -16,8 +15,7 @@ namespace {
   throw Error(Status::ModelError(origin + ": " + what));
 }
 
-std::vector<std::string> StringList(const YAML::Node& node, const std::string& origin,
-                                    const std::string& field) {
+std::vector<std::string> StringList(const YAML::Node& node, const std::string& origin, const std::string& field) {
   std::vector<std::string> out;
   if (!Present(node)) return out;
   if (!node.IsSequence()) Bad(origin, "field " + field + " must be a list of names");
@@ -32,8 +30,7 @@ T ValueOr(const YAML::Node& node, T fallback) {
 
 // Total stride of the backbone: ResNets honour output_stride (default 32), HRNets are 4, a
 // CondPreNet that of the backbone inside it.
-double BackboneStride(const YAML::Node& model, const YAML::Node& posebatch_block,
-                      const std::string& origin) {
+double BackboneStride(const YAML::Node& model, const YAML::Node& posebatch_block, const std::string& origin) {
   if (auto s = Child(posebatch_block, "backbone_stride"); Present(s)) return s.as<double>();
   YAML::Node backbone = Child(model, "backbone");
   if (!Present(backbone)) Bad(origin, "missing field model.backbone");
@@ -193,8 +190,7 @@ TopDownCropSpec ParseTopDownCropSpec(const YAML::Node& config, const std::string
   try {
     const YAML::Node data = config["data"];
     const YAML::Node inference = data && data.IsMap() ? data["inference"] : YAML::Node();
-    const YAML::Node crop =
-        inference && inference.IsMap() ? inference["top_down_crop"] : YAML::Node();
+    const YAML::Node crop = inference && inference.IsMap() ? inference["top_down_crop"] : YAML::Node();
     if (crop && crop.IsMap()) {
       if (crop["width"]) spec.width = crop["width"].as<int>();
       if (crop["height"]) spec.height = crop["height"].as<int>();
@@ -202,13 +198,11 @@ TopDownCropSpec ParseTopDownCropSpec(const YAML::Node& config, const std::string
       if (crop["crop_with_context"]) spec.with_context = crop["crop_with_context"].as<bool>();
     }
   } catch (const YAML::Exception& e) {
-    throw Error(
-        Status::ModelError(origin + ": bad data.inference.top_down_crop (" + e.what() + ")"));
+    throw Error(Status::ModelError(origin + ": bad data.inference.top_down_crop (" + e.what() + ")"));
   }
   if (spec.width <= 0 || spec.height <= 0 || spec.width > 8192 || spec.height > 8192) {
-    throw Error(Status::ModelError(origin + ": data.inference.top_down_crop is " +
-                                   std::to_string(spec.width) + "x" + std::to_string(spec.height) +
-                                   "; expected a size in 1..8192"));
+    throw Error(Status::ModelError(origin + ": data.inference.top_down_crop is " + std::to_string(spec.width) + "x" +
+                                   std::to_string(spec.height) + "; expected a size in 1..8192"));
   }
   return spec;
 }
@@ -217,15 +211,14 @@ SimCCPredictorSpec ParseSimCCPredictor(const YAML::Node& p, const std::string& o
   SimCCPredictorSpec s;
   try {
     if (p["type"] && p["type"].as<std::string>() != "SimCCPredictor") {
-      throw Error(Status::ModelError(origin + ": predictor type '" + p["type"].as<std::string>() +
-                                     "' is not SimCCPredictor"));
+      throw Error(
+          Status::ModelError(origin + ": predictor type '" + p["type"].as<std::string>() + "' is not SimCCPredictor"));
     }
     if (p["simcc_split_ratio"]) s.split_ratio = p["simcc_split_ratio"].as<double>();
     if (p["sigma"]) {
       if (p["sigma"].IsSequence()) {
         const auto v = p["sigma"].as<std::vector<double>>();
-        if (v.size() != 2)
-          throw Error(Status::ModelError(origin + ": SimCCPredictor sigma must be 1 or 2 numbers"));
+        if (v.size() != 2) throw Error(Status::ModelError(origin + ": SimCCPredictor sigma must be 1 or 2 numbers"));
         s.sigma_x = v[0];
         s.sigma_y = v[1];
       } else {
@@ -239,11 +232,9 @@ SimCCPredictorSpec ParseSimCCPredictor(const YAML::Node& p, const std::string& o
     throw Error(Status::ModelError(origin + ": bad SimCCPredictor config (" + e.what() + ")"));
   }
   if (s.normalize_outputs) {
-    throw Error(Status::ModelError(origin +
-                                   ": SimCCPredictor normalize_outputs is not supported natively"));
+    throw Error(Status::ModelError(origin + ": SimCCPredictor normalize_outputs is not supported natively"));
   }
-  if (!(s.split_ratio > 0))
-    throw Error(Status::ModelError(origin + ": simcc_split_ratio must be positive"));
+  if (!(s.split_ratio > 0)) throw Error(Status::ModelError(origin + ": simcc_split_ratio must be positive"));
   return s;
 }
 
@@ -320,7 +311,8 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
       spec.simcc = ParseSimCCPredictor(predictor, origin);
       h.name = "bodypart";
       h.num_keypoints = static_cast<int>(spec.bodyparts.size());
-      if (!spec.unique_bodyparts.empty()) Bad(origin, "metadata.unique_bodyparts with a CTD model is not supported yet");
+      if (!spec.unique_bodyparts.empty())
+        Bad(origin, "metadata.unique_bodyparts with a CTD model is not supported yet");
       if (spec.with_identity) Bad(origin, "metadata.with_identity with a CTD model is not supported yet");
       return spec;
     }
@@ -358,24 +350,32 @@ ModelSpec ParseModelConfigNode(const YAML::Node& root, const std::string& origin
 }
 
 bool IsMultiAnimal(const ModelSpec& spec) {
-  return spec.method != Method::kBottomUp || spec.predictor != PredictorType::kHeatmap || !spec.unique_bodyparts.empty();
+  return spec.method != Method::kBottomUp || spec.predictor != PredictorType::kHeatmap ||
+         !spec.unique_bodyparts.empty();
 }
 
 const char* MethodName(Method method) {
   switch (method) {
-    case Method::kBottomUp: return "bu";
-    case Method::kTopDown: return "td";
-    case Method::kConditionalTopDown: return "ctd";
+    case Method::kBottomUp:
+      return "bu";
+    case Method::kTopDown:
+      return "td";
+    case Method::kConditionalTopDown:
+      return "ctd";
   }
   return "?";
 }
 
 const char* PredictorName(PredictorType predictor) {
   switch (predictor) {
-    case PredictorType::kHeatmap: return "HeatmapPredictor";
-    case PredictorType::kPartAffinityField: return "PartAffinityFieldPredictor";
-    case PredictorType::kDekr: return "DEKRPredictor";
-    case PredictorType::kSimCC: return "SimCCPredictor";
+    case PredictorType::kHeatmap:
+      return "HeatmapPredictor";
+    case PredictorType::kPartAffinityField:
+      return "PartAffinityFieldPredictor";
+    case PredictorType::kDekr:
+      return "DEKRPredictor";
+    case PredictorType::kSimCC:
+      return "SimCCPredictor";
   }
   return "?";
 }
@@ -395,12 +395,17 @@ namespace posebatch {
 YAML::Node PyToYaml(const PyObject& v) {
   using T = PyObject::Type;
   switch (v.type) {
-    case T::kNone: return YAML::Node(YAML::NodeType::Null);
-    case T::kBool: return YAML::Node(v.b);
-    case T::kInt: return YAML::Node(v.i);
-    case T::kFloat: return YAML::Node(v.f);
+    case T::kNone:
+      return YAML::Node(YAML::NodeType::Null);
+    case T::kBool:
+      return YAML::Node(v.b);
+    case T::kInt:
+      return YAML::Node(v.i);
+    case T::kFloat:
+      return YAML::Node(v.f);
     case T::kStr:
-    case T::kBytes: return YAML::Node(v.s);
+    case T::kBytes:
+      return YAML::Node(v.s);
     case T::kList:
     case T::kTuple: {
       YAML::Node n(YAML::NodeType::Sequence);

@@ -56,7 +56,8 @@ c10::Device ResolveDevice(const std::string& name) {
     throw Error(Status::InvalidArgument("unknown device '" + name + "' (use cpu or cuda[:N])"));
   }
   if (device.is_cpu()) return device;
-  if (!device.is_cuda()) throw Error(Status::InvalidArgument("device '" + name + "' is not supported (cpu or cuda[:N])"));
+  if (!device.is_cuda())
+    throw Error(Status::InvalidArgument("device '" + name + "' is not supported (cpu or cuda[:N])"));
   if (!at::hasCUDA()) {
     throw Error(Status::InvalidArgument("--device " + name +
                                         ": this LibTorch has no CUDA support or sees no GPU (Debian's libtorch is "

@@ -106,10 +106,10 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
                  const std::string& user_path) {
   auto archive = ZipArchive::Open(weights);
   if (IsTorchScriptArchive(*archive)) {
-    std::string config = config_path.empty() ? FindConfigIn(fs::path(weights).parent_path().empty()
-                                                                  ? fs::path(".")
-                                                                  : fs::path(weights).parent_path())
-                                              : config_path;
+    std::string config =
+        config_path.empty()
+            ? FindConfigIn(fs::path(weights).parent_path().empty() ? fs::path(".") : fs::path(weights).parent_path())
+            : config_path;
     return LoadTorchScript(weights, config, options, user_path);
   }
   PyRef root = LoadTorchPickle(archive);
@@ -134,10 +134,10 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
     }
     sd = ToStateDict(pose, weights, "pose");
   } else if (const PyObject* m = root->Get("model")) {  // training snapshot
-    std::string cfg_path = config_path.empty() ? FindConfigIn(fs::path(weights).parent_path().empty()
-                                                                    ? fs::path(".")
-                                                                    : fs::path(weights).parent_path())
-                                               : config_path;
+    std::string cfg_path =
+        config_path.empty()
+            ? FindConfigIn(fs::path(weights).parent_path().empty() ? fs::path(".") : fs::path(weights).parent_path())
+            : config_path;
     model.spec = LoadModelConfig(cfg_path);
     config = YAML::Load(model.spec.config_text);
     sd = ToStateDict(m, weights, "model");
@@ -150,8 +150,8 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
                                              channels_last, options.precision);
   if (model.spec.method == Method::kTopDown) {  // an export carries its detector beside the pose model
     if (const PyObject* det = root->Get("detector")) {
-      model.detector = native::BuildNativeDetector(config, ToStateDict(det, weights, "detector"), weights + " (detector)",
-                                                   options.device);
+      model.detector = native::BuildNativeDetector(config, ToStateDict(det, weights, "detector"),
+                                                   weights + " (detector)", options.device);
     }
   }
   return model;
@@ -166,26 +166,29 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
   if (fs::is_directory(path, ec)) {
     std::string config = options.config_path.empty() ? FindConfigIn(path) : options.config_path;
     if (!options.snapshot.empty()) {
-      fs::path snap = fs::path(options.snapshot).is_absolute() ? fs::path(options.snapshot) : fs::path(path) / options.snapshot;
+      fs::path snap =
+          fs::path(options.snapshot).is_absolute() ? fs::path(options.snapshot) : fs::path(path) / options.snapshot;
       model = LoadNative(snap.string(), config, options, path);
     } else {
       ModelSpec spec = LoadModelConfig(config);
       std::vector<std::string> scripts;
       if (!spec.torchscript_file.empty()) {
         fs::path p = fs::path(spec.torchscript_file).is_absolute() ? fs::path(spec.torchscript_file)
-                                                                     : fs::path(path) / spec.torchscript_file;
+                                                                   : fs::path(path) / spec.torchscript_file;
         if (!fs::exists(p)) {
           throw Error(Status::NotFound(p.string() + ": TorchScript file named by " + config + " does not exist"));
         }
         scripts.push_back(p.string());
       } else {
         for (const auto& e : fs::directory_iterator(path))
-          if (e.is_regular_file() && LooksLikeTorchScript(e.path().filename().string())) scripts.push_back(e.path().string());
+          if (e.is_regular_file() && LooksLikeTorchScript(e.path().filename().string()))
+            scripts.push_back(e.path().string());
       }
       if (scripts.size() == 1) {
         model = LoadTorchScript(scripts[0], config, options, path);
       } else if (scripts.size() > 1) {
-        throw Error(Status::InvalidArgument(path + ": several TorchScript files; name one, or set posebatch.torchscript"));
+        throw Error(
+            Status::InvalidArgument(path + ": several TorchScript files; name one, or set posebatch.torchscript"));
       } else {
         std::string snap = ChooseSnapshot(path);
         if (snap.empty()) {
@@ -195,10 +198,10 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
       }
     }
   } else if (LooksLikeTorchScript(path)) {
-    std::string config = options.config_path.empty() ? FindConfigIn(fs::path(path).parent_path().empty()
-                                                                          ? fs::path(".")
-                                                                          : fs::path(path).parent_path())
-                                                     : options.config_path;
+    std::string config =
+        options.config_path.empty()
+            ? FindConfigIn(fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path())
+            : options.config_path;
     model = LoadTorchScript(path, config, options, path);
   } else {
     model = LoadNative(path, options.config_path, options, path);
@@ -213,13 +216,13 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
     }
     if (dynamic_cast<const ConditionalNetwork*>(model.network.get()) == nullptr) {
       throw Error(Status::ModelError(model.path + ": a CTD model must be a native DeepLabCut export or snapshot "
-                                     "(a TorchScript CTD network cannot be given conditions)"));
+                                                  "(a TorchScript CTD network cannot be given conditions)"));
     }
     return model;
   }
   if (method == Method::kTopDown && !model.spec.unique_bodyparts.empty()) {
-    throw Error(Status::ModelError(model.spec.config_path +
-                                   ": unique bodyparts with a top-down model are not supported yet"));
+    throw Error(
+        Status::ModelError(model.spec.config_path + ": unique bodyparts with a top-down model are not supported yet"));
   }
   if (method == Method::kTopDown && predictor != PredictorType::kHeatmap) {
     throw Error(Status::ModelError(model.spec.config_path + ": top-down predictor '" + PredictorName(predictor) +

@@ -10,9 +10,10 @@ namespace {
 
 class TorchScriptNetwork : public Network {
  public:
-  TorchScriptNetwork(torch::jit::Module module, std::string path, torch::Device device,
-                     std::string default_head)
-      : module_(module), path_(std::move(path)), device_(device),  // (a Module is a shared handle)
+  TorchScriptNetwork(torch::jit::Module module, std::string path, torch::Device device, std::string default_head)
+      : module_(module),
+        path_(std::move(path)),
+        device_(device),  // (a Module is a shared handle)
         default_head_(std::move(default_head)) {
     module_.eval();
   }
@@ -23,9 +24,7 @@ class TorchScriptNetwork : public Network {
     return Convert(out);
   }
 
-  std::string Describe() const override {
-    return "TorchScript module " + path_ + " on " + device_.str();
-  }
+  std::string Describe() const override { return "TorchScript module " + path_ + " on " + device_.str(); }
 
  private:
   at::Tensor ToCpu(const torch::jit::IValue& v, const std::string& what) const {
@@ -91,9 +90,9 @@ std::unique_ptr<Network> LoadTorchScriptNetwork(const std::string& path, const s
   } catch (const c10::Error& e) {
     std::string first_line = e.what_without_backtrace();
     first_line = first_line.substr(0, first_line.find('\n'));
-    throw Error(Status::ModelError(
-        path + ": not a loadable TorchScript file (" + first_line +
-        "). DeepLabCut export/snapshot files are read by the native loader, not as TorchScript."));
+    throw Error(
+        Status::ModelError(path + ": not a loadable TorchScript file (" + first_line +
+                           "). DeepLabCut export/snapshot files are read by the native loader, not as TorchScript."));
   }
   return std::make_unique<TorchScriptNetwork>(std::move(module), path, dev, default_head);
 }

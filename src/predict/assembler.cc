@@ -95,15 +95,14 @@ struct Link {
 
 // DeepLabCut's Assembly.
 struct Assembly {
-  explicit Assembly(int num_bodyparts)
-      : data(num_bodyparts, {kNaN, kNaN, 0.0, kNaN}), visible(num_bodyparts, false) {}
+  explicit Assembly(int num_bodyparts) : data(num_bodyparts, {kNaN, kNaN, 0.0, kNaN}), visible(num_bodyparts, false) {}
   std::vector<std::array<double, 4>> data;  // x, y, confidence (0 when absent), group
   std::vector<bool> visible;                // by bodypart
   int n_visible = 0;
-  PyIntSet idx;              // joint indices
+  PyIntSet idx;  // joint indices
   // Python's `0 + np.float32` is a float64 in NumPy 1.x: float32 affinities summed in double.
   double affinity_sum = 0;
-  std::vector<int> links;    // link ids, in order added
+  std::vector<int> links;  // link ids, in order added
 };
 
 using AssemblyPtr = std::shared_ptr<Assembly>;
@@ -258,8 +257,7 @@ class ImageAssembler {
       const std::vector<int> keep_s = PairedCandidates(det_.candidates[s], p_.max_individuals, p_.pcutoff);
       const std::vector<int> keep_t = PairedCandidates(det_.candidates[t], p_.max_individuals, p_.pcutoff);
       const bool block = m.paired_only;
-      if (block ? (m.row_ids != keep_s || m.col_ids != keep_t ||
-                   m.values.size() != keep_s.size() * keep_t.size())
+      if (block ? (m.row_ids != keep_s || m.col_ids != keep_t || m.values.size() != keep_s.size() * keep_t.size())
                 : m.values.size() != static_cast<size_t>(m.rows * m.cols)) {
         throw Error(Status::Internal("PAF affinities of edge " + std::to_string(ind) +
                                      " do not cover the candidates the assembler pairs"));

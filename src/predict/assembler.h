@@ -41,8 +41,8 @@ struct Candidate {
 // col_ids (positions in the bodyparts' candidate lists), and `values` is that
 // row_ids.size() x col_ids.size() block. Otherwise `values` is the full rows x cols matrix.
 struct AffinityMatrix {
-  int64_t rows = 0, cols = 0;   // candidates of the source / target bodypart
-  std::vector<float> values;    // row-major
+  int64_t rows = 0, cols = 0;  // candidates of the source / target bodypart
+  std::vector<float> values;   // row-major
   bool paired_only = false;
   std::vector<int> row_ids, col_ids;
 };

@@ -105,8 +105,9 @@ void ParseCtdTrackingOptions(const std::string& text, CtdTrackingOptions* option
     } else if (key == "stable_rows") {
       options->stable_rows = flag();
     } else {
-      throw bad("unknown key (known: bu_on_lost_idv, bu_min_frequency, bu_max_frequency, threshold_bu_add, "
-                "threshold_ctd, threshold_nms, stable_rows)");
+      throw bad(
+          "unknown key (known: bu_on_lost_idv, bu_min_frequency, bu_max_frequency, threshold_bu_add, "
+          "threshold_ctd, threshold_nms, stable_rows)");
     }
   }
 }
@@ -118,8 +119,8 @@ std::string DescribeCtdTrackingOptions(const CtdTrackingOptions& o) {
                                 threshold_nms, stable_rows] = o;
   std::ostringstream out;
   out.precision(17);
-  out << "bu_on_lost_idv=" << (o.bu_on_lost_idv ? "true" : "false") << ",bu_min_frequency="
-      << (o.bu_min_frequency < 0 ? std::string("none") : std::to_string(o.bu_min_frequency))
+  out << "bu_on_lost_idv=" << (o.bu_on_lost_idv ? "true" : "false")
+      << ",bu_min_frequency=" << (o.bu_min_frequency < 0 ? std::string("none") : std::to_string(o.bu_min_frequency))
       << ",bu_max_frequency=" << o.bu_max_frequency << ",threshold_bu_add=" << o.threshold_bu_add
       << ",threshold_ctd=" << o.threshold_ctd << ",threshold_nms=" << o.threshold_nms
       << ",stable_rows=" << (o.stable_rows ? "true" : "false");
@@ -216,8 +217,7 @@ bool CtdTracker::BeginFrame() {
   ++source_age_;
   const bool tracking = tracks_.defined();
   rescore_ = !tracking;
-  const bool run = !tracking ||
-                   (missing_ && options_.bu_on_lost_idv && source_age_ >= options_.bu_max_frequency) ||
+  const bool run = !tracking || (missing_ && options_.bu_on_lost_idv && source_age_ >= options_.bu_max_frequency) ||
                    (options_.bu_min_frequency >= 0 && source_age_ >= options_.bu_min_frequency);
   if (run) {
     source_age_ = 0;

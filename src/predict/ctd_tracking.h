@@ -49,12 +49,12 @@ class CtdTracker {
   at::Tensor MergeSourcePoses(const at::Tensor& source) const;
 
   CtdTrackingOptions options_;
-  int64_t source_age_ = -1;       // frames since the source last ran (DeepLabCut's _bu_age)
-  bool missing_ = false;          // fewer tracks kept than rows (DeepLabCut's _missing_idvs)
+  int64_t source_age_ = -1;  // frames since the source last ran (DeepLabCut's _bu_age)
+  bool missing_ = false;     // fewer tracks kept than rows (DeepLabCut's _missing_idvs)
   bool rescore_ = true;
-  at::Tensor tracks_;             // kept poses (n, K, 3), NaN-masked; undefined = no tracks
-  std::vector<int64_t> row_of_;   // DeepLabCut's _idx_to_id: kept rows, then the others
-  std::vector<double> ages_;      // per row: frames the track has been kept in a row
+  at::Tensor tracks_;            // kept poses (n, K, 3), NaN-masked; undefined = no tracks
+  std::vector<int64_t> row_of_;  // DeepLabCut's _idx_to_id: kept rows, then the others
+  std::vector<double> ages_;     // per row: frames the track has been kept in a row
   int64_t source_runs_ = 0;
 };
 

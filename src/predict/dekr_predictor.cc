@@ -32,11 +32,11 @@ void CheckShapes(const at::Tensor& heatmap, const at::Tensor& offset, const Dekr
     bad("heatmap", heatmap, "[B, " + std::to_string(k + 1) + " (keypoints + centre), H, W]");
   }
   const int64_t b = heatmap.size(0), h = heatmap.size(2), w = heatmap.size(3);
-  if (!offset.defined() || offset.dim() != 4 || offset.size(0) != b || offset.size(1) != 2 * k ||
-      offset.size(2) != h || offset.size(3) != w) {
+  if (!offset.defined() || offset.dim() != 4 || offset.size(0) != b || offset.size(1) != 2 * k || offset.size(2) != h ||
+      offset.size(3) != w) {
     bad("offset", offset,
-        "[" + std::to_string(b) + ", " + std::to_string(2 * k) + ", " + std::to_string(h) + ", " +
-            std::to_string(w) + "]");
+        "[" + std::to_string(b) + ", " + std::to_string(2 * k) + ", " + std::to_string(h) + ", " + std::to_string(w) +
+            "]");
   }
   if (spec.num_animals < 1 || spec.num_animals > h * w) {
     throw Error(Status::ModelError("DEKR predictor: num_animals (" + std::to_string(spec.num_animals) +
@@ -67,7 +67,7 @@ at::Tensor AbsorbIntoPeaks(const at::Tensor& poses, at::Tensor keypoint_maps, co
   const at::Tensor ind = std::get<1>(keypoint_maps.reshape({b, k, -1}).topk(spec.num_animals, 2));
   const at::Tensor x = ind.remainder(w);
   const at::Tensor y = at::div(ind, w).to(at::kLong);  // Python's (ind / w).long()
-  const at::Tensor peaks = at::stack({x, y}, 3);      // (B, K, A, 2)
+  const at::Tensor peaks = at::stack({x, y}, 3);       // (B, K, A, 2)
   const at::Tensor dist = at::linalg_vector_norm(poses.unsqueeze(3) - peaks.unsqueeze(1), 2, {-1});  // (B, A, K, A)
   const at::Tensor nearest = dist.argmin(-1);
   const at::Tensor absorb = dist.gather(3, nearest.unsqueeze(-1)).squeeze(-1) < spec.max_absorb_distance;

@@ -26,8 +26,7 @@ void ValidateHeatmapOutputs(const HeadOutputs& outputs, const HeatmapHeadSpec& h
   auto hm = it->second.find("heatmap");
   if (hm == it->second.end()) BadOutput("model head '" + head.name + "' has no 'heatmap' output");
   const at::Tensor& h = hm->second;
-  if (h.dim() != 4 || h.size(0) != batch || h.size(1) != head.num_keypoints || h.size(2) < 1 ||
-      h.size(3) < 1) {
+  if (h.dim() != 4 || h.size(0) != batch || h.size(1) != head.num_keypoints || h.size(2) < 1 || h.size(3) < 1) {
     BadOutput("model output '" + head.name + "/heatmap' has shape " + ShapeText(h) + ", expected [" +
               std::to_string(batch) + ", " + std::to_string(head.num_keypoints) +
               ", H, W] (batch, bodyparts in the config, height, width)");
@@ -38,16 +37,15 @@ void ValidateHeatmapOutputs(const HeadOutputs& outputs, const HeatmapHeadSpec& h
     BadOutput("model head '" + head.name + "' has no 'locref' output but the config asks for location refinement");
   }
   const at::Tensor& l = lr->second;
-  if (l.dim() != 4 || l.size(0) != batch || l.size(1) != 2 * head.num_keypoints ||
-      l.size(2) != h.size(2) || l.size(3) != h.size(3)) {
+  if (l.dim() != 4 || l.size(0) != batch || l.size(1) != 2 * head.num_keypoints || l.size(2) != h.size(2) ||
+      l.size(3) != h.size(3)) {
     BadOutput("model output '" + head.name + "/locref' has shape " + ShapeText(l) + ", expected [" +
-              std::to_string(batch) + ", " + std::to_string(2 * head.num_keypoints) + ", " +
-              std::to_string(h.size(2)) + ", " + std::to_string(h.size(3)) + "]");
+              std::to_string(batch) + ", " + std::to_string(2 * head.num_keypoints) + ", " + std::to_string(h.size(2)) +
+              ", " + std::to_string(h.size(3)) + "]");
   }
 }
 
-at::Tensor PredictHeatmapPoses(const at::Tensor& heatmap_in, const at::Tensor& locref_in,
-                               const HeatmapHeadSpec& head) {
+at::Tensor PredictHeatmapPoses(const at::Tensor& heatmap_in, const at::Tensor& locref_in, const HeatmapHeadSpec& head) {
   at::Tensor heatmap = heatmap_in.to(at::kFloat).contiguous();
   const int64_t B = heatmap.size(0), K = heatmap.size(1), H = heatmap.size(2), W = heatmap.size(3);
   const bool use_locref = head.location_refinement && locref_in.defined();

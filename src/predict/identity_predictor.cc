@@ -100,8 +100,9 @@ at::Tensor AssignIdentityOrder(const at::Tensor& poses, const at::Tensor& identi
     for (const auto& [row, col] : pairs) {
       // new_order[new_pos] = old_pos, new_order having min(A, I) entries: a column past its
       // end fails in DeepLabCut too (an IndexError).
-      if (col >= n) Bad("identity assignment: animal " + std::to_string(row) + " goes to identity " +
-                        std::to_string(col) + ", past the " + std::to_string(n) + " predicted animals");
+      if (col >= n)
+        Bad("identity assignment: animal " + std::to_string(row) + " goes to identity " + std::to_string(col) +
+            ", past the " + std::to_string(n) + " predicted animals");
       o[col] = row;
     }
   }

@@ -15,8 +15,8 @@ namespace posebatch {
 // |integral of the field along the segment| / (segment length + eps), before DeepLabCut
 // rounds it: peak cells (r0, c0) -> (r1, c1) inside an H x W map; field_x / field_y: the
 // edge's two PAF channels of one image, row-major H x W.
-float PafLineAffinityUnrounded(const float* field_x, const float* field_y, int64_t H, int64_t W, int64_t r0,
-                               int64_t c0, int64_t r1, int64_t c1);
+float PafLineAffinityUnrounded(const float* field_x, const float* field_y, int64_t H, int64_t W, int64_t r0, int64_t c0,
+                               int64_t r1, int64_t c1);
 
 // torch.round(a * 1000) / 1000 in float32 (ties to even).
 float RoundAffinity(float affinity);

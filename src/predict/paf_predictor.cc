@@ -19,7 +19,7 @@
 namespace posebatch {
 namespace {
 
-constexpr int kLineSamples = 10;  // points along each limb for the PAF line integral
+constexpr int kLineSamples = 10;                            // points along each limb for the PAF line integral
 constexpr double kFloat32Epsilon = 1.1920928955078125e-07;  // np.spacing(np.float32(1)): no 0/0
 
 [[noreturn]] void BadOutput(const std::string& what) { throw Error(Status::ModelError(what)); }
@@ -32,8 +32,7 @@ std::string ShapeText(const at::Tensor& t) {
 
 void CheckShape(const at::Tensor& t, const char* name, const PafPredictorSpec& spec, int64_t batch, int64_t channels,
                 int64_t h, int64_t w) {
-  if (!t.defined() || t.dim() != 4 || t.size(0) != batch || t.size(1) != channels || t.size(2) != h ||
-      t.size(3) != w) {
+  if (!t.defined() || t.dim() != 4 || t.size(0) != batch || t.size(1) != channels || t.size(2) != h || t.size(3) != w) {
     BadOutput("model output '" + spec.name + "/" + name + "' has shape " + (t.defined() ? ShapeText(t) : "none") +
               ", expected [" + std::to_string(batch) + ", " + std::to_string(channels) + ", " + std::to_string(h) +
               ", " + std::to_string(w) + "]");
@@ -74,9 +73,8 @@ Peaks FindPeaks(const at::Tensor& heatmap, const at::Tensor& locref, const PafPr
   p.score = hm.index({b, k, row, col});
   // calc_peak_locations: stride * (col, row) + stride // 2 + locref * locref_std (float32).
   const at::Tensor offsets = locref.reshape({B, K, 2, H, W}).mul(spec.locref_std);
-  const at::Tensor off = at::stack({offsets.index({b, k, at::zeros_like(b), row, col}),
-                                    offsets.index({b, k, at::ones_like(b), row, col})},
-                                   1);
+  const at::Tensor off = at::stack(
+      {offsets.index({b, k, at::zeros_like(b), row, col}), offsets.index({b, k, at::ones_like(b), row, col})}, 1);
   const float stride = static_cast<float>(spec.stride);
   const at::Tensor strides = at::full({2}, stride, at::kFloat);
   const at::Tensor cells = at::stack({col, row}, 1).to(at::kInt);
@@ -172,8 +170,8 @@ void ValidateSpec(const PafPredictorSpec& spec) {
 // The summation order and the fused multiply-adds are those of LibTorch 1.13's CPU kernels
 // on an AVX2 machine (found by experiment; DeepLabCut's own tensors have the same layout).
 // test_paf checks this bit for bit against those tensor ops on random fields and peaks.
-float PafLineAffinityUnrounded(const float* field_x, const float* field_y, int64_t H, int64_t W, int64_t r0,
-                               int64_t c0, int64_t r1, int64_t c1) {
+float PafLineAffinityUnrounded(const float* field_x, const float* field_y, int64_t H, int64_t W, int64_t r0, int64_t c0,
+                               int64_t r1, int64_t c1) {
   const std::array<float, kLineSamples>& t = SampleFractions();
   const float from_r = static_cast<float>(r0), from_c = static_cast<float>(c0);
   const float delta_r = static_cast<float>(r1) - from_r, delta_c = static_cast<float>(c1) - from_c;

@@ -49,8 +49,8 @@ void CopyAnimals(const float* poses, int64_t n, int64_t k, int64_t c, int64_t in
 
 PosePostprocessor::PosePostprocessor(const ModelSpec& spec) : spec_(spec), multi_animal_(IsMultiAnimal(spec)) {
   if (spec.predictor == PredictorType::kSimCC) {
-    throw Error(Status::ModelError(spec.config_path + ": predictor '" + PredictorName(spec.predictor) +
-                                   "' cannot run yet"));
+    throw Error(
+        Status::ModelError(spec.config_path + ": predictor '" + PredictorName(spec.predictor) + "' cannot run yet"));
   }
   const size_t k = spec.bodyparts.size();
   if (multi_animal_) {
@@ -86,8 +86,8 @@ void PosePostprocessor::Validate(const HeadOutputs& outputs, int64_t batch) cons
     for (const char* name : {"heatmap", "offset"}) {
       const at::Tensor& t = Output(outputs, spec_.pose_head.name, name);
       if (t.dim() != 4 || t.size(0) != batch) {
-        throw Error(Status::ModelError("model output '" + spec_.pose_head.name + "/" + name +
-                                       "' is not a batch of " + std::to_string(batch) + " 4-d maps"));
+        throw Error(Status::ModelError("model output '" + spec_.pose_head.name + "/" + name + "' is not a batch of " +
+                                       std::to_string(batch) + " 4-d maps"));
       }
     }
     return;
@@ -120,7 +120,7 @@ void PosePostprocessor::Process(const HeadOutputs& outputs, int64_t batch, float
   const HeatmapHeadSpec& head = spec_.pose_head;
   const at::Tensor& heatmap = outputs.at(head.name).at("heatmap");
   const at::Tensor locref = OptionalOutput(outputs, head.name, "locref");  // not DEKR's
-  at::Tensor poses;  // (B, N, K, C)
+  at::Tensor poses;                                                        // (B, N, K, C)
   if (spec_.predictor == PredictorType::kPartAffinityField) {
     poses = PredictPafPoses(heatmap, locref, outputs.at(head.name).at("paf"), spec_.paf);
     if (spec_.with_identity) poses = OrderByIdentity(poses, outputs.at(spec_.identity.name).at("heatmap"));

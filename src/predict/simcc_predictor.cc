@@ -36,8 +36,8 @@ float PairwiseSum(const float* a, int64_t n) {
 }
 
 // Softmax of one row (in place semantics of get_simcc_maximum), then first argmax and max.
-void Decode(const float* logits, int64_t n, float scale, bool softmax, std::vector<float>& buf,
-            int64_t* loc, float* val) {
+void Decode(const float* logits, int64_t n, float scale, bool softmax, std::vector<float>& buf, int64_t* loc,
+            float* val) {
   buf.resize(n);
   for (int64_t i = 0; i < n; ++i) buf[i] = logits[i] * scale;
   if (softmax) {
@@ -56,23 +56,18 @@ void Decode(const float* logits, int64_t n, float scale, bool softmax, std::vect
 
 }  // namespace
 
-
-at::Tensor PredictSimCCPoses(const at::Tensor& x, const at::Tensor& y,
-                             const SimCCPredictorSpec& spec) {
+at::Tensor PredictSimCCPoses(const at::Tensor& x, const at::Tensor& y, const SimCCPredictorSpec& spec) {
   if (x.dim() != 3 || y.dim() != 3 || x.size(0) != y.size(0) || x.size(1) != y.size(1)) {
-    throw Error(Status::ModelError(
-        "SimCC outputs must be (B, K, Wx) and (B, K, Wy) with the same B and K"));
+    throw Error(Status::ModelError("SimCC outputs must be (B, K, Wx) and (B, K, Wy) with the same B and K"));
   }
-  const at::Tensor xs = x.to(at::kCPU, at::kFloat).contiguous(),
-                   ys = y.to(at::kCPU, at::kFloat).contiguous();
+  const at::Tensor xs = x.to(at::kCPU, at::kFloat).contiguous(), ys = y.to(at::kCPU, at::kFloat).contiguous();
   const int64_t b = x.size(0), k = x.size(1), wx = x.size(2), wy = y.size(2);
   at::Tensor out = at::empty({b, k, 3}, at::kFloat);
   float* o = out.data_ptr<float>();
   // torch multiplies float32 by the float64 scalar sigma * beta in float32.
   const float scale_x = static_cast<float>(spec.sigma_x * spec.decode_beta);
   const float scale_y = static_cast<float>(spec.sigma_y * spec.decode_beta);
-  const float threshold =
-      spec.apply_softmax ? static_cast<float>(1.0 / static_cast<double>(wx)) : 0.f;
+  const float threshold = spec.apply_softmax ? static_cast<float>(1.0 / static_cast<double>(wx)) : 0.f;
   const float split = static_cast<float>(spec.split_ratio);
   std::vector<float> buf;
   for (int64_t i = 0; i < b * k; ++i) {

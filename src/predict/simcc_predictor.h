@@ -15,7 +15,6 @@ namespace posebatch {
 // sum), first argmax per axis; score = min(max_x, max_y); locations -1 where the score is
 // <= 1 / Wx (with softmax); then locations / split_ratio. Returns float32 (B, K, 3) = x, y,
 // score in network-input pixels.
-at::Tensor PredictSimCCPoses(const at::Tensor& x, const at::Tensor& y,
-                             const SimCCPredictorSpec& spec);
+at::Tensor PredictSimCCPoses(const at::Tensor& x, const at::Tensor& y, const SimCCPredictorSpec& spec);
 
 }  // namespace posebatch

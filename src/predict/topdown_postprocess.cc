@@ -9,11 +9,10 @@
 
 namespace posebatch {
 
-at::Tensor TopDownFramePoses(const at::Tensor& crop_poses,
-                             const std::vector<CropTransform>& transforms, int max_individuals) {
+at::Tensor TopDownFramePoses(const at::Tensor& crop_poses, const std::vector<CropTransform>& transforms,
+                             int max_individuals) {
   const int64_t n = crop_poses.size(0);
-  if (crop_poses.dim() != 3 || crop_poses.size(2) < 3 ||
-      n != static_cast<int64_t>(transforms.size())) {
+  if (crop_poses.dim() != 3 || crop_poses.size(2) < 3 || n != static_cast<int64_t>(transforms.size())) {
     throw Error(Status::Internal("top-down postprocess: " + std::to_string(n) + " crop poses for " +
                                  std::to_string(transforms.size()) + " crop transforms"));
   }

@@ -20,8 +20,8 @@ namespace posebatch {
 // Returns float32 (max(n, max_individuals), K, 3) in frame pixels: x * scale + offset computed
 // in float64 and stored as float32 (as DeepLabCut's numpy does), rows n.. filled with -1.
 // More boxes than individuals keep all their rows (DeepLabCut does not trim them either).
-at::Tensor TopDownFramePoses(const at::Tensor& crop_poses,
-                             const std::vector<CropTransform>& transforms, int max_individuals);
+at::Tensor TopDownFramePoses(const at::Tensor& crop_poses, const std::vector<CropTransform>& transforms,
+                             int max_individuals);
 
 // The boxes as DeepLabCut reports them (final_bboxes): float64 (max(n, max_individuals), 4),
 // x, y, w, h, rows n.. filled with -1.

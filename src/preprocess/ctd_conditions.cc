@@ -61,8 +61,8 @@ std::vector<std::vector<int>> ImpulseTaps(int n, int center, int ksize) {
 
 }  // namespace
 
-std::vector<CtdCrop> PrepareCtdCrops(const float* conditions, int64_t n, int64_t k, int frame_w,
-                                     int frame_h, double bbox_margin, const TopDownCropSpec& crop) {
+std::vector<CtdCrop> PrepareCtdCrops(const float* conditions, int64_t n, int64_t k, int frame_w, int frame_h,
+                                     double bbox_margin, const TopDownCropSpec& crop) {
   std::vector<CtdCrop> crops;
   if (n == 0 || k == 0) return crops;
   const float margin = static_cast<float>(bbox_margin);
@@ -76,8 +76,7 @@ std::vector<CtdCrop> PrepareCtdCrops(const float* conditions, int64_t n, int64_t
     }
     if (!any || !(best >= 0.05f)) continue;
     // bbox_from_keypoints: keypoints with score <= 0 are ignored; NaN coordinates too.
-    float lo[2] = {std::numeric_limits<float>::quiet_NaN(),
-                   std::numeric_limits<float>::quiet_NaN()};
+    float lo[2] = {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::quiet_NaN()};
     float hi[2] = {lo[0], lo[1]};
     for (int64_t j = 0; j < k; ++j) {
       if (pose[3 * j + 2] <= 0) continue;
@@ -117,8 +116,8 @@ std::vector<CtdCrop> PrepareCtdCrops(const float* conditions, int64_t n, int64_t
   return crops;
 }
 
-void EncodeConditions(const float* cond, int64_t k, int h, int w, int img_h, int img_w,
-                      int kernel_w, int kernel_h, float* out) {
+void EncodeConditions(const float* cond, int64_t k, int h, int w, int img_h, int img_w, int kernel_w, int kernel_h,
+                      float* out) {
   const size_t plane = static_cast<size_t>(h) * w;
   std::fill(out, out + k * plane, 0.0f);
   const std::vector<double> kx = SmallGaussianKernel(kernel_w);
@@ -138,9 +137,9 @@ void EncodeConditions(const float* cond, int64_t k, int h, int w, int img_h, int
     if (col == -1) col = w - 1;
     if (row == -1) row = h - 1;
     if (col >= w || row >= h) {
-      throw Error(Status::InvalidArgument(
-          "CTD condition keypoint (" + std::to_string(x) + ", " + std::to_string(y) +
-          ") lies outside the " + std::to_string(w) + "x" + std::to_string(h) + " network input"));
+      throw Error(Status::InvalidArgument("CTD condition keypoint (" + std::to_string(x) + ", " + std::to_string(y) +
+                                          ") lies outside the " + std::to_string(w) + "x" + std::to_string(h) +
+                                          " network input"));
     }
     at[j] = {row, col};
   }
@@ -172,8 +171,8 @@ void EncodeConditions(const float* cond, int64_t k, int h, int w, int img_h, int
   for (size_t i = 0; i < values.size(); ++i) out[i] = static_cast<float>(values[i] / div);
 }
 
-at::Tensor CtdFramePoses(const at::Tensor& crop_poses, const std::vector<CtdCrop>& crops,
-                         int max_individuals, bool rescore) {
+at::Tensor CtdFramePoses(const at::Tensor& crop_poses, const std::vector<CtdCrop>& crops, int max_individuals,
+                         bool rescore) {
   // Keypoints are mapped back as top-down's are; only the scores differ.
   std::vector<CropTransform> transforms;
   transforms.reserve(crops.size());
@@ -193,8 +192,7 @@ at::Tensor CtdFramePoses(const at::Tensor& crop_poses, const std::vector<CtdCrop
       if (score >= 0.2f) sum += score, ++valid;
     }
     // BUCTD rescoring: mean of the scores >= 0.2 (over max(count, 1)), times the condition mean.
-    const double individual =
-        static_cast<double>(sum) / static_cast<double>(std::max<int64_t>(valid, 1));
+    const double individual = static_cast<double>(sum) / static_cast<double>(std::max<int64_t>(valid, 1));
     const float score = static_cast<float>(static_cast<double>(crops[i].score_mean) * individual);
     for (int64_t j = 0; j < k; ++j) o[(i * k + j) * 3 + 2] = score;
   }

@@ -28,20 +28,20 @@ struct CtdCrop {
 
 // conditions: K keypoints x (x, y, score) per pose, n poses, in frame pixels (NaN allowed).
 // Returns the poses DeepLabCut keeps, in its order.
-std::vector<CtdCrop> PrepareCtdCrops(const float* conditions, int64_t n, int64_t k, int frame_w,
-                                     int frame_h, double bbox_margin, const TopDownCropSpec& crop);
+std::vector<CtdCrop> PrepareCtdCrops(const float* conditions, int64_t n, int64_t k, int frame_w, int frame_h,
+                                     double bbox_margin, const TopDownCropSpec& crop);
 
 // StackedKeypointEncoder + blur_heatmap for one crop: writes K planes of h x w float32 to
 // `out`. cond: K x (x, y, score) in crop pixels; img_h, img_w: the encoder's img_size (the
 // out-of-bounds test); kernel_w, kernel_h: the Gaussian kernel (OpenCV's sigma from the size).
-void EncodeConditions(const float* cond, int64_t k, int h, int w, int img_h, int img_w,
-                      int kernel_w, int kernel_h, float* out);
+void EncodeConditions(const float* cond, int64_t k, int h, int w, int img_h, int img_w, int kernel_w, int kernel_h,
+                      float* out);
 
 // The postprocessor: crop poses (n, K, 3) -> frame (max(n, max_individuals), K, 3) float32,
 // -1 rows for absent individuals, every score of pose i replaced by
 // score_mean_i * mean(keypoint scores >= 0.2) (0 when none reaches 0.2), unless `rescore` is
 // false (DeepLabCut's tracking: scores stay the network's).
-at::Tensor CtdFramePoses(const at::Tensor& crop_poses, const std::vector<CtdCrop>& crops,
-                         int max_individuals, bool rescore = true);
+at::Tensor CtdFramePoses(const at::Tensor& crop_poses, const std::vector<CtdCrop>& crops, int max_individuals,
+                         bool rescore = true);
 
 }  // namespace posebatch

@@ -40,18 +40,18 @@ int RoundUp(int v, int multiple) { return multiple > 0 ? (v + multiple - 1) / mu
 
 }  // namespace
 
-InputGeometry ComputeGeometry(int frame_w, int frame_h, const PreprocessOptions& options,
-                              const InputSpec& input, const std::string& source_name) {
+InputGeometry ComputeGeometry(int frame_w, int frame_h, const PreprocessOptions& options, const InputSpec& input,
+                              const std::string& source_name) {
   InputGeometry g;
   g.src_w = frame_w;
   g.src_h = frame_h;
   if (options.crop.enabled()) {
     const Crop& c = options.crop;
     if (c.x1 < 0 || c.y1 < 0 || c.x2 > frame_w || c.y2 > frame_h) {
-      throw Error(Status::InvalidArgument(
-          source_name + ": crop " + std::to_string(c.x1) + "," + std::to_string(c.x2) + "," +
-          std::to_string(c.y1) + "," + std::to_string(c.y2) + " does not fit the " +
-          std::to_string(frame_w) + "x" + std::to_string(frame_h) + " frame"));
+      throw Error(Status::InvalidArgument(source_name + ": crop " + std::to_string(c.x1) + "," + std::to_string(c.x2) +
+                                          "," + std::to_string(c.y1) + "," + std::to_string(c.y2) +
+                                          " does not fit the " + std::to_string(frame_w) + "x" +
+                                          std::to_string(frame_h) + " frame"));
     }
     g.src_x = c.x1;
     g.src_y = c.y1;

@@ -40,8 +40,7 @@ std::vector<Tap> HorizontalTaps(int src, int dst, double scale) {
     f -= static_cast<float>(s);
     if (s < 0) f = 0, s = 0;
     if (s >= src - 1) f = 0, s = src - 1;
-    taps[d] = {s, std::min(s + 1, src - 1), SaturateShort((1.f - f) * kCoefScale),
-               SaturateShort(f * kCoefScale)};
+    taps[d] = {s, std::min(s + 1, src - 1), SaturateShort((1.f - f) * kCoefScale), SaturateShort(f * kCoefScale)};
   }
   return taps;
 }
@@ -53,8 +52,8 @@ std::vector<Tap> VerticalTaps(int src, int dst, double scale) {
     float f = static_cast<float>((d + 0.5) * scale - 0.5);
     const int s = static_cast<int>(std::floor(f));
     f -= static_cast<float>(s);
-    taps[d] = {std::clamp(s, 0, src - 1), std::clamp(s + 1, 0, src - 1),
-               SaturateShort((1.f - f) * kCoefScale), SaturateShort(f * kCoefScale)};
+    taps[d] = {std::clamp(s, 0, src - 1), std::clamp(s + 1, 0, src - 1), SaturateShort((1.f - f) * kCoefScale),
+               SaturateShort(f * kCoefScale)};
   }
   return taps;
 }
@@ -90,8 +89,8 @@ void ResizeCrop(const Frame& frame, const CropPlan& p, Emit emit) {
       const uint8_t* r1 = canvas_row(2 * dy + 1);
       for (int dx = 0; dx < dw; ++dx) {
         for (int k = 0; k < 3; ++k) {
-          const int s = pixel(r0, 2 * dx, k) + pixel(r0, 2 * dx + 1, k) + pixel(r1, 2 * dx, k) +
-                        pixel(r1, 2 * dx + 1, k);
+          const int s =
+              pixel(r0, 2 * dx, k) + pixel(r0, 2 * dx + 1, k) + pixel(r1, 2 * dx, k) + pixel(r1, 2 * dx + 1, k);
           row[3 * dx + k] = static_cast<uint8_t>((s + 2) >> 2);
         }
       }
@@ -114,8 +113,7 @@ void ResizeCrop(const Frame& frame, const CropPlan& p, Emit emit) {
     int* d = hbuf[slot].data();
     for (int dx = 0; dx < dw; ++dx) {
       const Tap& t = xt[dx];
-      for (int k = 0; k < 3; ++k)
-        d[3 * dx + k] = pixel(src, t.i0, k) * t.w0 + pixel(src, t.i1, k) * t.w1;
+      for (int k = 0; k < 3; ++k) d[3 * dx + k] = pixel(src, t.i0, k) * t.w0 + pixel(src, t.i1, k) * t.w1;
     }
     cached[slot] = r;
     return d;
@@ -137,9 +135,7 @@ void ResizeCrop(const Frame& frame, const CropPlan& p, Emit emit) {
 
 }  // namespace
 
-
-CropPlan PlanTopDownCrop(const std::array<double, 4>& box, int frame_w, int frame_h,
-                         const TopDownCropSpec& spec) {
+CropPlan PlanTopDownCrop(const std::array<double, 4>& box, int frame_w, int frame_h, const TopDownCropSpec& spec) {
   double w = box[2], h = box[3];
   const double cx = box[0] + w / 2, cy = box[1] + h / 2;
   w += 2 * spec.margin;
@@ -187,11 +183,10 @@ CropPlan PlanTopDownCrop(const std::array<double, 4>& box, int frame_w, int fram
   p.pad_x = pad_left + pad_right;
   p.pad_y = pad_top + pad_bottom;
   if (p.canvas_w() <= 0 || p.canvas_h() <= 0 || cw < 0 || ch < 0) {
-    throw Error(Status::InvalidArgument(
-        "top-down crop: box (" + std::to_string(box[0]) + ", " + std::to_string(box[1]) + ", " +
-        std::to_string(box[2]) + ", " + std::to_string(box[3]) +
-        ") leaves no pixel to crop in the " + std::to_string(frame_w) + "x" +
-        std::to_string(frame_h) + " frame"));
+    throw Error(Status::InvalidArgument("top-down crop: box (" + std::to_string(box[0]) + ", " +
+                                        std::to_string(box[1]) + ", " + std::to_string(box[2]) + ", " +
+                                        std::to_string(box[3]) + ") leaves no pixel to crop in the " +
+                                        std::to_string(frame_w) + "x" + std::to_string(frame_h) + " frame"));
   }
   p.transform.offset_x = x1 - pad_left;
   p.transform.offset_y = y1 - pad_top;
@@ -212,12 +207,10 @@ TopDownCropper::TopDownCropper(const InputSpec& input) : bgr_(input.bgr) {
 
 void TopDownCropper::WriteBytes(const Frame& frame, const CropPlan& plan, uint8_t* out) const {
   const size_t n = 3 * static_cast<size_t>(plan.out_w);
-  ResizeCrop(frame, plan,
-             [&](int dy, const uint8_t* row) { std::copy(row, row + n, out + dy * n); });
+  ResizeCrop(frame, plan, [&](int dy, const uint8_t* row) { std::copy(row, row + n, out + dy * n); });
 }
 
-void TopDownCropper::Write(const Frame& frame, const CropPlan& plan, float* out,
-                           InputLayout layout) const {
+void TopDownCropper::Write(const Frame& frame, const CropPlan& plan, float* out, InputLayout layout) const {
   // Channel order of the input: RGB unless the model was trained on BGR.
   const int c0 = bgr_ ? 2 : 0, c2 = bgr_ ? 0 : 2;
   const auto& l0 = lut_[0];

@@ -34,8 +34,7 @@ struct CropPlan {
 
 // DeepLabCut's arithmetic (float64, Python's round-half-even). box = x, y, w, h in frame
 // pixels. Throws Error (kInvalidArgument) when the box leaves no pixel to crop (empty canvas).
-CropPlan PlanTopDownCrop(const std::array<double, 4>& box, int frame_w, int frame_h,
-                         const TopDownCropSpec& spec);
+CropPlan PlanTopDownCrop(const std::array<double, 4>& box, int frame_w, int frame_h, const TopDownCropSpec& spec);
 
 // Immutable once built: safe to share between preprocess workers (scratch buffers are
 // thread_local).
@@ -44,8 +43,7 @@ class TopDownCropper {
   explicit TopDownCropper(const InputSpec& input);
   // Writes 3 * plan.out_h * plan.out_w normalized floats to `out`, planar (CHW) or interleaved
   // (HWC): the resized crop exactly as DeepLabCut's preprocessing gives it to the network.
-  void Write(const Frame& frame, const CropPlan& plan, float* out,
-             InputLayout layout = InputLayout::kNCHW) const;
+  void Write(const Frame& frame, const CropPlan& plan, float* out, InputLayout layout = InputLayout::kNCHW) const;
   // The resized 8-bit crop only (RGB, HWC), as cv2.resize returns it: for tests and CTD.
   void WriteBytes(const Frame& frame, const CropPlan& plan, uint8_t* out) const;
 

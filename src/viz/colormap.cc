@@ -21,8 +21,7 @@ std::vector<double> Segments(const std::vector<std::array<double, 3>>& data) {
   lut[kN - 1] = data.back()[1];
   for (int i = 1; i < kN - 1; ++i) {
     // np.searchsorted(x, i) (side='left'): the first x >= i.
-    const size_t ind = static_cast<size_t>(
-        std::lower_bound(x.begin(), x.end(), static_cast<double>(i)) - x.begin());
+    const size_t ind = static_cast<size_t>(std::lower_bound(x.begin(), x.end(), static_cast<double>(i)) - x.begin());
     const double distance = (i - x[ind - 1]) / (x[ind] - x[ind - 1]);
     lut[i] = distance * (data[ind][1] - data[ind - 1][2]) + data[ind - 1][2];
   }
@@ -38,8 +37,7 @@ std::vector<double> Function(const std::function<double(double)>& f) {
   return lut;
 }
 
-std::vector<std::array<double, 3>> Channels(const std::vector<double>& r,
-                                            const std::vector<double>& g,
+std::vector<std::array<double, 3>> Channels(const std::vector<double>& r, const std::vector<double>& g,
                                             const std::vector<double>& b) {
   std::vector<std::array<double, 3>> lut(kN);
   for (int i = 0; i < kN; ++i) lut[i] = {r[i], g[i], b[i]};
@@ -59,15 +57,10 @@ bool BaseLut(const std::string& name, std::vector<std::array<double, 3>>* lut) {
                     Function([pi](double x) { return std::sin(x * pi); }),
                     Function([pi](double x) { return std::cos(x * pi / 2); }));
   } else if (name == "jet") {
-    *lut = Channels(
-        Segments({{{0, 0, 0}}, {{0.35, 0, 0}}, {{0.66, 1, 1}}, {{0.89, 1, 1}}, {{1, 0.5, 0.5}}}),
-        Segments({{{0, 0, 0}},
-                  {{0.125, 0, 0}},
-                  {{0.375, 1, 1}},
-                  {{0.64, 1, 1}},
-                  {{0.91, 0, 0}},
-                  {{1, 0, 0}}}),
-        Segments({{{0, 0.5, 0.5}}, {{0.11, 1, 1}}, {{0.34, 1, 1}}, {{0.65, 0, 0}}, {{1, 0, 0}}}));
+    *lut =
+        Channels(Segments({{{0, 0, 0}}, {{0.35, 0, 0}}, {{0.66, 1, 1}}, {{0.89, 1, 1}}, {{1, 0.5, 0.5}}}),
+                 Segments({{{0, 0, 0}}, {{0.125, 0, 0}}, {{0.375, 1, 1}}, {{0.64, 1, 1}}, {{0.91, 0, 0}}, {{1, 0, 0}}}),
+                 Segments({{{0, 0.5, 0.5}}, {{0.11, 1, 1}}, {{0.34, 1, 1}}, {{0.65, 0, 0}}, {{1, 0, 0}}}));
   } else if (name == "cool") {
     *lut = Channels(Segments({{{0, 0, 0}}, {{1, 1, 1}}}), Segments({{{0, 1, 1}}, {{1, 0, 0}}}),
                     Segments({{{0, 1, 1}}, {{1, 1, 1}}}));
@@ -111,9 +104,7 @@ bool BaseLut(const std::string& name, std::vector<std::array<double, 3>>* lut) {
 
 }  // namespace
 
-std::vector<std::string> Colormap::Names() {
-  return {"rainbow", "jet", "viridis", "plasma", "cool", "autumn", "hsv"};
-}
+std::vector<std::string> Colormap::Names() { return {"rainbow", "jet", "viridis", "plasma", "cool", "autumn", "hsv"}; }
 
 Colormap Colormap::Named(const std::string& name) {
   const bool reversed = name.size() > 2 && name.compare(name.size() - 2, 2, "_r") == 0;
@@ -121,8 +112,7 @@ Colormap Colormap::Named(const std::string& name) {
   if (!BaseLut(reversed ? name.substr(0, name.size() - 2) : name, &c.lut_)) {
     std::string known;
     for (const auto& n : Names()) known += (known.empty() ? "" : ", ") + n;
-    throw Error(Status::InvalidArgument("unknown colormap '" + name + "' (known: " + known +
-                                        "; _r reverses)"));
+    throw Error(Status::InvalidArgument("unknown colormap '" + name + "' (known: " + known + "; _r reverses)"));
   }
   if (reversed) std::reverse(c.lut_.begin(), c.lut_.end());
   return c;

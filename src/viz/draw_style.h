@@ -30,8 +30,7 @@ ProjectSettings ReadProjectSettings(const std::string& path);
 ProjectSettings ProjectSettingsFromModelConfig(const std::string& config_yaml_text);
 // The settings a labeled video uses: options.project_config when given, else the model
 // config's project (`model_config_text`; empty: none).
-ProjectSettings ResolveProjectSettings(const LabeledVideoOptions& options,
-                                       const std::string& model_config_text);
+ProjectSettings ResolveProjectSettings(const LabeledVideoOptions& options, const std::string& model_config_text);
 
 struct DrawStyle {
   double pcutoff = 0.6;  // drawn when likelihood > pcutoff (DeepLabCut's test)
@@ -48,8 +47,8 @@ struct DrawStyle {
 // Options over project settings over DeepLabCut's defaults, for the file's columns. Throws Error
 // (kInvalidArgument) for an unknown colormap or color_by; skeleton pairs naming bodyparts the
 // file lacks are dropped with a note in *notes.
-DrawStyle ResolveStyle(const LabeledVideoOptions& options, const ProjectSettings& project,
-                       const PoseColumns& columns, std::vector<std::string>* notes);
+DrawStyle ResolveStyle(const LabeledVideoOptions& options, const ProjectSettings& project, const PoseColumns& columns,
+                       std::vector<std::string>* notes);
 
 // A matplotlib colour name (black, white, red, ...) or #rrggbb; black for anything else.
 Rgb NamedColor(const std::string& name);

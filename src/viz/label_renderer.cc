@@ -15,8 +15,7 @@ VideoEncoderOptions EncoderOptionsFor(const RendererOptions& o) {
 
 }  // namespace
 
-LabelRenderer::LabelRenderer(PoseDrawer drawer, const std::string& path,
-                             const RendererOptions& options)
+LabelRenderer::LabelRenderer(PoseDrawer drawer, const std::string& path, const RendererOptions& options)
     : drawer_(std::move(drawer)),
       options_(options),
       canvas_(options.width, options.height),

@@ -30,23 +30,21 @@ std::string LabeledVideoPath(const std::string& h5_path) {
 
 namespace viz {
 
-Status LabelFromH5(const std::string& h5_path, const std::string& video_path,
-                   const std::string& output_path, const LabeledVideoOptions& options,
-                   const std::string& model_config_text, const Crop& crop, std::string* written,
-                   std::vector<std::string>* notes) {
+Status LabelFromH5(const std::string& h5_path, const std::string& video_path, const std::string& output_path,
+                   const LabeledVideoOptions& options, const std::string& model_config_text, const Crop& crop,
+                   std::string* written, std::vector<std::string>* notes) {
   try {
     std::error_code ec;
     if (!fs::is_regular_file(h5_path, ec)) return Status::NotFound(h5_path + ": no such file");
-    if (!fs::is_regular_file(video_path, ec))
-      return Status::NotFound(video_path + ": no such file");
+    if (!fs::is_regular_file(video_path, ec)) return Status::NotFound(video_path + ": no such file");
     const PoseTable table = ReadPoseTable(h5_path);
     if (table.index.empty() && !table.labels.empty()) {
       return Status::InvalidArgument(h5_path + ": rows are images, not frames of a video");
     }
     viz::PoseColumns columns = viz::ParsePoseColumns(table.level_names, table.columns, h5_path);
     std::vector<std::string> local_notes;
-    viz::DrawStyle style = viz::ResolveStyle(
-        options, ResolveProjectSettings(options, model_config_text), columns, &local_notes);
+    viz::DrawStyle style =
+        viz::ResolveStyle(options, ResolveProjectSettings(options, model_config_text), columns, &local_notes);
     // Frame number -> row. Frames without a row are written without poses.
     std::unordered_map<int64_t, int64_t> row_of;
     int64_t first = -1, last = -1;
@@ -71,25 +69,22 @@ Status LabelFromH5(const std::string& h5_path, const std::string& video_path,
       int64_t drawn = 0;
       while (source->Next(&frame)) {
         if (frame.width != ro.width || frame.height != ro.height) {
-          throw Error(Status::Corrupt(video_path + ": frame " + std::to_string(frame.index) +
-                                      " changes size"));
+          throw Error(Status::Corrupt(video_path + ": frame " + std::to_string(frame.index) + " changes size"));
         }
         auto it = row_of.find(frame.index);
         renderer.Add(frame.rgb.data(), it == row_of.end() ? nullptr : table.Row(it->second));
         drawn += it != row_of.end();
       }
       if (drawn == 0) {
-        throw Error(Status::InvalidArgument(h5_path + ": none of its frame numbers (" +
-                                            std::to_string(first) + ".." + std::to_string(last) +
-                                            ") is a frame of " + video_path));
+        throw Error(Status::InvalidArgument(h5_path + ": none of its frame numbers (" + std::to_string(first) + ".." +
+                                            std::to_string(last) + ") is a frame of " + video_path));
       }
       renderer.Finish();
     } catch (...) {
       renderer.Abort();
       throw;
     }
-    if (!renderer.encoder().fallback_note().empty())
-      local_notes.push_back(renderer.encoder().fallback_note());
+    if (!renderer.encoder().fallback_note().empty()) local_notes.push_back(renderer.encoder().fallback_note());
     if (written != nullptr) *written = out;
     if (notes != nullptr) notes->insert(notes->end(), local_notes.begin(), local_notes.end());
     return Status::OK();
@@ -100,9 +95,8 @@ Status LabelFromH5(const std::string& h5_path, const std::string& video_path,
 
 }  // namespace viz
 
-Status CreateLabeledVideo(const std::string& h5_path, const std::string& video_path,
-                          const std::string& output_path, const LabeledVideoOptions& options,
-                          std::string* written, std::vector<std::string>* notes) {
+Status CreateLabeledVideo(const std::string& h5_path, const std::string& video_path, const std::string& output_path,
+                          const LabeledVideoOptions& options, std::string* written, std::vector<std::string>* notes) {
   return viz::LabelFromH5(h5_path, video_path, output_path, options, "", Crop{}, written, notes);
 }
 

@@ -67,8 +67,7 @@ namespace {
 
 class TeeSource : public FrameSource {
  public:
-  TeeSource(FrameSource& inner, std::shared_ptr<FrameStash> stash)
-      : inner_(inner), stash_(std::move(stash)) {}
+  TeeSource(FrameSource& inner, std::shared_ptr<FrameStash> stash) : inner_(inner), stash_(std::move(stash)) {}
   const SourceInfo& info() const override { return inner_.info(); }
   bool Next(Frame* frame) override {
     if (!inner_.Next(frame)) return false;
@@ -90,10 +89,7 @@ class LabelingWriter : public PoseWriter {
  public:
   LabelingWriter(const std::string& path, PoseDrawer drawer, const RendererOptions& ro,
                  std::shared_ptr<FrameStash> stash)
-      : path_(path),
-        renderer_(std::move(drawer), path, ro),
-        stash_(std::move(stash)),
-        jobs_(kQueued) {
+      : path_(path), renderer_(std::move(drawer), path, ro), stash_(std::move(stash)), jobs_(kQueued) {
     thread_ = std::thread([this] { EncodeLoop(); });
   }
   ~LabelingWriter() override { Stop(/*cancel=*/true); }
@@ -185,8 +181,7 @@ std::unique_ptr<FrameSource> TeeFrames(FrameSource& inner, std::shared_ptr<Frame
   return std::make_unique<TeeSource>(inner, std::move(stash));
 }
 
-RendererOptions RendererOptionsFor(const SourceInfo& info, const LabeledVideoOptions& options,
-                                   const Crop& crop) {
+RendererOptions RendererOptionsFor(const SourceInfo& info, const LabeledVideoOptions& options, const Crop& crop) {
   RendererOptions ro;
   ro.width = info.width;
   ro.height = info.height;
@@ -200,16 +195,15 @@ RendererOptions RendererOptionsFor(const SourceInfo& info, const LabeledVideoOpt
   return ro;
 }
 
-std::unique_ptr<PoseWriter> CreateLabelingWriter(
-    const std::string& path, const ColumnLayout& layout, const SourceInfo& info,
-    const LabeledVideoOptions& options, const std::string& model_config_text, const Crop& crop,
-    std::shared_ptr<FrameStash> stash, std::vector<std::string>* notes) {
+std::unique_ptr<PoseWriter> CreateLabelingWriter(const std::string& path, const ColumnLayout& layout,
+                                                 const SourceInfo& info, const LabeledVideoOptions& options,
+                                                 const std::string& model_config_text, const Crop& crop,
+                                                 std::shared_ptr<FrameStash> stash, std::vector<std::string>* notes) {
   PoseColumns columns = ParsePoseColumns(layout.LevelNames(), layout.Columns(), path);
-  DrawStyle style =
-      ResolveStyle(options, ResolveProjectSettings(options, model_config_text), columns, notes);
+  DrawStyle style = ResolveStyle(options, ResolveProjectSettings(options, model_config_text), columns, notes);
   const RendererOptions ro = RendererOptionsFor(info, options, crop);
-  auto writer = std::make_unique<LabelingWriter>(
-      path, PoseDrawer(std::move(columns), std::move(style)), ro, std::move(stash));
+  auto writer =
+      std::make_unique<LabelingWriter>(path, PoseDrawer(std::move(columns), std::move(style)), ro, std::move(stash));
   if (notes != nullptr && !writer->encoder_note().empty()) notes->push_back(writer->encoder_note());
   return writer;
 }

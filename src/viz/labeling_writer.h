@@ -56,15 +56,13 @@ struct RendererOptions;  // viz/label_renderer.h (cairo's header stays out of th
 
 // The renderer's size, rate and quality for frames like `info`'s; with a crop, the offset that
 // puts crop-relative coordinates on the full frame.
-RendererOptions RendererOptionsFor(const SourceInfo& info, const LabeledVideoOptions& options,
-                                   const Crop& crop);
+RendererOptions RendererOptionsFor(const SourceInfo& info, const LabeledVideoOptions& options, const Crop& crop);
 
 // CreateLabeledVideo (labeled_video.h) for an analysis's own .h5: with the model config's
 // project settings when options name none, and the run's crop.
-Status LabelFromH5(const std::string& h5_path, const std::string& video_path,
-                   const std::string& output_path, const LabeledVideoOptions& options,
-                   const std::string& model_config_text, const Crop& crop, std::string* written,
-                   std::vector<std::string>* notes);
+Status LabelFromH5(const std::string& h5_path, const std::string& video_path, const std::string& output_path,
+                   const LabeledVideoOptions& options, const std::string& model_config_text, const Crop& crop,
+                   std::string* written, std::vector<std::string>* notes);
 
 // The writer that makes `path` (<stem><scorer>_labeled.mp4) from the rows written to it and the
 // stashed frames. `layout`: the run's columns; `info`: the video; `model_config_text`: the
@@ -72,9 +70,9 @@ Status LabelFromH5(const std::string& h5_path, const std::string& video_path,
 // found); `crop`: the analysed rectangle (coordinates are relative to it). Not thread-safe (the
 // pipeline's writer thread). Commit renames the mp4 into place; Abort removes it. `notes`
 // receives remarks (encoder fallback, skeleton) at creation.
-std::unique_ptr<PoseWriter> CreateLabelingWriter(
-    const std::string& path, const ColumnLayout& layout, const SourceInfo& info,
-    const LabeledVideoOptions& options, const std::string& model_config_text, const Crop& crop,
-    std::shared_ptr<FrameStash> stash, std::vector<std::string>* notes);
+std::unique_ptr<PoseWriter> CreateLabelingWriter(const std::string& path, const ColumnLayout& layout,
+                                                 const SourceInfo& info, const LabeledVideoOptions& options,
+                                                 const std::string& model_config_text, const Crop& crop,
+                                                 std::shared_ptr<FrameStash> stash, std::vector<std::string>* notes);
 
 }  // namespace posebatch::viz

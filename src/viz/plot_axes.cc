@@ -14,14 +14,12 @@ void SetColor(cairo_t* cr, const Rgb& c, double alpha = 1) {
 std::string TickLabel(double v, double step) {
   char buf[32];
   if (std::abs(v) < step * 1e-6) v = 0;
-  const int decimals =
-      step >= 1 ? 0 : std::min(6, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
+  const int decimals = step >= 1 ? 0 : std::min(6, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
   std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
   return buf;
 }
 
-void Text(cairo_t* cr, const std::string& s, double x, double y, double ax, double ay,
-          double angle = 0) {
+void Text(cairo_t* cr, const std::string& s, double x, double y, double ax, double ay, double angle = 0) {
   cairo_text_extents_t e;
   cairo_text_extents(cr, s.c_str(), &e);
   cairo_save(cr);
@@ -44,18 +42,13 @@ std::vector<double> NiceTicks(double lo, double hi, int target) {
     step = m * mag;
     if (step >= raw) break;
   }
-  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
-    ticks.push_back(v);
+  for (double v = std::ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) ticks.push_back(v);
   return ticks;
 }
 
 Axes::Axes(cairo_t* cr, double x, double y, double width, double height)
     // Half-pixel edges: the 1-pixel frame lines fall on whole pixels (crisp, not smeared over two).
-    : cr_(cr),
-      left_(x + 70.5),
-      top_(y + 40.5),
-      right_(x + width - 19.5),
-      bottom_(y + height - 54.5) {}
+    : cr_(cr), left_(x + 70.5), top_(y + 40.5), right_(x + width - 19.5), bottom_(y + height - 54.5) {}
 
 void Axes::SetLimits(double x0, double x1, double y0, double y1, bool invert_y) {
   auto widen = [](double& a, double& b) {
@@ -79,8 +72,7 @@ void Axes::Clip() {
   cairo_clip(cr_);
 }
 
-void Axes::DrawFrame(const std::string& title, const std::string& xlabel,
-                     const std::string& ylabel) {
+void Axes::DrawFrame(const std::string& title, const std::string& xlabel, const std::string& ylabel) {
   cairo_t* cr = cr_;
   cairo_save(cr);
   cairo_select_font_face(cr, "DejaVu Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
@@ -115,8 +107,8 @@ void Axes::DrawFrame(const std::string& title, const std::string& xlabel,
   cairo_restore(cr);
 }
 
-void Axes::Line(const std::vector<double>& xs, const std::vector<double>& ys, const Rgb& color,
-                double width, bool dashed) {
+void Axes::Line(const std::vector<double>& xs, const std::vector<double>& ys, const Rgb& color, double width,
+                bool dashed) {
   cairo_save(cr_);
   Clip();
   SetColor(cr_, color);
@@ -143,8 +135,7 @@ void Axes::Line(const std::vector<double>& xs, const std::vector<double>& ys, co
   cairo_restore(cr_);
 }
 
-void Axes::Points(const std::vector<double>& xs, const std::vector<double>& ys, const Rgb& color,
-                  double radius) {
+void Axes::Points(const std::vector<double>& xs, const std::vector<double>& ys, const Rgb& color, double radius) {
   cairo_save(cr_);
   Clip();
   SetColor(cr_, color, 0.7);
@@ -157,12 +148,9 @@ void Axes::Points(const std::vector<double>& xs, const std::vector<double>& ys, 
   cairo_restore(cr_);
 }
 
-void Axes::HorizontalLine(double y, const Rgb& color, bool dashed) {
-  Line({x0_, x1_}, {y, y}, color, 1.5, dashed);
-}
+void Axes::HorizontalLine(double y, const Rgb& color, bool dashed) { Line({x0_, x1_}, {y, y}, color, 1.5, dashed); }
 
-void Axes::Bars(const std::vector<double>& edges, const std::vector<double>& counts,
-                const Rgb& color) {
+void Axes::Bars(const std::vector<double>& edges, const std::vector<double>& counts, const Rgb& color) {
   cairo_save(cr_);
   Clip();
   for (size_t i = 0; i < counts.size() && i + 1 < edges.size(); ++i) {

@@ -25,10 +25,9 @@ class Axes {
   // Box, ticks, tick labels, axis labels and title.
   void DrawFrame(const std::string& title, const std::string& xlabel, const std::string& ylabel);
   // A polyline through the finite points (NaN breaks it), clipped to the box.
-  void Line(const std::vector<double>& xs, const std::vector<double>& ys, const Rgb& color,
-            double width = 1.2, bool dashed = false);
-  void Points(const std::vector<double>& xs, const std::vector<double>& ys, const Rgb& color,
-              double radius = 2);
+  void Line(const std::vector<double>& xs, const std::vector<double>& ys, const Rgb& color, double width = 1.2,
+            bool dashed = false);
+  void Points(const std::vector<double>& xs, const std::vector<double>& ys, const Rgb& color, double radius = 2);
   void HorizontalLine(double y, const Rgb& color, bool dashed = true);
   // Histogram bars: edges.size() == counts.size() + 1; semi-transparent fill with an outline.
   void Bars(const std::vector<double>& edges, const std::vector<double>& counts, const Rgb& color);

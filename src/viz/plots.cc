@@ -34,8 +34,7 @@ struct Series {
 
 using Painter = std::function<void(cairo_t*, double w, double h)>;
 
-void Save(const Painter& paint, const std::string& base, const PlotOptions& o,
-          std::vector<std::string>* written) {
+void Save(const Painter& paint, const std::string& base, const PlotOptions& o, std::vector<std::string>* written) {
   if (o.png) {
     cairo_surface_t* s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, o.width, o.height);
     cairo_t* cr = cairo_create(s);
@@ -49,8 +48,7 @@ void Save(const Painter& paint, const std::string& base, const PlotOptions& o,
     if (st != CAIRO_STATUS_SUCCESS) {
       std::error_code ec;
       fs::remove(temp, ec);
-      throw Error(
-          Status::IOError(temp + ": cannot write PNG (" + cairo_status_to_string(st) + ")"));
+      throw Error(Status::IOError(temp + ": cannot write PNG (" + cairo_status_to_string(st) + ")"));
     }
     fs::rename(temp, path);
     written->push_back(path);
@@ -69,8 +67,7 @@ void Save(const Painter& paint, const std::string& base, const PlotOptions& o,
     if (st != CAIRO_STATUS_SUCCESS) {
       std::error_code ec;
       fs::remove(temp, ec);
-      throw Error(
-          Status::IOError(temp + ": cannot write SVG (" + cairo_status_to_string(st) + ")"));
+      throw Error(Status::IOError(temp + ": cannot write SVG (" + cairo_status_to_string(st) + ")"));
     }
     fs::rename(temp, path);
     written->push_back(path);
@@ -91,15 +88,14 @@ void Pad(double* lo, double* hi, double frac) {
   *lo -= d, *hi += d;
 }
 
-void PlotSet(const Series& s, const std::string& base, const std::string& suffix, double pcutoff,
-             const PlotOptions& o, std::vector<std::string>* written) {
+void PlotSet(const Series& s, const std::string& base, const std::string& suffix, double pcutoff, const PlotOptions& o,
+             std::vector<std::string>* written) {
   double x0, x1, y0, y1;
   Range(s.x, &x0, &x1);
   Range(s.y, &y0, &y1);
   Pad(&x0, &x1, 0.05);
   Pad(&y0, &y1, 0.05);
-  const double f0 = s.frames.empty() ? 0 : s.frames.front(),
-               f1 = s.frames.empty() ? 1 : s.frames.back();
+  const double f0 = s.frames.empty() ? 0 : s.frames.front(), f1 = s.frames.empty() ? 1 : s.frames.back();
   Save(
       [&](cairo_t* cr, double w, double h) {
         Axes ax(cr, 0, 0, w, h);
@@ -118,8 +114,7 @@ void PlotSet(const Series& s, const std::string& base, const std::string& suffix
           ax.Line(s.frames, s.x[b], s.colors[b], 1.2, /*dashed=*/true);
           ax.Line(s.frames, s.y[b], s.colors[b], 1.2, /*dashed=*/false);
         }
-        ax.DrawFrame("Positions over time" + suffix, "Frame index",
-                     "X (dashed) and Y (solid) position in pixels");
+        ax.DrawFrame("Positions over time" + suffix, "Frame index", "X (dashed) and Y (solid) position in pixels");
         ax.Legend(s.bodyparts, s.colors);
       },
       base + "plot", o, written);
@@ -129,8 +124,7 @@ void PlotSet(const Series& s, const std::string& base, const std::string& suffix
         ax.SetLimits(f0, f1, 0, 1.05);
         for (size_t b = 0; b < s.bodyparts.size(); ++b) ax.Line(s.frames, s.p[b], s.colors[b], 1.2);
         ax.HorizontalLine(pcutoff, Rgb{0, 0, 0}, true);
-        ax.DrawFrame("Likelihood" + suffix + " (dashed: pcutoff " +
-                         std::to_string(pcutoff).substr(0, 4) + ")",
+        ax.DrawFrame("Likelihood" + suffix + " (dashed: pcutoff " + std::to_string(pcutoff).substr(0, 4) + ")",
                      "Frame index", "Likelihood");
         ax.Legend(s.bodyparts, s.colors);
       },
@@ -165,8 +159,7 @@ void PlotSet(const Series& s, const std::string& base, const std::string& suffix
         Axes ax(cr, 0, 0, w, h);
         ax.SetLimits(0, edges.back(), 0, std::max(1.0, cmax * 1.05));
         for (size_t b = 0; b < s.bodyparts.size(); ++b) ax.Bars(edges, counts[b], s.colors[b]);
-        ax.DrawFrame("Frame-to-frame jumps" + suffix, "Jump between consecutive frames (pixels)",
-                     "Count");
+        ax.DrawFrame("Frame-to-frame jumps" + suffix, "Jump between consecutive frames (pixels)", "Count");
         ax.Legend(s.bodyparts, s.colors);
       },
       base + "hist", o, written);
@@ -174,35 +167,28 @@ void PlotSet(const Series& s, const std::string& base, const std::string& suffix
 
 }  // namespace
 
-Status PlotTrajectories(const std::string& h5_path, const std::string& out_dir,
-                        const PlotOptions& o, std::vector<std::string>* written) {
+Status PlotTrajectories(const std::string& h5_path, const std::string& out_dir, const PlotOptions& o,
+                        std::vector<std::string>* written) {
   try {
     std::error_code ec;
     if (!fs::is_regular_file(h5_path, ec)) return Status::NotFound(h5_path + ": no such file");
     if (!o.png && !o.svg) return Status::InvalidArgument("neither PNG nor SVG asked for");
-    if (o.width < 100 || o.height < 100)
-      return Status::InvalidArgument("plots need at least 100x100");
+    if (o.width < 100 || o.height < 100) return Status::InvalidArgument("plots need at least 100x100");
     const PoseTable table = ReadPoseTable(h5_path);
-    const viz::PoseColumns columns =
-        viz::ParsePoseColumns(table.level_names, table.columns, h5_path);
+    const viz::PoseColumns columns = viz::ParsePoseColumns(table.level_names, table.columns, h5_path);
     const viz::ProjectSettings project = viz::ReadProjectSettings(o.project_config);
-    const double pcutoff =
-        o.pcutoff >= 0 ? o.pcutoff : (project.pcutoff >= 0 ? project.pcutoff : 0.6);
-    const std::string cmap = !o.colormap.empty()
-                                 ? o.colormap
-                                 : (!project.colormap.empty() ? project.colormap : "rainbow");
-    const std::vector<Rgb> colors =
-        viz::Colormap::Named(cmap).Colors(static_cast<int>(columns.bodyparts.size()));
+    const double pcutoff = o.pcutoff >= 0 ? o.pcutoff : (project.pcutoff >= 0 ? project.pcutoff : 0.6);
+    const std::string cmap =
+        !o.colormap.empty() ? o.colormap : (!project.colormap.empty() ? project.colormap : "rainbow");
+    const std::vector<Rgb> colors = viz::Colormap::Named(cmap).Colors(static_cast<int>(columns.bodyparts.size()));
     const fs::path dir =
-        out_dir.empty() ? fs::path(h5_path).parent_path() / "plot-poses" / fs::path(h5_path).stem()
-                        : fs::path(out_dir);
+        out_dir.empty() ? fs::path(h5_path).parent_path() / "plot-poses" / fs::path(h5_path).stem() : fs::path(out_dir);
     fs::create_directories(dir, ec);
     if (ec) return Status::IOError(dir.string() + ": cannot create folder (" + ec.message() + ")");
     std::vector<double> frames;
     for (int64_t r = 0; r < table.rows; ++r) {
-      frames.push_back(table.index.empty()
-                           ? static_cast<double>(r)
-                           : static_cast<double>(table.index[static_cast<size_t>(r)]));
+      frames.push_back(table.index.empty() ? static_cast<double>(r)
+                                           : static_cast<double>(table.index[static_cast<size_t>(r)]));
     }
     std::vector<std::string> out;
     for (size_t ind = 0; ind < columns.individuals.size(); ++ind) {

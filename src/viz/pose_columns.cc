@@ -14,11 +14,8 @@ int PoseColumns::BodypartIndex(const std::string& name) const {
 }
 
 PoseColumns ParsePoseColumns(const std::vector<std::string>& level_names,
-                             const std::vector<std::vector<std::string>>& columns,
-                             const std::string& origin) {
-  auto bad = [&](const std::string& why) {
-    throw Error(Status::InvalidArgument(origin + ": " + why));
-  };
+                             const std::vector<std::vector<std::string>>& columns, const std::string& origin) {
+  auto bad = [&](const std::string& why) { throw Error(Status::InvalidArgument(origin + ": " + why)); };
   const size_t levels = level_names.size();
   if (levels != 3 && levels != 4) {
     bad("columns have " + std::to_string(levels) +
@@ -65,8 +62,7 @@ PoseColumns ParsePoseColumns(const std::vector<std::string>& level_names,
     }
   }
   for (const Keypoint& k : pc.keypoints) {
-    if (k.x < 0 || k.y < 0)
-      bad("bodypart '" + pc.bodyparts[static_cast<size_t>(k.bodypart)] + "' lacks x or y");
+    if (k.x < 0 || k.y < 0) bad("bodypart '" + pc.bodyparts[static_cast<size_t>(k.bodypart)] + "' lacks x or y");
   }
   if (pc.keypoints.empty()) bad("no keypoint columns");
   pc.num_columns = static_cast<int>(columns.size());

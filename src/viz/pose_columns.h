@@ -15,19 +15,17 @@ struct Keypoint {
 
 struct PoseColumns {
   std::string scorer;
-  bool multi_animal = false;  // the file has an individuals level
-  std::vector<std::string>
-      individuals;  // {""} for single-animal files; "single" holds unique bodyparts
-  std::vector<std::string> bodyparts;  // in order of first appearance (unique bodyparts last)
-  std::vector<Keypoint> keypoints;     // in column order
-  int num_columns = 0;                 // values per row
+  bool multi_animal = false;                         // the file has an individuals level
+  std::vector<std::string> individuals;              // {""} for single-animal files; "single" holds unique bodyparts
+  std::vector<std::string> bodyparts;                // in order of first appearance (unique bodyparts last)
+  std::vector<Keypoint> keypoints;                   // in column order
+  int num_columns = 0;                               // values per row
   int BodypartIndex(const std::string& name) const;  // -1 if absent
 };
 
 // From the level names (scorer, [individuals,] bodyparts, coords) and one tuple per column.
 // Throws Error (kInvalidArgument, prefixed with `origin`) when the levels are not DeepLabCut's.
 PoseColumns ParsePoseColumns(const std::vector<std::string>& level_names,
-                             const std::vector<std::vector<std::string>>& columns,
-                             const std::string& origin);
+                             const std::vector<std::vector<std::string>>& columns, const std::string& origin);
 
 }  // namespace posebatch::viz

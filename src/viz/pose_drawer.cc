@@ -10,9 +10,7 @@
 namespace posebatch::viz {
 namespace {
 
-void SetColor(cairo_t* cr, const Rgb& c) {
-  cairo_set_source_rgb(cr, c.r / 255.0, c.g / 255.0, c.b / 255.0);
-}
+void SetColor(cairo_t* cr, const Rgb& c) { cairo_set_source_rgb(cr, c.r / 255.0, c.g / 255.0, c.b / 255.0); }
 
 // DeepLabCut's pixel coordinates put the top-left pixel's centre at (0, 0); cairo at (0.5, 0.5).
 constexpr double kPixelCentre = 0.5;
@@ -23,8 +21,8 @@ PoseCanvas::PoseCanvas(int width, int height) : width_(width), height_(height) {
   surface_ = cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height);
   if (cairo_surface_status(surface_) != CAIRO_STATUS_SUCCESS) {
     cairo_surface_destroy(surface_);
-    throw Error(Status::Internal("cannot create a " + std::to_string(width) + "x" +
-                                 std::to_string(height) + " drawing surface"));
+    throw Error(Status::Internal("cannot create a " + std::to_string(width) + "x" + std::to_string(height) +
+                                 " drawing surface"));
   }
   stride_ = cairo_image_surface_get_stride(surface_);
   cr_ = cairo_create(surface_);
@@ -55,15 +53,12 @@ const uint8_t* PoseCanvas::data() {
 }
 
 Rgb PoseCanvas::PixelAt(int x, int y) {
-  const uint32_t p =
-      reinterpret_cast<const uint32_t*>(data() + static_cast<size_t>(y) * stride_)[x];
+  const uint32_t p = reinterpret_cast<const uint32_t*>(data() + static_cast<size_t>(y) * stride_)[x];
   return Rgb{static_cast<uint8_t>(p >> 16), static_cast<uint8_t>(p >> 8), static_cast<uint8_t>(p)};
 }
 
-PoseDrawer::PoseDrawer(PoseColumns columns, DrawStyle style)
-    : columns_(std::move(columns)), style_(std::move(style)) {
-  const size_t n =
-      style_.color_by_individual ? columns_.individuals.size() : columns_.bodyparts.size();
+PoseDrawer::PoseDrawer(PoseColumns columns, DrawStyle style) : columns_(std::move(columns)), style_(std::move(style)) {
+  const size_t n = style_.color_by_individual ? columns_.individuals.size() : columns_.bodyparts.size();
   colors_ = Colormap::Named(style_.colormap).Colors(static_cast<int>(n));
 }
 
@@ -79,8 +74,7 @@ bool PoseDrawer::Visible(const double* row, const Keypoint& k) const {
   return std::isfinite(p) && p > style_.pcutoff;  // DeepLabCut: drawn when likelihood > pcutoff
 }
 
-void PoseDrawer::Draw(PoseCanvas& canvas, const double* row,
-                      const std::vector<const double*>& trail,
+void PoseDrawer::Draw(PoseCanvas& canvas, const double* row, const std::vector<const double*>& trail,
                       const std::vector<float>* boxes) const {
   cairo_t* cr = canvas.context();
   cairo_save(cr);
@@ -92,8 +86,7 @@ void PoseDrawer::Draw(PoseCanvas& canvas, const double* row,
     for (const Keypoint& k : columns_.keypoints) {
       if (!Visible(row, k) || !Visible(trail[t], k)) continue;
       SetColor(cr, ColorOf(k));
-      cairo_arc(cr, trail[t][k.x] + kPixelCentre, trail[t][k.y] + kPixelCentre,
-                std::max(1.0, r * 0.5), 0, 2 * M_PI);
+      cairo_arc(cr, trail[t][k.x] + kPixelCentre, trail[t][k.y] + kPixelCentre, std::max(1.0, r * 0.5), 0, 2 * M_PI);
       cairo_fill(cr);
     }
   }

@@ -1,7 +1,6 @@
 // Campaign building blocks: shard balance, task indices, the manifest's round trip and its
 // errors, JSON text, and the output lock between processes.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -250,8 +250,7 @@ TEST(DekrHead, W18W32W48ConfigsBuildOnTheirHRNets) {
       native::HeadRegistry().at("DEKRHead")(head, channels + 1, other, "heads.bodypart.");
       ADD_FAILURE() << "a head for " << channels << " channels accepted " << channels + 1;
     } catch (const Error& e) {
-      EXPECT_NE(e.status().message().find("heads.bodypart.heatmap_config"), std::string::npos)
-          << e.status().message();
+      EXPECT_NE(e.status().message().find("heads.bodypart.heatmap_config"), std::string::npos) << e.status().message();
     }
   }
 }
@@ -376,10 +375,10 @@ TEST(DeformConv2d, CpuLoopMatchesGatherReference) {
     ASSERT_EQ(fast.sizes(), (at::IntArrayRef{c.n, c.o, oh, ow}));
     EXPECT_LE(MaxAbs(fast - ref), 1e-5 * MaxAbs(ref)) << c.h << "x" << c.w << " stride " << c.stride;
     // With zero offsets it is an ordinary convolution.
-    const at::Tensor zero = native::DeformConv2d(x, at::zeros_like(offset), weight, bias, c.stride, c.padding,
-                                                 c.dilation);
-    const at::Tensor conv = at::conv2d(x, weight, bias, {c.stride, c.stride}, {c.padding, c.padding},
-                                       {c.dilation, c.dilation});
+    const at::Tensor zero =
+        native::DeformConv2d(x, at::zeros_like(offset), weight, bias, c.stride, c.padding, c.dilation);
+    const at::Tensor conv =
+        at::conv2d(x, weight, bias, {c.stride, c.stride}, {c.padding, c.padding}, {c.dilation, c.dilation});
     EXPECT_LE(MaxAbs(zero - conv), 1e-5 * MaxAbs(conv));
   }
 }

@@ -53,8 +53,7 @@ void ExpectGoldenDetections(const std::string& case_name) {
   c10::InferenceMode guard;
   std::vector<at::Tensor> inputs;
   for (int frame : {0, 1})
-    inputs.push_back(DetectorInput(Golden(case_name + "/frame" + std::to_string(frame) + ".png"),
-                                   det->spec().input));
+    inputs.push_back(DetectorInput(Golden(case_name + "/frame" + std::to_string(frame) + ".png"), det->spec().input));
   std::vector<Detections> single;
   for (const auto& x : inputs) single.push_back(det->Detect(x)[0]);
   std::vector<Detections> batched = det->Detect(at::cat(inputs, 0));
@@ -78,9 +77,9 @@ void ExpectGoldenDetections(const std::string& case_name) {
         EXPECT_NEAR(s[i], scores.data[i], 1e-5) << "frame " << frame << " score " << i;
         max_score = std::max(max_score, std::abs(s[i] - scores.data[i]));
       }
-      std::printf("%s frame %d (%s): %lld boxes, max |ours - theirs| = %.3g px, scores %.3g\n",
-                  case_name.c_str(), frame, d == &single[frame] ? "alone" : "batch of 2",
-                  static_cast<long long>(scores.size()), max_box, max_score);
+      std::printf("%s frame %d (%s): %lld boxes, max |ours - theirs| = %.3g px, scores %.3g\n", case_name.c_str(),
+                  frame, d == &single[frame] ? "alone" : "batch of 2", static_cast<long long>(scores.size()), max_box,
+                  max_score);
     }
   }
 }
@@ -126,16 +125,14 @@ TEST(MobileNetV3, FasterRcnnBackboneMatchesDeepLabCutStateDict) {
     const std::string name = t[0].as<std::string>();
     if (name.rfind("model.backbone.body.", 0) != 0) continue;
     std::vector<int64_t> shape = t[1].as<std::vector<int64_t>>();
-    sd[name] =
-        name.find("running_var") != std::string::npos ? at::rand(shape) + 0.5 : at::randn(shape);
+    sd[name] = name.find("running_var") != std::string::npos ? at::rand(shape) + 0.5 : at::randn(shape);
   }
   ASSERT_GT(sd.size(), 200u);
   native::ParamSet params;
   native::MobileNetV3Options opt;
   opt.norm = native::Norm2d::Kind::kFrozenBatch;
   opt.eps = 1e-5;
-  native::MobileNetV3Large net(params, native::TorchvisionMobileNetV3Namer("model.backbone.body."),
-                               opt);
+  native::MobileNetV3Large net(params, native::TorchvisionMobileNetV3Namer("model.backbone.body."), opt);
   params.Load(sd, "td_frcnn_r50 manifest");
   c10::InferenceMode guard;
   at::Tensor c4 = net.Run(at::randn({1, 3, 256, 320}), 0, 14);
@@ -171,8 +168,7 @@ TEST(Detector, SsdliteSpecFollowsDeepLabCutAndTorchvision) {
   DetectorSpec parsed = native::ParseDetectorSpec(e.config, "td_ssdlite_r50.pt");
   EXPECT_EQ(parsed.type, "SSDLite");
   EXPECT_EQ(parsed.max_detections, static_cast<int>(e.config["metadata"]["individuals"].size()));
-  auto det =
-      native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
+  auto det = native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
   // torchvision's ssdlite builder ignores box_score_thresh: its own 0.001 applies.
   EXPECT_DOUBLE_EQ(det->spec().score_threshold, 0.001);
   EXPECT_NE(det->Describe().find("SSDLite"), std::string::npos);
@@ -183,13 +179,11 @@ TEST(Detector, SsdliteWithNothingAboveThresholdReturnsNoBoxes) {
   // below torchvision's 0.001, so every image gets an empty (0, 4) result.
   Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
   for (int i = 0; i < 6; ++i) {
-    at::Tensor& bias =
-        e.detector["model.head.classification_head.module_list." + std::to_string(i) + ".1.bias"];
+    at::Tensor& bias = e.detector["model.head.classification_head.module_list." + std::to_string(i) + ".1.bias"];
     bias = bias.clone();
     bias.view({-1, 2}).select(1, 1).fill_(-100.0);
   }
-  auto det =
-      native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
+  auto det = native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
   c10::InferenceMode guard;
   at::Tensor x = DetectorInput(Golden("td_ssdlite_r50/frame0.png"), det->spec().input);
   std::vector<Detections> out = det->Detect(at::cat({x, x}, 0));
@@ -208,8 +202,7 @@ TEST(Detector, UnknownDetectorAndMismatchedWeightsAreNamedErrors) {
     native::BuildNativeDetector(cfg, e.detector, "x.pt", "cpu");
     ADD_FAILURE() << "RetinaNet accepted";
   } catch (const Error& err) {
-    EXPECT_NE(err.status().message().find("RetinaNet"), std::string::npos)
-        << err.status().message();
+    EXPECT_NE(err.status().message().find("RetinaNet"), std::string::npos) << err.status().message();
   }
   native::StateDict broken = e.detector;
   broken.erase("model.head.regression_head.module_list.5.1.bias");
@@ -217,8 +210,7 @@ TEST(Detector, UnknownDetectorAndMismatchedWeightsAreNamedErrors) {
     native::BuildNativeDetector(e.config, broken, "x.pt", "cpu");
     ADD_FAILURE() << "missing tensor accepted";
   } catch (const Error& err) {
-    EXPECT_NE(err.status().message().find("module_list.5.1.bias"), std::string::npos)
-        << err.status().message();
+    EXPECT_NE(err.status().message().find("module_list.5.1.bias"), std::string::npos) << err.status().message();
   }
   YAML::Node no_detector = YAML::Clone(e.config);
   no_detector.remove("detector");
@@ -227,8 +219,7 @@ TEST(Detector, UnknownDetectorAndMismatchedWeightsAreNamedErrors) {
 
 TEST(BoxOps, NmsKeepsTheBestOfOverlappingBoxesAndBreaksTiesByOrder) {
   // Two near-identical boxes (IoU 0.9), one apart; equal scores keep the first.
-  at::Tensor boxes =
-      at::tensor({0.f, 0.f, 10.f, 10.f, 0.f, 0.f, 10.f, 9.f, 20.f, 20.f, 30.f, 30.f}).view({3, 4});
+  at::Tensor boxes = at::tensor({0.f, 0.f, 10.f, 10.f, 0.f, 0.f, 10.f, 9.f, 20.f, 20.f, 30.f, 30.f}).view({3, 4});
   at::Tensor kept = native::Nms(boxes, at::tensor({0.5f, 0.9f, 0.7f}), 0.55);
   EXPECT_TRUE(at::equal(kept, at::tensor({int64_t{1}, int64_t{2}})));
   kept = native::Nms(boxes, at::tensor({0.8f, 0.8f, 0.8f}), 0.55);
@@ -251,14 +242,8 @@ TEST(BoxOps, NmsKeepsTheBestOfOverlappingBoxesAndBreaksTiesByOrder) {
   }
   // Categories never suppress each other.
   at::Tensor two = at::tensor({0.f, 0.f, 10.f, 10.f, 0.f, 0.f, 10.f, 10.f}).view({2, 4});
-  EXPECT_EQ(
-      native::BatchedNms(two, at::tensor({0.9f, 0.8f}), at::tensor({int64_t{1}, int64_t{2}}), 0.5)
-          .size(0),
-      2);
-  EXPECT_EQ(
-      native::BatchedNms(two, at::tensor({0.9f, 0.8f}), at::tensor({int64_t{1}, int64_t{1}}), 0.5)
-          .size(0),
-      1);
+  EXPECT_EQ(native::BatchedNms(two, at::tensor({0.9f, 0.8f}), at::tensor({int64_t{1}, int64_t{2}}), 0.5).size(0), 2);
+  EXPECT_EQ(native::BatchedNms(two, at::tensor({0.9f, 0.8f}), at::tensor({int64_t{1}, int64_t{1}}), 0.5).size(0), 1);
 }
 
 }  // namespace
@@ -270,8 +255,7 @@ namespace {
 // Timing, not a check: run with --gtest_also_run_disabled_tests.
 TEST(Detector, DISABLED_SsdliteForwardTime) {
   Export e = ReadExport(Fixture("dlc/td_ssdlite_r50.pt"));
-  auto det =
-      native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
+  auto det = native::BuildNativeDetector(e.config, std::move(e.detector), "td_ssdlite_r50.pt", "cpu");
   at::set_num_threads(2);
   c10::InferenceMode guard;
   for (int64_t batch : {1, 8}) {
@@ -280,9 +264,7 @@ TEST(Detector, DISABLED_SsdliteForwardTime) {
     const int reps = batch == 1 ? 20 : 5;
     const auto t0 = std::chrono::steady_clock::now();
     for (int r = 0; r < reps; ++r) det->Detect(x);
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-        reps;
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
     std::printf("SSDLite 640x480, batch %lld, 2 threads: %.1f ms per batch, %.1f ms per image\n",
                 static_cast<long long>(batch), ms, ms / batch);
   }

@@ -129,15 +129,16 @@ TEST(FasterRcnn, ResNet50FpnV2MatchesTorchvision) {
     const auto wb = LoadNpy(Fixture("frcnn_v2/pair" + std::to_string(i) + "_boxes.npy"));
     const auto ws = LoadNpy(Fixture("frcnn_v2/pair" + std::to_string(i) + "_scores.npy"));
     ASSERT_EQ(boxes[i].size(0), wb.shape[0]) << "image " << i;
-    EXPECT_LE((boxes[i].to(at::kDouble) - at::tensor(wb.data, at::kDouble).reshape(wb.shape)).abs().max().item<double>(),
-              1e-3);
+    EXPECT_LE(
+        (boxes[i].to(at::kDouble) - at::tensor(wb.data, at::kDouble).reshape(wb.shape)).abs().max().item<double>(),
+        1e-3);
     EXPECT_LE((scores[i].to(at::kDouble) - at::tensor(ws.data, at::kDouble)).abs().max().item<double>(), 1e-5);
   }
   // DeepLabCut's view: the best max_detections, as x, y, w, h.
   const std::vector<Detections> got = detector->Detect(x);
   ASSERT_EQ(got[0].boxes.size(0), 2);
-  EXPECT_NEAR(got[0].boxes[1][2].item<double>(),
-              want_boxes[1][2].item<double>() - want_boxes[1][0].item<double>(), 1e-3);
+  EXPECT_NEAR(got[0].boxes[1][2].item<double>(), want_boxes[1][2].item<double>() - want_boxes[1][0].item<double>(),
+              1e-3);
 }
 
 TEST(FasterRcnn, StrictLoading) {

@@ -147,8 +147,8 @@ TEST(IdentityHead, ConfigAndNetwork) {
   HeadOutputs out = net->Forward(at::randn({1, 3, 128, 96}));
   const at::Tensor& maps = out["identity"]["heatmap"];
   EXPECT_EQ(maps.sizes(), (at::IntArrayRef{1, 3, 17, 13}));  // (8 x 6 features) * 2 + 1
-  const at::Tensor poses = PredictPafPoses(out["bodypart"]["heatmap"], out["bodypart"]["locref"],
-                                           out["bodypart"]["paf"], spec.paf);
+  const at::Tensor poses =
+      PredictPafPoses(out["bodypart"]["heatmap"], out["bodypart"]["locref"], out["bodypart"]["paf"], spec.paf);
   const at::Tensor scores = PredictIdentityScores(maps, poses, spec.identity);
   EXPECT_EQ(scores.sizes(), (at::IntArrayRef{1, 3, 4, 3}));
   EXPECT_EQ(AssignIdentityOrder(poses, scores).sizes(), (at::IntArrayRef{1, 3}));

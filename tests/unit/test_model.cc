@@ -11,6 +11,7 @@
 #include <functional>
 #include <random>
 
+#include "dlc_export.h"
 #include "io/torch_pickle.h"
 #include "io/zip_archive.h"
 #include "model/config_internal.h"
@@ -27,7 +28,6 @@
 #include "posebatch/predictor.h"
 #include "posebatch/status.h"
 #include "preprocess/normalize.h"
-#include "dlc_export.h"
 #include "test_env.h"
 
 namespace posebatch {
@@ -78,8 +78,8 @@ void ExpectGoldenBottomUp(const std::string& case_name, const std::vector<std::s
       ASSERT_EQ(got.sizes(), e.sizes()) << name;
       const double rel = MaxAbs(got - e) / MaxAbs(e);
       EXPECT_LE(rel, 1e-4) << name << " frame " << frame;
-      std::printf("%s frame %d %s: max |ours - theirs| = %.3g = %.3g x max |theirs|\n", case_name.c_str(), frame,
-                  name, MaxAbs(got - e), rel);
+      std::printf("%s frame %d %s: max |ours - theirs| = %.3g = %.3g x max |theirs|\n", case_name.c_str(), frame, name,
+                  MaxAbs(got - e), rel);
     }
     at::Tensor poses = PredictHeatmapPoses(out["bodypart"]["heatmap"], out["bodypart"]["locref"], model.spec.pose_head);
     auto final_kp = LoadNpy(base + "_final_bodyparts.npy");
@@ -112,7 +112,6 @@ TEST(NativeModel, HRNetConfigPadsInputsToMultiplesOf32) {
   HeadOutputs out = model.network->Forward(at::zeros({1, 3, g.height, g.width}));
   EXPECT_EQ(out["bodypart"]["heatmap"].sizes(), (at::IntArrayRef{1, 5, 129, 161}));
 }
-
 
 TEST(NativeModel, HRNetW18InterpolatedBackboneLoadsDekrWeightsStrictly) {
   // DEKR's backbone: hrnet_w18 with interpolate_branches. Its golden state dict names every
@@ -204,7 +203,8 @@ TEST(NativeModel, FlopCountIsTwiceTheMultiplyAddsOfWhatRuns) {
 // amplify rounding far more than trained ones: the golden export moves by 6% of its largest
 // heatmap value in bfloat16).
 at::Tensor RealFrameInput(const Model& model, const std::string& image) {
-  auto src = OpenImages({testing::EnvDir("POSEBATCH_REAL") + "/openfield-Pranav-2018-10-30/labeled-data/m4s1/" + image});
+  auto src =
+      OpenImages({testing::EnvDir("POSEBATCH_REAL") + "/openfield-Pranav-2018-10-30/labeled-data/m4s1/" + image});
   Frame f;
   if (!src->Next(&f)) return at::Tensor();
   InputGeometry g = ComputeGeometry(f.width, f.height, PreprocessOptions{}, model.spec.input, "frame");
@@ -246,8 +246,7 @@ void ExpectRealFrameNearFloat32(const std::string& precision, const std::string&
     }
   }
   const at::Tensor pa = PredictHeatmapPoses(a["bodypart"]["heatmap"], a["bodypart"]["locref"], fp32.spec.pose_head);
-  const at::Tensor pb =
-      PredictHeatmapPoses(b["bodypart"]["heatmap"], b["bodypart"]["locref"], reduced.spec.pose_head);
+  const at::Tensor pb = PredictHeatmapPoses(b["bodypart"]["heatmap"], b["bodypart"]["locref"], reduced.spec.pose_head);
   const at::Tensor xy = pa.reshape({-1, 3}).slice(1, 0, 2), xy_reduced = pb.reshape({-1, 3}).slice(1, 0, 2);
   const at::Tensor shift = (xy - xy_reduced).norm(2, {1});
   const double median = shift.median().item<double>(), largest = shift.max().item<double>();
@@ -322,7 +321,10 @@ TEST(NativeModel, Int8ConvolutionStaysWithinItsQuantizationError) {
   at::manual_seed(2);
   c10::InferenceMode guard;
   // A padded, strided, dilated 3x3 with bias, and a 1x1, on post-ReLU-like and signed inputs.
-  struct Case { int64_t in, out, k, stride, padding, dilation; bool bias, signed_input; };
+  struct Case {
+    int64_t in, out, k, stride, padding, dilation;
+    bool bias, signed_input;
+  };
   for (const Case& c : {Case{32, 48, 3, 2, 2, 2, true, false}, Case{64, 16, 1, 1, 0, 1, false, true}}) {
     native::ParamSet params;
     native::Conv2d conv(params, "c.", c.in, c.out, c.k, c.stride, c.padding, c.dilation, c.bias);
@@ -372,8 +374,8 @@ TEST(NativeModel, Bfloat16GroupNormMatchesFloat32) {
     return;
   }
   at::manual_seed(1);
-  for (auto shape : {std::vector<int64_t>{2, 64, 15, 17}, std::vector<int64_t>{1, 96, 1, 3},
-                     std::vector<int64_t>{1, 256, 60, 80}}) {
+  for (auto shape :
+       {std::vector<int64_t>{2, 64, 15, 17}, std::vector<int64_t>{1, 96, 1, 3}, std::vector<int64_t>{1, 256, 60, 80}}) {
     // Offset and scaled like activations: the statistics must not cancel.
     at::Tensor x = (at::randn(shape) * 3 + 5).to(at::kBFloat16).contiguous(at::MemoryFormat::ChannelsLast);
     at::Tensor w = at::rand({shape[1]}) + 0.5, b = at::randn({shape[1]});
@@ -388,7 +390,7 @@ TEST(NativeModel, Bfloat16GroupNormMatchesFloat32) {
 
 // One output of one architecture run in a reduced precision against float32 (NHWC).
 struct ReducedPrecisionOutput {
-  std::string where;             // "model head.key"
+  std::string where;              // "model head.key"
   std::string network_precision;  // Network::precision() of the reduced-precision network
   std::string describe;
   at::Tensor output;
@@ -407,8 +409,8 @@ std::vector<ReducedPrecisionOutput> RunEveryArchitecture(const std::string& prec
   at::set_num_threads(2);
   c10::InferenceMode guard;
   std::vector<ReducedPrecisionOutput> results;
-  for (const char* name : {"hrnet_w32_bu_single", "dekr_w18_multi", "r50_paf_multi", "dlcrnet_ms5_multi",
-                           "td_ssdlite_r50"}) {
+  for (const char* name :
+       {"hrnet_w32_bu_single", "dekr_w18_multi", "r50_paf_multi", "dlcrnet_ms5_multi", "td_ssdlite_r50"}) {
     Model m = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), o);
     Model reference = LoadModel(Fixture(std::string("dlc/") + name + ".pt"), nhwc);
     at::manual_seed(0);
@@ -477,7 +479,8 @@ TEST(NativeModel, DefaultLayoutIsChannelsLastWhereParityHolds) {
   // Bottom-up: NHWC (every golden bottom-up case within 1e-4 in score); top-down pose: NCHW
   // (NHWC moved a td_ssdlite_r50 score by 1.4e-4); an explicit choice wins.
   EXPECT_EQ(LoadModel(Fixture("dlc/r50_bu_single.pt"), ModelLoadOptions{}).network->input_layout(), InputLayout::kNHWC);
-  EXPECT_EQ(LoadModel(Fixture("dlc/td_ssdlite_r50.pt"), ModelLoadOptions{}).network->input_layout(), InputLayout::kNCHW);
+  EXPECT_EQ(LoadModel(Fixture("dlc/td_ssdlite_r50.pt"), ModelLoadOptions{}).network->input_layout(),
+            InputLayout::kNCHW);
   ModelLoadOptions nchw;
   nchw.channels_last = false;
   EXPECT_EQ(LoadModel(Fixture("dlc/r50_bu_single.pt"), nchw).network->input_layout(), InputLayout::kNCHW);
@@ -544,7 +547,8 @@ TEST(NativeModel, MutatedInputsNeverCrash) {
   std::string scratch;
   std::string pkl;
   for (const auto& e : archive->entries())
-    if (e.name.size() > 8 && e.name.substr(e.name.size() - 8) == "data.pkl") pkl = std::string(archive->Read(e, &scratch));
+    if (e.name.size() > 8 && e.name.substr(e.name.size() - 8) == "data.pkl")
+      pkl = std::string(archive->Read(e, &scratch));
   ASSERT_FALSE(pkl.empty());
   std::mt19937 rng(42);
   int errors = 0;
@@ -624,7 +628,10 @@ TEST(TorchPickle, RecursiveStructuresAreRefused) {
   EXPECT_EQ(st.code(), StatusCode::kCorrupt) << st.ToString();
   EXPECT_NE(st.message().find("crafted.pkl"), std::string::npos) << st.message();
   // Indirect: l = []; t = (l,); l.append(t)  -> l is frozen inside t before the APPEND.
-  st = PickleStatus(std::string("]q\0h\0\x85" "a.", 7));
+  st =
+      PickleStatus(std::string("]q\0h\0\x85"
+                               "a.",
+                               7));
   EXPECT_EQ(st.code(), StatusCode::kCorrupt) << st.ToString();
   EXPECT_NE(st.message().find("recursive"), std::string::npos) << st.message();
 }

@@ -17,6 +17,7 @@
 #include <random>
 #include <sstream>
 
+#include "dlc_export.h"
 #include "io/torch_pickle.h"
 #include "model/config_internal.h"
 #include "model/native/native_network.h"
@@ -29,7 +30,6 @@
 #include "predict/linear_assignment.h"
 #include "predict/paf_internal.h"
 #include "preprocess/normalize.h"
-#include "dlc_export.h"
 #include "test_env.h"
 
 namespace posebatch {
@@ -160,9 +160,9 @@ TEST(LinearAssignment, TiesResolveAsScipy) {
 TEST(LinearAssignment, RejectsWhatScipyRejects) {
   EXPECT_TRUE(SolveLinearAssignment({}, 0, 3, true).empty());
   EXPECT_THROW((SolveLinearAssignment({1, NAN}, 1, 2, false)), Error);
-  EXPECT_THROW((SolveLinearAssignment({1, INFINITY}, 1, 2, true)), Error);  // +inf maximized
+  EXPECT_THROW((SolveLinearAssignment({1, INFINITY}, 1, 2, true)), Error);          // +inf maximized
   EXPECT_THROW((SolveLinearAssignment({INFINITY, INFINITY}, 1, 2, false)), Error);  // infeasible
-  const auto pairs = SolveLinearAssignment({INFINITY, 2}, 1, 2, false);  // inf entries avoided
+  const auto pairs = SolveLinearAssignment({INFINITY, 2}, 1, 2, false);             // inf entries avoided
   EXPECT_EQ(pairs, (std::vector<std::pair<int64_t, int64_t>>{{0, 1}}));
 }
 
@@ -324,12 +324,12 @@ TEST(PafPredictor, DenseCasesMatchDeepLabCut) {
 
 TEST(PafPredictor, NoPeaksGiveMinusOnes) {
   PafPredictorSpec spec = SynthSpec();
-  const at::Tensor poses = PredictPafPoses(at::full({2, 4, 9, 11}, -20.0), at::zeros({2, 8, 9, 11}),
-                                           at::zeros({2, 12, 9, 11}), spec);
+  const at::Tensor poses =
+      PredictPafPoses(at::full({2, 4, 9, 11}, -20.0), at::zeros({2, 8, 9, 11}), at::zeros({2, 12, 9, 11}), spec);
   EXPECT_TRUE(poses.eq(-1).all().item<bool>());
   spec.clip_scores = true;  // DeepLabCut clips the -1 scores to 0 too
-  const at::Tensor clipped = PredictPafPoses(at::full({1, 4, 9, 11}, -20.0), at::zeros({1, 8, 9, 11}),
-                                             at::zeros({1, 12, 9, 11}), spec);
+  const at::Tensor clipped =
+      PredictPafPoses(at::full({1, 4, 9, 11}, -20.0), at::zeros({1, 8, 9, 11}), at::zeros({1, 12, 9, 11}), spec);
   EXPECT_TRUE(clipped.select(3, 2).eq(0).all().item<bool>());
 }
 
@@ -405,8 +405,8 @@ TEST(PafAffinity, SameBitsAsDeepLabCutsTensorOps) {
   for (int64_t i = 0; i < n; ++i) {
     const float* fx = f + (pp[i * 4] * E + pp[i * 4 + 1]) * 2 * H * W;
     const int64_t s = pp[i * 4 + 2], d = pp[i * 4 + 3];
-    const float got = PafLineAffinityUnrounded(fx, fx + H * W, H, W, prc[s * 2], prc[s * 2 + 1], prc[d * 2],
-                                               prc[d * 2 + 1]);
+    const float got =
+        PafLineAffinityUnrounded(fx, fx + H * W, H, W, prc[s * 2], prc[s * 2 + 1], prc[d * 2], prc[d * 2 + 1]);
     differ += std::memcmp(&got, &w[i], sizeof(float)) != 0;
     const float rounded = RoundAffinity(got);
     differ_rounded += std::memcmp(&rounded, &wr[i], sizeof(float)) != 0;
@@ -416,7 +416,6 @@ TEST(PafAffinity, SameBitsAsDeepLabCutsTensorOps) {
 }
 
 // ---- DLCRNetHead on the golden frames.
-
 
 double MaxAbs(const at::Tensor& t) { return t.abs().max().item<double>(); }
 

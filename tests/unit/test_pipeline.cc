@@ -1,9 +1,8 @@
 // The pipeline end to end on real decoded video and a real TorchScript model: identical
 // results whatever the batch size, mode and worker count; order; errors reported once.
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
 #include <c10/core/CPUAllocator.h>
+#include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -55,9 +54,7 @@ PipelineOptions Opts() {
   return o;
 }
 
-Model LoadFixtureModel(const std::string& name) {
-  return LoadModel(Fixture("models/" + name), ModelLoadOptions{});
-}
+Model LoadFixtureModel(const std::string& name) { return LoadModel(Fixture("models/" + name), ModelLoadOptions{}); }
 
 std::vector<Row> RunVideo(Model& model, const PipelineOptions& opt, const DecodeOptions& dec = {},
                           Status* status_out = nullptr) {
@@ -65,8 +62,10 @@ std::vector<Row> RunVideo(Model& model, const PipelineOptions& opt, const Decode
   CaptureWriter w(model.spec.bodyparts.size() * 3);
   RunStats stats;
   Status st = RunPipeline(model, *src, w, opt, PreprocessOptions{}, RunContext{}, &stats);
-  if (status_out) *status_out = st;
-  else EXPECT_TRUE(st.ok()) << st.ToString();
+  if (status_out)
+    *status_out = st;
+  else
+    EXPECT_TRUE(st.ok()) << st.ToString();
   if (st.ok()) {
     EXPECT_EQ(stats.frames, static_cast<int64_t>(w.rows.size()));
   }
@@ -77,7 +76,7 @@ std::vector<Row> RunVideo(Model& model, const PipelineOptions& opt, const Decode
 // large-block cache installed, as the CLI runs.
 TEST(Allocator, LargeBlocksAreReusedSmallOnesLeftToLibTorch) {
   TuneAllocatorForInference();
-  TuneAllocatorForInference();  // once per process; a second call changes nothing
+  TuneAllocatorForInference();                  // once per process; a second call changes nothing
   const int64_t big = (int64_t{64} << 20) / 4;  // 64 MiB of float: above glibc's 32 MiB
   void* first = nullptr;
   {
@@ -128,8 +127,8 @@ TEST(Pipeline, IdenticalAcrossBatchSizesModesAndWorkers) {
         ASSERT_EQ(rows.size(), reference.size()) << "batch " << batch;
         for (size_t i = 0; i < rows.size(); ++i) {
           ASSERT_EQ(rows[i].index, reference[i].index);
-          ASSERT_EQ(0, std::memcmp(rows[i].values.data(), reference[i].values.data(),
-                                   rows[i].values.size() * sizeof(float)))
+          ASSERT_EQ(
+              0, std::memcmp(rows[i].values.data(), reference[i].values.data(), rows[i].values.size() * sizeof(float)))
               << "batch " << batch << " async " << async << " workers " << workers << " frame " << i;
         }
       }
@@ -365,8 +364,7 @@ void ExpectSameRows(const std::vector<Row>& a, const std::vector<Row>& b, size_t
   ASSERT_EQ(a.size(), b.size()) << what;
   for (size_t i = 0; i < a.size(); ++i) {
     ASSERT_EQ(a[i].index, b[i].index) << what;
-    ASSERT_EQ(0, std::memcmp(a[i].values.data(), b[i].values.data(), ncols * sizeof(float)))
-        << what << ": frame " << i;
+    ASSERT_EQ(0, std::memcmp(a[i].values.data(), b[i].values.data(), ncols * sizeof(float))) << what << ": frame " << i;
   }
 }
 

@@ -2,9 +2,8 @@
 // inference loop, the decode stage's error, the failure latch and the threaded driver, the
 // timeline writer; and the one table of mode rules (CheckModeInputs). Part of test_pipeline,
 // so that the TSan job runs them too.
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <cmath>

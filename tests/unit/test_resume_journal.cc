@@ -2,7 +2,6 @@
 // trusted, stale headers are named, and the writer's file lifecycle (keep on abort, delete on
 // commit) holds.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cmath>
@@ -197,7 +196,8 @@ TEST_F(Journal, StaleOrForeignJournalsAreNamed) {
   other = header_;
   other.emplace_back("crop", "none");
   EXPECT_EQ(HeaderMismatch(other, j.header), "crop (missing from the journal)");
-  EXPECT_EQ(HeaderMismatch(JournalHeader(header_.begin(), header_.end() - 1), j.header), "frames (only in the journal)");
+  EXPECT_EQ(HeaderMismatch(JournalHeader(header_.begin(), header_.end() - 1), j.header),
+            "frames (only in the journal)");
 
   // A torn header, something else entirely, and no file at all.
   fs::resize_file(path_, 30);
@@ -241,7 +241,10 @@ TEST(JournalKey, SpeedOnlyOptionsLeaveItAndRowOptionsNameTheirField) {
 
   const std::vector<std::pair<std::string, std::function<void(AnalyzeOptions*)>>> rows = {
       {"frames (journal 0:-1, now 5:-1)", [](AnalyzeOptions* o) { o->decode.start_frame = 5; }},
-      {"crop (journal none, now 1,9,2,8)", [](AnalyzeOptions* o) { o->preprocess.crop = Crop{1, 9, 2, 8}; }},
+      {"crop (journal none, now 1,9,2,8)",
+       [](AnalyzeOptions* o) {
+         o->preprocess.crop = Crop{1, 9, 2, 8};
+       }},
       {"batch_size (journal 8, now 4)", [](AnalyzeOptions* o) { o->pipeline.batch_size = 4; }},
       {"device (journal cpu, now cuda)", [](AnalyzeOptions* o) { o->model.device = "cuda"; }},
       {"ctd_tracking (missing from the journal)", [](AnalyzeOptions* o) { o->ctd_tracking = true; }},

@@ -52,8 +52,7 @@ std::vector<std::array<double, 4>> ReadBoxes(const std::string& npy) {
 }
 
 // Every value within 1e-3 px (coordinates) or 1e-5 (scores); returns the largest differences.
-std::array<double, 2> ExpectPosesNear(const at::Tensor& got, const std::string& npy,
-                                      const std::string& what) {
+std::array<double, 2> ExpectPosesNear(const at::Tensor& got, const std::string& npy, const std::string& what) {
   auto expected = LoadNpy(npy);
   EXPECT_EQ(got.numel(), expected.size()) << what;
   std::array<double, 2> worst{0, 0};
@@ -99,10 +98,10 @@ void ExpectGoldenTopDown(const std::string& case_name) {
         PredictHeatmapPoses(out["bodypart"]["heatmap"], out["bodypart"]["locref"], spec.pose_head);
     const int individuals = static_cast<int>(spec.individuals.size());
     const at::Tensor poses = TopDownFramePoses(crop_poses, transforms, individuals);
-    const auto worst = ExpectPosesNear(poses, base + "_final_bodyparts.npy",
-                                       case_name + " frame " + std::to_string(frame));
-    std::printf("%s frame %d: %zu boxes, max |ours - theirs| = %.3g px, scores %.3g\n",
-                case_name.c_str(), frame, boxes.size(), worst[0], worst[1]);
+    const auto worst =
+        ExpectPosesNear(poses, base + "_final_bodyparts.npy", case_name + " frame " + std::to_string(frame));
+    std::printf("%s frame %d: %zu boxes, max |ours - theirs| = %.3g px, scores %.3g\n", case_name.c_str(), frame,
+                boxes.size(), worst[0], worst[1]);
     const at::Tensor final_boxes = TopDownFrameBoxes(boxes, individuals);
     auto expected_boxes = LoadNpy(base + "_final_bboxes.npy");
     ASSERT_EQ(final_boxes.numel(), expected_boxes.size());
@@ -114,9 +113,7 @@ void ExpectGoldenTopDown(const std::string& case_name) {
 
 TEST(TopDown, GoldenSSDLiteResNet50PoseMatchesDeepLabCut) { ExpectGoldenTopDown("td_ssdlite_r50"); }
 
-TEST(TopDown, GoldenFasterRCNNResNet50PoseMatchesDeepLabCut) {
-  ExpectGoldenTopDown("td_frcnn_r50");
-}
+TEST(TopDown, GoldenFasterRCNNResNet50PoseMatchesDeepLabCut) { ExpectGoldenTopDown("td_frcnn_r50"); }
 
 TEST(TopDown, CropPlanFollowsDeepLabCutsArithmetic) {
   TopDownCropSpec spec;  // 256x256, with context
@@ -177,8 +174,7 @@ TEST(ConditionalTopDown, GoldenRTMPoseSMatchesDeepLabCut) {
   EXPECT_FALSE(crop.with_context);
   const double margin = e.config["data"]["bbox_margin"].as<double>();
   const int individuals = static_cast<int>(e.config["metadata"]["individuals"].size());
-  const SimCCPredictorSpec simcc =
-      ParseSimCCPredictor(e.config["model"]["heads"]["bodypart"]["predictor"], case_name);
+  const SimCCPredictorSpec simcc = ParseSimCCPredictor(e.config["model"]["heads"]["bodypart"]["predictor"], case_name);
   // The typed spec carries the same, parsed once with the config.
   const ModelSpec spec = ParseModelConfigNode(e.config, case_name);
   EXPECT_EQ(spec.method, Method::kConditionalTopDown);
@@ -206,8 +202,7 @@ TEST(ConditionalTopDown, GoldenRTMPoseSMatchesDeepLabCut) {
     ASSERT_EQ(given.shape.size(), 3u);
     ASSERT_EQ(given.shape[1], k);
     std::vector<float> conds(given.data.begin(), given.data.end());
-    const auto crops =
-        PrepareCtdCrops(conds.data(), given.shape[0], k, f.width, f.height, margin, crop);
+    const auto crops = PrepareCtdCrops(conds.data(), given.shape[0], k, f.width, f.height, margin, crop);
     const int64_t n = static_cast<int64_t>(crops.size());
     ASSERT_GT(n, 0);
     at::Tensor input = at::empty({n, 3, crop.height, crop.width});
@@ -220,15 +215,13 @@ TEST(ConditionalTopDown, GoldenRTMPoseSMatchesDeepLabCut) {
     }
     c10::InferenceMode guard;
     HeadOutputs out = net->Forward(input, cond);
-    const at::Tensor crop_poses =
-        PredictSimCCPoses(out["bodypart"]["x"], out["bodypart"]["y"], simcc);
+    const at::Tensor crop_poses = PredictSimCCPoses(out["bodypart"]["x"], out["bodypart"]["y"], simcc);
     const at::Tensor poses = CtdFramePoses(crop_poses, crops, individuals);
-    const auto worst = ExpectPosesNear(poses, base + "_final_bodyparts.npy",
-                                       case_name + " frame " + std::to_string(frame));
-    std::printf(
-        "%s frame %d: %lld of %lld conditions kept, max |ours - theirs| = %.3g px, scores %.3g\n",
-        case_name.c_str(), frame, static_cast<long long>(n), static_cast<long long>(given.shape[0]),
-        worst[0], worst[1]);
+    const auto worst =
+        ExpectPosesNear(poses, base + "_final_bodyparts.npy", case_name + " frame " + std::to_string(frame));
+    std::printf("%s frame %d: %lld of %lld conditions kept, max |ours - theirs| = %.3g px, scores %.3g\n",
+                case_name.c_str(), frame, static_cast<long long>(n), static_cast<long long>(given.shape[0]), worst[0],
+                worst[1]);
     const at::Tensor final_boxes = TopDownFrameBoxes(boxes, individuals);
     auto expected_boxes = LoadNpy(base + "_final_bboxes.npy");
     ASSERT_EQ(final_boxes.numel(), expected_boxes.size());
@@ -244,11 +237,8 @@ TEST(ConditionalTopDown, GoldenRTMPoseSMatchesDeepLabCut) {
   const auto t0 = std::chrono::steady_clock::now();
   const int reps = 3;
   for (int r = 0; r < reps; ++r) net->Forward(batch, cond);
-  const double ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-      reps;
-  std::printf("%s forward, batch 8 crops, 2 threads: %.1f ms (%.2f ms per crop)\n",
-              case_name.c_str(), ms, ms / 8);
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / reps;
+  std::printf("%s forward, batch 8 crops, 2 threads: %.1f ms (%.2f ms per crop)\n", case_name.c_str(), ms, ms / 8);
 }
 
 TEST(ConditionalTopDown, ConditionEncodingFollowsStackedKeypointEncoder) {
@@ -273,12 +263,9 @@ TEST(ConditionalTopDown, ConditionEncodingFollowsStackedKeypointEncoder) {
 
 TEST(ConditionalTopDown, ConditionsAreFilteredAndBoxedAsDeepLabCutDoes) {
   const float conds[] = {
-      10,    20,  0.9f,  30,   40,
-      0.f,   50,  25,    0.5f,  // kept; the 0-score keypoint is not in the box
-      100,   100, 0.04f, 110,  110,
-      0.01f, 0,   0,     0,  // max score < 0.05: dropped
-      5,     5,   0.5f,  5,    5,
-      0.5f,  5,   5,     0.5f,  // a single point: box of 2 * margin
+      10,  20,  0.9f,  30,  40,  0.f,   50, 25, 0.5f,  // kept; the 0-score keypoint is not in the box
+      100, 100, 0.04f, 110, 110, 0.01f, 0,  0,  0,     // max score < 0.05: dropped
+      5,   5,   0.5f,  5,   5,   0.5f,  5,  5,  0.5f,  // a single point: box of 2 * margin
   };
   const TopDownCropSpec spec{256, 256, 0, false};
   const auto crops = PrepareCtdCrops(conds, 3, 3, 320, 256, 20, spec);
@@ -290,12 +277,10 @@ TEST(ConditionalTopDown, ConditionsAreFilteredAndBoxedAsDeepLabCutDoes) {
   const CropTransform& t = crops[0].plan.transform;
   EXPECT_FLOAT_EQ(crops[0].conditions[0], static_cast<float>((10 - t.offset_x) / t.scale_x));
   // Rescoring: mean of scores >= 0.2 times the condition mean, for every keypoint.
-  at::Tensor crop_poses =
-      at::tensor({1.f, 1.f, 0.5f, 2.f, 2.f, 0.1f, 3.f, 3.f, 0.3f}).reshape({1, 3, 3});
+  at::Tensor crop_poses = at::tensor({1.f, 1.f, 0.5f, 2.f, 2.f, 0.1f, 3.f, 3.f, 0.3f}).reshape({1, 3, 3});
   at::Tensor poses = CtdFramePoses(crop_poses, {crops[0]}, 2);
   EXPECT_EQ(poses.size(0), 2);
-  EXPECT_FLOAT_EQ(poses[0][1][2].item<float>(),
-                  static_cast<float>(crops[0].score_mean * (0.8 / 2)));
+  EXPECT_FLOAT_EQ(poses[0][1][2].item<float>(), static_cast<float>(crops[0].score_mean * (0.8 / 2)));
   EXPECT_EQ(poses[1][0][0].item<float>(), -1.f);
 }
 

@@ -46,17 +46,13 @@ TEST(Colormap, EqualsMatplotlibAsDeepLabCutUsesIt) {
   const Case cases[] = {
       {"rainbow", 4, {127, 0, 255, 42, 220, 220, 212, 220, 127, 255, 0, 0}},
       {"rainbow", 5, {127, 0, 255, 0, 180, 235, 128, 254, 179, 255, 178, 96, 255, 0, 0}},
-      {"rainbow", 7, {127, 0,   255, 43,  126, 246, 42, 220, 220, 128, 254,
-                      179, 212, 220, 127, 255, 126, 65, 255, 0,   0}},
+      {"rainbow", 7, {127, 0, 255, 43, 126, 246, 42, 220, 220, 128, 254, 179, 212, 220, 127, 255, 126, 65, 255, 0, 0}},
       {"jet", 5, {0, 0, 127, 0, 128, 255, 124, 255, 121, 255, 148, 0, 127, 0, 0}},
-      {"jet", 7, {0,   0,   127, 0, 40,  255, 0, 212, 255, 124, 255,
-                  121, 255, 229, 0, 255, 70,  0, 127, 0,   0}},
+      {"jet", 7, {0, 0, 127, 0, 40, 255, 0, 212, 255, 124, 255, 121, 255, 229, 0, 255, 70, 0, 127, 0, 0}},
       {"viridis", 5, {68, 1, 84, 58, 82, 139, 32, 144, 140, 94, 201, 97, 253, 231, 36}},
-      {"plasma", 7, {12,  7,   134, 92, 0,   165, 155, 23,  158, 203, 71,
-                     119, 236, 120, 83, 253, 179, 46,  239, 248, 33}},
+      {"plasma", 7, {12, 7, 134, 92, 0, 165, 155, 23, 158, 203, 71, 119, 236, 120, 83, 253, 179, 46, 239, 248, 33}},
       {"cool", 5, {0, 255, 255, 64, 191, 255, 128, 127, 255, 192, 63, 255, 255, 0, 255}},
-      {"autumn", 7, {255, 0,   0,   255, 42,  0,   255, 85,  0,   255, 128,
-                     0,   255, 170, 0,   255, 213, 0,   255, 255, 0}},
+      {"autumn", 7, {255, 0, 0, 255, 42, 0, 255, 85, 0, 255, 128, 0, 255, 170, 0, 255, 213, 0, 255, 255, 0}},
       {"hsv", 5, {255, 0, 0, 131, 255, 0, 0, 255, 245, 113, 0, 255, 255, 0, 23}},
       {"rainbow_r", 5, {255, 0, 0, 254, 180, 97, 126, 254, 180, 1, 178, 236, 127, 0, 255}},
   };
@@ -70,8 +66,7 @@ TEST(Colormap, EqualsMatplotlibAsDeepLabCutUsesIt) {
 viz::PoseColumns OneAnimal(int bodyparts) {
   std::vector<std::vector<std::string>> cols;
   for (int b = 0; b < bodyparts; ++b)
-    for (const char* c : {"x", "y", "likelihood"})
-      cols.push_back({"scorer", "bp" + std::to_string(b), c});
+    for (const char* c : {"x", "y", "likelihood"}) cols.push_back({"scorer", "bp" + std::to_string(b), c});
   return viz::ParsePoseColumns({"scorer", "bodyparts", "coords"}, cols, "test");
 }
 
@@ -107,8 +102,7 @@ TEST(PoseDrawer, SkeletonBoxesAndColourByIndividual) {
   for (const char* ind : {"a1", "a2"})
     for (const char* bp : {"head", "tail"})
       for (const char* c : {"x", "y", "likelihood"}) cols.push_back({"s", ind, bp, c});
-  viz::PoseColumns pc =
-      viz::ParsePoseColumns({"scorer", "individuals", "bodyparts", "coords"}, cols, "test");
+  viz::PoseColumns pc = viz::ParsePoseColumns({"scorer", "individuals", "bodyparts", "coords"}, cols, "test");
   ASSERT_TRUE(pc.multi_animal);
   ASSERT_EQ(pc.individuals.size(), 2u);
   LabeledVideoOptions o;
@@ -137,8 +131,7 @@ TEST(PoseDrawer, SkeletonBoxesAndColourByIndividual) {
 
 TEST(Pickle, ProtocolZeroAsPandasStoresAttributes) {
   // pickle.dumps([(1, [("s", "nose", "x"), ("s", "nose", "y")])], protocol=0)
-  const std::string p =
-      "(lp0\n(I1\n(lp1\n(Vs\np2\nVnose\np3\nVx\np4\ntp5\na(g2\ng3\nVy\np6\ntp7\natp8\na.";
+  const std::string p = "(lp0\n(I1\n(lp1\n(Vs\np2\nVnose\np3\nVx\np4\ntp5\na(g2\ng3\nVy\np6\ntp7\natp8\na.";
   PyRef v = ParsePickle(p, "test");
   ASSERT_TRUE(v->is(PyObject::Type::kList));
   const PyObject& t = *v->items.at(0);
@@ -160,8 +153,7 @@ TEST(H5Reader, ReadsDeepLabCutsOwnFile) {
   const PoseTable t = ReadPoseTable(testing::Golden("r50_bu_single/video_dlc.h5"));
   EXPECT_EQ(t.level_names, (std::vector<std::string>{"scorer", "bodyparts", "coords"}));
   ASSERT_EQ(t.cols, 12);
-  EXPECT_EQ(t.columns[3], (std::vector<std::string>{"DLC_Resnet50_goldenNov24shuffle1_snapshot_000",
-                                                    "ear_l", "x"}));
+  EXPECT_EQ(t.columns[3], (std::vector<std::string>{"DLC_Resnet50_goldenNov24shuffle1_snapshot_000", "ear_l", "x"}));
   ASSERT_GE(t.rows, 2);
   EXPECT_EQ(t.index[0], 0);
   EXPECT_EQ(t.index[1], 1);
@@ -235,8 +227,8 @@ TEST(LabelingWriter, StashIsBoundedByThePipelineAndEveryFrameIsEncoded) {
   const std::string mp4 = (dir / "v_labeled.mp4").string();
   std::vector<std::unique_ptr<PoseWriter>> writers;
   writers.push_back(CreateH5Writer((dir / "v.h5").string(), layout, H5WriterOptions{}));
-  writers.push_back(viz::CreateLabelingWriter(mp4, layout, source->info(), LabeledVideoOptions{},
-                                              "", Crop{}, stash, nullptr));
+  writers.push_back(
+      viz::CreateLabelingWriter(mp4, layout, source->info(), LabeledVideoOptions{}, "", Crop{}, stash, nullptr));
   auto writer = CreateFanOutWriter(std::move(writers));
   PipelineOptions p;
   p.batch_size = 4;
@@ -246,9 +238,9 @@ TEST(LabelingWriter, StashIsBoundedByThePipelineAndEveryFrameIsEncoded) {
   writer->Commit();
   EXPECT_EQ(stats.frames, 96);
   EXPECT_EQ(stash->held(), 0u);
-  const size_t bound = static_cast<size_t>(
-      (p.num_slots + 2 * p.result_batches + 2 * p.postprocess_workers + 2) * p.batch_size +
-      p.decoded_frames + p.preprocess_workers + 2);
+  const size_t bound =
+      static_cast<size_t>((p.num_slots + 2 * p.result_batches + 2 * p.postprocess_workers + 2) * p.batch_size +
+                          p.decoded_frames + p.preprocess_workers + 2);
   EXPECT_LE(stash->peak(), bound);
   EXPECT_LE(stash->buffers(),
             stash->peak() + 6);  // recycled (+ the encoder's queue), not one per frame
@@ -265,9 +257,7 @@ TEST(Plots, WritesEveryFigureAsPngAndSvg) {
   const fs::path dir = fs::temp_directory_path() / ("pb_test_plots_" + std::to_string(::getpid()));
   std::vector<std::string> written;
   PlotOptions o;
-  ASSERT_TRUE(
-      PlotTrajectories(testing::Golden("r50_bu_single/video_dlc.h5"), dir.string(), o, &written)
-          .ok());
+  ASSERT_TRUE(PlotTrajectories(testing::Golden("r50_bu_single/video_dlc.h5"), dir.string(), o, &written).ok());
   ASSERT_EQ(written.size(), 8u);
   for (const auto& f : written) {
     EXPECT_TRUE(fs::exists(f)) << f;

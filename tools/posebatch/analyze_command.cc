@@ -74,7 +74,8 @@ int Run(const AnalyzeArgs& a, AnalyzeOptions o, const StopFlags& stop, CampaignT
                         !(stop.cancel != nullptr && stop.cancel->load());
   const int code = FinishRun(st, result, a.allow_lost_frames, graceful, !json);
   if (json) json_out.Summary(result, code);
-  if (task != nullptr) task->Finish(result.interrupted ? "stopped" : result.failed() > 0 || !st.ok() ? "failed" : "done");
+  if (task != nullptr)
+    task->Finish(result.interrupted ? "stopped" : result.failed() > 0 || !st.ok() ? "failed" : "done");
   return code;
 }
 
@@ -138,8 +139,8 @@ int RunManifestTask(const CLI::App& cmd, const std::string& manifest_arg, const 
     }
   }
   if (!a.quiet && a.progress == "text") {
-    std::cerr << "campaign " << dir << ": task " << (index >= 0 ? std::to_string(index) + "/" + std::to_string(count)
-                                                                 : std::string("(all shards)"))
+    std::cerr << "campaign " << dir << ": task "
+              << (index >= 0 ? std::to_string(index) + "/" + std::to_string(count) : std::string("(all shards)"))
               << ", " << mine.size() << " videos\n";
   }
   if (mine.empty()) {

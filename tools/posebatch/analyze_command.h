@@ -21,7 +21,6 @@ int RunAnalyze(const AnalyzeArgs& a, AnalyzeOptions o, const StopFlags& stop);
 // `analyze --manifest M [--shard I/N]`: the videos of one shard of the campaign beside M (all
 // of them without a task index), with the options the plan recorded, overridden by those
 // given on `cmd`'s command line.
-int RunManifestTask(const CLI::App& cmd, const std::string& manifest, const std::string& shard,
-                    const StopFlags& stop);
+int RunManifestTask(const CLI::App& cmd, const std::string& manifest, const std::string& shard, const StopFlags& stop);
 
 }  // namespace posebatch::cli

@@ -1,7 +1,8 @@
 #include "analyze_options.h"
-#include "viz_commands.h"
 
 #include <iostream>
+
+#include "viz_commands.h"
 
 namespace posebatch::cli {
 namespace {
@@ -45,9 +46,10 @@ const CLI::Validator kDevice(
 }  // namespace
 
 void AddAnalyzeOptions(CLI::App* cmd, AnalyzeArgs& a, AnalyzeOptions& o, bool inputs_optional) {
-  auto* model_arg = cmd->add_option("model", a.model,
-                  "the model: a DeepLabCut export (.pt), a snapshot-*.pt (pytorch_config.yaml beside it), a "
-                  "training folder (best snapshot, else last), or TorchScript with its config");
+  auto* model_arg =
+      cmd->add_option("model", a.model,
+                      "the model: a DeepLabCut export (.pt), a snapshot-*.pt (pytorch_config.yaml beside it), a "
+                      "training folder (best snapshot, else last), or TorchScript with its config");
   auto* inputs_arg = cmd->add_option("inputs", a.inputs, "videos, images, or folders of them");
   if (!inputs_optional) {
     model_arg->required();
@@ -56,10 +58,15 @@ void AddAnalyzeOptions(CLI::App* cmd, AnalyzeArgs& a, AnalyzeOptions& o, bool in
 
   const std::string model = "Model";
   cmd->add_option("--config", o.model.config_path, "pytorch_config.yaml (default: beside the model / inside an export)")
-      ->check(CLI::ExistingFile)->group(model);
+      ->check(CLI::ExistingFile)
+      ->group(model);
   cmd->add_option("--snapshot", o.model.snapshot, "training folder: the snapshot to use (default: best, else last)")
-      ->check(CLI::ExistingFile)->group(model);
-  cmd->add_option("--device", o.model.device, "where inference runs")->check(kDevice)->capture_default_str()->group(model);
+      ->check(CLI::ExistingFile)
+      ->group(model);
+  cmd->add_option("--device", o.model.device, "where inference runs")
+      ->check(kDevice)
+      ->capture_default_str()
+      ->group(model);
   cmd->add_flag("--half", o.model.half, "float16 inference (GPU, native models)")->group(model);
   cmd->add_flag_function(
          "--channels-last,!--no-channels-last", [&o](int64_t n) { o.model.channels_last = n > 0; },
@@ -91,26 +98,42 @@ void AddAnalyzeOptions(CLI::App* cmd, AnalyzeArgs& a, AnalyzeOptions& o, bool in
 
   const std::string what = "What to analyse";
   cmd->add_option("--frames", a.frames, "frame range START:STOP (STOP exclusive; either may be empty)")
-      ->check(kFrameRange)->group(what);
+      ->check(kFrameRange)
+      ->group(what);
   cmd->add_option("--crop", a.crop, "analyse only x1,x2,y1,y2 (DeepLabCut's cropping)")
-      ->delimiter(',')->expected(4)->check(CLI::NonNegativeNumber)->group(what);
+      ->delimiter(',')
+      ->expected(4)
+      ->check(CLI::NonNegativeNumber)
+      ->group(what);
 
   const std::string run = "Performance";
   cmd->add_option("--batch-size,-b", a.batch_size,
                   "frames (top-down: crops) per inference batch, or auto (time 1-8, keep the fastest)")
-      ->check(NumberOrAuto(4096))->capture_default_str()->group(run);
+      ->check(NumberOrAuto(4096))
+      ->capture_default_str()
+      ->group(run);
   cmd->add_option("--threads,-t", a.threads, "inference threads, or auto (= all cores)")
-      ->check(NumberOrAuto(1024))->capture_default_str()->group(run);
+      ->check(NumberOrAuto(1024))
+      ->capture_default_str()
+      ->group(run);
   cmd->add_option("--workers", o.pipeline.preprocess_workers, "preprocess worker threads")
-      ->check(CLI::Range(1, 64))->capture_default_str()->group(run);
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str()
+      ->group(run);
   cmd->add_option("--post-workers", o.pipeline.postprocess_workers,
                   "postprocess threads (predictor, multi-animal assembly), in parallel over batches")
-      ->check(CLI::Range(1, 64))->capture_default_str()->group(run);
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str()
+      ->group(run);
   cmd->add_option("--detector-batch-size", o.pipeline.detector_batch_size,
                   "frames per detector batch (top-down), or per conditions-model batch (CTD)")
-      ->check(CLI::Range(1, 4096))->capture_default_str()->group(run);
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str()
+      ->group(run);
   cmd->add_option("--slots", o.pipeline.num_slots, "preallocated batch slots (the memory bound)")
-      ->check(CLI::Range(1, 64))->capture_default_str()->group(run);
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str()
+      ->group(run);
   cmd->add_flag("--no-async", a.no_async, "every stage in one thread, in turn (for comparison; same results)")
       ->group(run);
   cmd->add_flag("--quiet,-q", a.quiet, "no progress line or summary")->group(run);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
-
 #include <set>
 #include <string>
 #include <vector>
@@ -16,11 +15,11 @@ namespace posebatch::cli {
 struct AnalyzeArgs {
   std::string model;
   std::vector<std::string> inputs;
-  std::string batch_size = "8";  // N or auto
-  std::string threads = "auto";  // N or auto
-  std::string frames;            // START:STOP
-  std::vector<int> crop;         // x1,x2,y1,y2
-  std::string tracking_config;   // key=value,...
+  std::string batch_size = "8";   // N or auto
+  std::string threads = "auto";   // N or auto
+  std::string frames;             // START:STOP
+  std::vector<int> crop;          // x1,x2,y1,y2
+  std::string tracking_config;    // key=value,...
   std::string progress = "text";  // text, json or none
   bool no_async = false;
   bool quiet = false;

@@ -52,8 +52,7 @@ int RunPlan(CampaignCommands& c) {
   Status st = PlanCampaign(c.plan_args.model, c.plan_args.inputs, p, c.plan_dir, &m);
   if (!st.ok()) {
     std::cerr << "error: " << st.message() << "\n";
-    return st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kNotFound ? kExitUsage
-                                                                                          : kExitFailed;
+    return st.code() == StatusCode::kInvalidArgument || st.code() == StatusCode::kNotFound ? kExitUsage : kExitFailed;
   }
   std::vector<int64_t> frames;
   std::vector<int> shard_of;
@@ -185,11 +184,12 @@ int RunStatus(CampaignCommands& c) {
   }
   std::printf("campaign %s: %zu videos, %lld frames, %d tasks, scorer %s\n", c.status_dir.c_str(), r.videos.size(),
               static_cast<long long>(frames), r.shards, r.manifest.scorer.c_str());
-  std::printf("videos: %d done (%d with lost frames), %d running, %d interrupted, %d failed, %d pending; "
-              "%.1f%% of frames done\n",
-              r.count(VideoState::kDone), r.lost(), r.count(VideoState::kRunning),
-              r.count(VideoState::kInterrupted), r.count(VideoState::kFailed), r.count(VideoState::kPending),
-              frames > 0 ? 100.0 * static_cast<double>(frames_done) / static_cast<double>(frames) : 100.0);
+  std::printf(
+      "videos: %d done (%d with lost frames), %d running, %d interrupted, %d failed, %d pending; "
+      "%.1f%% of frames done\n",
+      r.count(VideoState::kDone), r.lost(), r.count(VideoState::kRunning), r.count(VideoState::kInterrupted),
+      r.count(VideoState::kFailed), r.count(VideoState::kPending),
+      frames > 0 ? 100.0 * static_cast<double>(frames_done) / static_cast<double>(frames) : 100.0);
   std::printf("\n| task | state | host | job | videos | frames | fps | heartbeat |\n");
   std::printf("|---:|---|---|---|---:|---:|---:|---|\n");
   for (const auto& t : r.tasks) {
@@ -212,9 +212,10 @@ int RunStatus(CampaignCommands& c) {
   for (const auto& v : r.videos)
     if (v.analysed > 1) std::printf("note: %s was analysed %d times\n", v.path.c_str(), v.analysed);
   if (!r.rerun.empty()) {
-    std::printf("\nrerun: posebatch slurm %s --tasks rerun   (tasks %s; or: posebatch analyze --manifest "
-                "%s/manifest.jsonl --shard I/%d --resume)\n",
-                c.status_dir.c_str(), Join(r.rerun, ",").c_str(), c.status_dir.c_str(), r.shards);
+    std::printf(
+        "\nrerun: posebatch slurm %s --tasks rerun   (tasks %s; or: posebatch analyze --manifest "
+        "%s/manifest.jsonl --shard I/%d --resume)\n",
+        c.status_dir.c_str(), Join(r.rerun, ",").c_str(), c.status_dir.c_str(), r.shards);
   }
   std::fflush(stdout);
   return code;
@@ -223,15 +224,19 @@ int RunStatus(CampaignCommands& c) {
 }  // namespace
 
 void AddCampaignCommands(CLI::App& app, CampaignCommands& c) {
-  c.plan = app.add_subcommand("plan", "plan a campaign: list the videos, count their frames, split them into shards, "
-                                      "write <dir>/manifest.jsonl");
+  c.plan = app.add_subcommand("plan",
+                              "plan a campaign: list the videos, count their frames, split them into shards, "
+                              "write <dir>/manifest.jsonl");
   AddAnalyzeOptions(c.plan, c.plan_args, c.plan_options);
   c.plan->get_option("inputs")->description(
       "videos, folders of videos, or text files (.txt, .list) with one video or folder per line");
   c.plan->add_option("--out,-o", c.plan_dir, "the campaign folder (created; must not hold a campaign)")
-      ->required()->group("Campaign");
+      ->required()
+      ->group("Campaign");
   c.plan->add_option("--shards", c.shards, "tasks to split the videos into (balanced by frames)")
-      ->check(CLI::Range(1, 100000))->capture_default_str()->group("Campaign");
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str()
+      ->group("Campaign");
 
   c.slurm = app.add_subcommand("slurm", "write a campaign's sbatch script (a job array) and submit it");
   c.slurm->add_option("campaign", c.slurm_dir, "the campaign folder")->required()->check(CLI::ExistingDirectory);
@@ -249,16 +254,19 @@ void AddCampaignCommands(CLI::App& app, CampaignCommands& c) {
   c.slurm->add_option("--qos", o.qos, "sbatch --qos");
   c.slurm->add_option("--max-parallel", o.max_parallel, "at most N tasks at once (--array=...%N)")
       ->check(CLI::Range(1, 100000));
-  c.slurm->add_option("--stop-before-limit", o.stop_before_limit_s,
-                      "seconds before the time limit at which a task stops at a checkpoint and requeues itself "
-                      "(0: never)")
-      ->check(CLI::Range(0, 86400))->capture_default_str();
+  c.slurm
+      ->add_option("--stop-before-limit", o.stop_before_limit_s,
+                   "seconds before the time limit at which a task stops at a checkpoint and requeues itself "
+                   "(0: never)")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
   c.slurm->add_option("--sbatch", o.extra_sbatch, "another sbatch option, verbatim (repeatable), e.g. --sbatch=--nice");
   c.slurm->add_flag("--dry-run", c.dry_run, "print the script; submit nothing");
 
-  c.status = app.add_subcommand("status", "a campaign's progress: videos done / running / interrupted / failed, "
-                                          "tasks and their speed, what to rerun (exit 0 complete, 1 failed, "
-                                          "3 lost frames, 4 unfinished)");
+  c.status = app.add_subcommand("status",
+                                "a campaign's progress: videos done / running / interrupted / failed, "
+                                "tasks and their speed, what to rerun (exit 0 complete, 1 failed, "
+                                "3 lost frames, 4 unfinished)");
   c.status->add_option("campaign", c.status_dir, "the campaign folder")->required()->check(CLI::ExistingDirectory);
   c.status->add_flag("--json", c.status_json, "one JSON object instead of the text report");
 }

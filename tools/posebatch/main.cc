@@ -1,21 +1,20 @@
 // posebatch: the command-line tool. Thin: options in, posebatch::Analyzer (analyze.h) and the
 // campaign functions (campaign.h) do the work, report.h prints. Public headers only.
 #include <CLI/CLI.hpp>
-
 #include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
 #include <iostream>
+#include <thread>
 
+#include "analyze_command.h"
+#include "campaign_commands.h"
 #include "posebatch/analyze.h"
 #include "posebatch/model.h"
 #include "posebatch/pipeline.h"
 #include "posebatch/version.h"
-#include "analyze_command.h"
-#include "campaign_commands.h"
 #include "report.h"
 #include "viz_commands.h"
 
@@ -108,14 +107,16 @@ int main(int argc, char** argv) {
   std::string manifest, shard;
   auto* analyze = app.add_subcommand("analyze", "analyze videos / images with a pose model");
   AddAnalyzeOptions(analyze, a, o, /*inputs_optional=*/true);
-  auto* manifest_opt = analyze->add_option("--manifest", manifest,
-                                           "a campaign's manifest.jsonl (posebatch plan): analyse its videos with "
-                                           "its options (those given here win), instead of MODEL INPUTS")
+  auto* manifest_opt = analyze
+                           ->add_option("--manifest", manifest,
+                                        "a campaign's manifest.jsonl (posebatch plan): analyse its videos with "
+                                        "its options (those given here win), instead of MODEL INPUTS")
                            ->check(CLI::ExistingFile)
                            ->group("Campaign");
-  analyze->add_option("--shard", shard,
-                      "with --manifest: this task's share, I/N or I (N: the plan's); default $SLURM_ARRAY_TASK_ID, "
-                      "else $JOB_COMPLETION_INDEX, else every video")
+  analyze
+      ->add_option("--shard", shard,
+                   "with --manifest: this task's share, I/N or I (N: the plan's); default $SLURM_ARRAY_TASK_ID, "
+                   "else $JOB_COMPLETION_INDEX, else every video")
       ->needs(manifest_opt)
       ->group("Campaign");
 

@@ -89,10 +89,12 @@ int FinishRun(const Status& st, const AnalyzeResult& result, bool allow_lost_fra
               bool print) {
   if (result.interrupted) {
     if (print && stopped_at_checkpoint) {
-      std::fprintf(stderr, "stopped at a checkpoint (SIGTERM / SIGUSR1): completed chunks are kept; --resume continues\n");
+      std::fprintf(stderr,
+                   "stopped at a checkpoint (SIGTERM / SIGUSR1): completed chunks are kept; --resume continues\n");
     } else if (print) {
-      std::fprintf(stderr, "interrupted: unfinished outputs were removed; finished ones are kept; --resume "
-                           "continues unfinished videos from their last completed chunk\n");
+      std::fprintf(stderr,
+                   "interrupted: unfinished outputs were removed; finished ones are kept; --resume "
+                   "continues unfinished videos from their last completed chunk\n");
     }
     return stopped_at_checkpoint ? kExitStopped : kExitInterrupted;
   }
@@ -104,8 +106,8 @@ int FinishRun(const Status& st, const AnalyzeResult& result, bool allow_lost_fra
   const int damaged = result.with_lost_frames();
   if (damaged > 0 && !allow_lost_frames) {
     if (print) {
-      std::fprintf(stderr, "%d video(s) lost frames (see above); exit status %d (--allow-lost-frames: 0)\n",
-                   damaged, kExitLostFrames);
+      std::fprintf(stderr, "%d video(s) lost frames (see above); exit status %d (--allow-lost-frames: 0)\n", damaged,
+                   kExitLostFrames);
     }
     return kExitLostFrames;
   }

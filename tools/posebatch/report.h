@@ -11,10 +11,10 @@ namespace posebatch::cli {
 // Exit statuses: 0 all done; 1 some input failed; 2 bad usage; 3 every input has its outputs,
 // but frames of a damaged video could not be decoded (rows of NaN) and lost frames were not
 // allowed; 75 stopped at a checkpoint (SIGTERM, SIGUSR1: rerun with --resume to continue);
-// 130 interrupted (Ctrl-C, or SIGTERM past its grace period). `posebatch status`: 0 complete, 1 a video failed, 3 complete
-// with lost frames, 4 not finished (pending, running or interrupted videos).
-constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitLostFrames = 3, kExitUnfinished = 4,
-              kExitStopped = 75, kExitInterrupted = 130;
+// 130 interrupted (Ctrl-C, or SIGTERM past its grace period). `posebatch status`: 0 complete, 1 a video failed, 3
+// complete with lost frames, 4 not finished (pending, running or interrupted videos).
+constexpr int kExitOk = 0, kExitFailed = 1, kExitUsage = 2, kExitLostFrames = 3, kExitUnfinished = 4, kExitStopped = 75,
+              kExitInterrupted = 130;
 
 // A message of the library: info lines only when not quiet; notes and warnings always.
 void PrintMessage(MessageLevel level, const std::string& text, bool quiet);

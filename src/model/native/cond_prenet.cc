@@ -30,10 +30,8 @@ namespace {
 // Conv2d (bias, "same" padding for odd kernels) followed by eval-mode BatchNorm2d.
 struct ConvBn {
   ConvBn() = default;
-  ConvBn(ParamSet& p, const std::string& conv, const std::string& bn, int64_t in, int64_t out,
-         int64_t k)
-      : conv_(p, conv, in, out, k, 1, k / 2, 1, /*bias=*/true),
-        bn_(p, bn, out, Norm2d::Kind::kBatch, 32, 1e-5) {}
+  ConvBn(ParamSet& p, const std::string& conv, const std::string& bn, int64_t in, int64_t out, int64_t k)
+      : conv_(p, conv, in, out, k, 1, k / 2, 1, /*bias=*/true), bn_(p, bn, out, Norm2d::Kind::kBatch, 32, 1e-5) {}
   at::Tensor operator()(const at::Tensor& x) const { return bn_(conv_(x)); }
   Conv2d conv_;
   Norm2d bn_;
@@ -56,8 +54,7 @@ class CondPreNetNetwork : public ConditionalNetwork {
           "CondPreNet kpt_encoder must be StackedKeypointEncoder (ColoredKeypointEncoder is not "
           "built natively)");
     }
-    if (model["neck"] && !model["neck"].IsNull())
-      Bad(origin, "models with a neck are not supported yet");
+    if (model["neck"] && !model["neck"].IsNull()) Bad(origin, "models with a neck are not supported yet");
     ParamSet params;
     try {
       num_joints_ = enc["num_joints"].as<int64_t>();
@@ -77,8 +74,7 @@ class CondPreNetNetwork : public ConditionalNetwork {
       }
       const std::string type = inner["type"].as<std::string>();
       auto it = BackboneRegistry().find(type);
-      if (it == BackboneRegistry().end())
-        Bad(origin, "CondPreNet backbone '" + type + "' is not built natively");
+      if (it == BackboneRegistry().end()) Bad(origin, "CondPreNet backbone '" + type + "' is not built natively");
       backbone_ = it->second(inner, params, "backbone.backbone.");
     } catch (const YAML::Exception& e) {
       Bad(origin, std::string("bad model.backbone config (") + e.what() + ")");
@@ -102,16 +98,15 @@ class CondPreNetNetwork : public ConditionalNetwork {
     const int64_t b = batch.size(0), h = batch.size(2), w = batch.size(3);
     if (conditions.dim() != 3 || conditions.size(0) != b || conditions.size(1) != num_joints_ ||
         conditions.size(2) < 3) {
-      throw Error(Status::InvalidArgument("CTD network: conditions must be (" + std::to_string(b) +
-                                          ", " + std::to_string(num_joints_) + ", 3), got " +
+      throw Error(Status::InvalidArgument("CTD network: conditions must be (" + std::to_string(b) + ", " +
+                                          std::to_string(num_joints_) + ", 3), got " +
                                           std::to_string(conditions.dim()) + " dimensions"));
     }
     const at::Tensor cond = conditions.to(at::kFloat).contiguous();
     at::Tensor maps = at::empty({b, num_joints_, h, w}, at::kFloat);
     for (int64_t i = 0; i < b; ++i) {
-      EncodeConditions(cond[i].data_ptr<float>(), num_joints_, static_cast<int>(h),
-                       static_cast<int>(w), img_h_, img_w_, kernel_w_, kernel_h_,
-                       maps[i].data_ptr<float>());
+      EncodeConditions(cond[i].data_ptr<float>(), num_joints_, static_cast<int>(h), static_cast<int>(w), img_h_, img_w_,
+                       kernel_w_, kernel_h_, maps[i].data_ptr<float>());
     }
     at::Tensor x = batch;
     if (channels_last_) maps = maps.contiguous(at::MemoryFormat::ChannelsLast);
@@ -133,9 +128,7 @@ class CondPreNetNetwork : public ConditionalNetwork {
   }
 
   int64_t num_conditions() const override { return num_joints_; }
-  InputLayout input_layout() const override {
-    return channels_last_ ? InputLayout::kNHWC : InputLayout::kNCHW;
-  }
+  InputLayout input_layout() const override { return channels_last_ ? InputLayout::kNHWC : InputLayout::kNCHW; }
   std::string Describe() const override { return describe_; }
   std::string precision() const override { return half_ ? "float16" : "float32"; }
 
@@ -153,13 +146,10 @@ class CondPreNetNetwork : public ConditionalNetwork {
 
 }  // namespace
 
-std::unique_ptr<ConditionalNetwork> BuildCondPreNetNetwork(const YAML::Node& config,
-                                                           StateDict state_dict,
-                                                           const std::string& origin,
-                                                           const std::string& device, bool half,
-                                                           bool channels_last) {
-  return std::make_unique<CondPreNetNetwork>(config, std::move(state_dict), origin, device, half,
-                                             channels_last);
+std::unique_ptr<ConditionalNetwork> BuildCondPreNetNetwork(const YAML::Node& config, StateDict state_dict,
+                                                           const std::string& origin, const std::string& device,
+                                                           bool half, bool channels_last) {
+  return std::make_unique<CondPreNetNetwork>(config, std::move(state_dict), origin, device, half, channels_last);
 }
 
 }  // namespace native

@@ -18,7 +18,7 @@
 namespace posebatch::native {
 
 CspConvModule::CspConvModule(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
-                         int64_t stride_, int64_t padding_, int64_t groups_, Activation act_)
+                             int64_t stride_, int64_t padding_, int64_t groups_, Activation act_)
     : stride(stride_), padding(padding_), groups(groups_), act(act_) {
   weight = p.Add(prefix + "conv.weight", {out, in / groups, k, k});
   norm = Norm2d(p, prefix + "norm.", out, Norm2d::Kind::kBatch, 32, 1e-5);
@@ -28,10 +28,8 @@ at::Tensor CspConvModule::operator()(const at::Tensor& x) const {
   at::Tensor y;
   // oneDNN for every float32 CPU convolution, as PyTorch itself picks it for these layers
   // (grouped or larger than 20480 values).
-  if (x.is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN() &&
-      at::globalContext().userEnabledMkldnn()) {
-    y = at::mkldnn_convolution(x, *weight, c10::nullopt, {padding, padding}, {stride, stride},
-                               {1, 1}, groups);
+  if (x.is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn()) {
+    y = at::mkldnn_convolution(x, *weight, c10::nullopt, {padding, padding}, {stride, stride}, {1, 1}, groups);
   } else {
     y = at::conv2d(x, *weight, {}, {stride, stride}, {padding, padding}, {1, 1}, groups);
   }
@@ -51,8 +49,7 @@ Activation ParseActivation(const YAML::Node& cfg) {
 }
 
 struct CSPNeXtBlock {
-  CSPNeXtBlock(ParamSet& p, const std::string& prefix, int64_t channels, bool identity,
-               Activation act)
+  CSPNeXtBlock(ParamSet& p, const std::string& prefix, int64_t channels, bool identity, Activation act)
       : conv1(p, prefix + "conv1.", channels, channels, 3, 1, 1, 1, act),
         depthwise(p, prefix + "conv2.depthwise_conv.", channels, channels, 5, 1, 2, channels, act),
         pointwise(p, prefix + "conv2.pointwise_conv.", channels, channels, 1, 1, 0, 1, act),
@@ -66,8 +63,8 @@ struct CSPNeXtBlock {
 };
 
 struct CSPLayer {
-  CSPLayer(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t blocks,
-           bool identity, double expand_ratio, bool channel_attention, Activation act)
+  CSPLayer(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t blocks, bool identity,
+           double expand_ratio, bool channel_attention, Activation act)
       : mid(static_cast<int64_t>(out * expand_ratio)),
         main_conv(p, prefix + "main_conv.", in, mid, 1, 1, 0, 1, act),
         short_conv(p, prefix + "short_conv.", in, mid, 1, 1, 0, 1, act),
@@ -123,15 +120,12 @@ class CSPNeXt : public Backbone {
  public:
   CSPNeXt(const YAML::Node& cfg, ParamSet& p, const std::string& prefix) {
     const std::string arch = cfg["arch"] ? cfg["arch"].as<std::string>() : "P5";
-    if (arch != "P5")
-      throw Error(
-          Status::ModelError("CSPNeXt arch '" + arch + "' is not built natively (only P5)"));
+    if (arch != "P5") throw Error(Status::ModelError("CSPNeXt arch '" + arch + "' is not built natively (only P5)"));
     const std::string norm = cfg["norm_layer"] ? cfg["norm_layer"].as<std::string>() : "SyncBN";
     if (norm != "SyncBN" && norm != "BN") {
       throw Error(Status::ModelError("CSPNeXt norm_layer '" + norm + "' is not one of SyncBN, BN"));
     }
-    if (cfg["out_indices"] &&
-        !(cfg["out_indices"].IsScalar() && cfg["out_indices"].as<int>() == -1)) {
+    if (cfg["out_indices"] && !(cfg["out_indices"].IsScalar() && cfg["out_indices"].as<int>() == -1)) {
       throw Error(Status::ModelError("CSPNeXt out_indices other than -1 are not built natively"));
     }
     const double widen = cfg["widen_factor"] ? cfg["widen_factor"].as<double>() : 0.75;
@@ -145,10 +139,8 @@ class CSPNeXt : public Backbone {
       int in, out, blocks;
       bool identity, spp;
     };
-    const Layer layers[] = {{64, 128, 3, true, false},
-                            {128, 256, 6, true, false},
-                            {256, 512, 6, true, false},
-                            {512, 1024, 3, false, true}};
+    const Layer layers[] = {
+        {64, 128, 3, true, false}, {128, 256, 6, true, false}, {256, 512, 6, true, false}, {512, 1024, 3, false, true}};
     // int(a * b) and Python's int(64 * widen // 2): floor division of a float.
     const auto widen_int = [&](int c) { return static_cast<int64_t>(c * widen); };
     const int64_t stem_half = static_cast<int64_t>(std::floor(64 * widen / 2));
@@ -161,16 +153,13 @@ class CSPNeXt : public Backbone {
       const Layer& l = layers[i];
       const int64_t in = widen_int(l.in), out = widen_int(l.out);
       // max(round(blocks * deepen), 1) with Python's half-to-even round.
-      const int64_t blocks =
-          std::max<int64_t>(static_cast<int64_t>(std::nearbyint(l.blocks * deepen)), 1);
+      const int64_t blocks = std::max<int64_t>(static_cast<int64_t>(std::nearbyint(l.blocks * deepen)), 1);
       const std::string s = prefix + "stage" + std::to_string(i + 1) + ".";
       Stage st{CspConvModule(p, s + "0.", in, out, 3, 2, 1, 1, act), nullptr, nullptr};
       int next = 1;
-      if (l.spp)
-        st.spp =
-            std::make_unique<SPPBottleneck>(p, s + std::to_string(next++) + ".", out, out, act);
-      st.csp = std::make_unique<CSPLayer>(p, s + std::to_string(next) + ".", out, out, blocks,
-                                          l.identity, expand, attention, act);
+      if (l.spp) st.spp = std::make_unique<SPPBottleneck>(p, s + std::to_string(next++) + ".", out, out, act);
+      st.csp = std::make_unique<CSPLayer>(p, s + std::to_string(next) + ".", out, out, blocks, l.identity, expand,
+                                          attention, act);
       stages_.push_back(std::move(st));
       out_channels_ = out;
     }
@@ -200,8 +189,7 @@ class CSPNeXt : public Backbone {
 }  // namespace
 
 void RegisterCSPNeXt() {
-  BackboneRegistry()["CSPNeXt"] = [](const YAML::Node& cfg, ParamSet& p,
-                                     const std::string& prefix) {
+  BackboneRegistry()["CSPNeXt"] = [](const YAML::Node& cfg, ParamSet& p, const std::string& prefix) {
     return std::unique_ptr<Backbone>(new CSPNeXt(cfg, p, prefix));
   };
 }

@@ -15,8 +15,8 @@ enum class Activation { kNone, kSiLU, kReLU };
 // batch norm (eps 1e-5), activation. Immutable after loading.
 struct CspConvModule {
   CspConvModule() = default;
-  CspConvModule(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
-              int64_t stride, int64_t padding, int64_t groups, Activation act);
+  CspConvModule(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride,
+                int64_t padding, int64_t groups, Activation act);
   at::Tensor operator()(const at::Tensor& x) const;
   std::shared_ptr<at::Tensor> weight;
   Norm2d norm;

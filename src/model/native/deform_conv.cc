@@ -2,10 +2,10 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
-#include <algorithm>
 
 #include "model/native/layers.h"
 #include "posebatch/status.h"
@@ -17,13 +17,13 @@ struct Geometry {
   int64_t n, c, h, w, out_c, kh, kw, out_h, out_w;
 };
 
-Geometry Check(const at::Tensor& x, const at::Tensor& offset, const at::Tensor& weight, int64_t stride,
-               int64_t padding, int64_t dilation) {
+Geometry Check(const at::Tensor& x, const at::Tensor& offset, const at::Tensor& weight, int64_t stride, int64_t padding,
+               int64_t dilation) {
   auto bad = [](const std::string& what) { throw Error(Status::ModelError("deformable convolution: " + what)); };
   if (x.dim() != 4 || offset.dim() != 4 || weight.dim() != 4) bad("input, offset and weight must be 4-d");
   Geometry g{x.size(0), x.size(1), x.size(2), x.size(3), weight.size(0), weight.size(2), weight.size(3), 0, 0};
-  if (weight.size(1) != g.c) bad("weight expects " + std::to_string(weight.size(1)) + " input channels, got " +
-                                 std::to_string(g.c));
+  if (weight.size(1) != g.c)
+    bad("weight expects " + std::to_string(weight.size(1)) + " input channels, got " + std::to_string(g.c));
   if (stride < 1 || dilation < 1 || padding < 0) bad("stride and dilation must be positive, padding not negative");
   g.out_h = (g.h + 2 * padding - dilation * (g.kh - 1) - 1) / stride + 1;
   g.out_w = (g.w + 2 * padding - dilation * (g.kw - 1) - 1) / stride + 1;
@@ -129,8 +129,8 @@ at::Tensor DeformConv2dReference(const at::Tensor& x, const at::Tensor& offset, 
     return v * ok.view({g.n, 1, taps * plane}).to(x.scalar_type());
   };
   auto w = [&](const at::Tensor& a, const at::Tensor& b) { return (a * b).view({g.n, 1, taps * plane}); };
-  const at::Tensor cols = w(hy, hx) * corner(y0, x0) + w(hy, lx) * corner(y0, x0 + 1) +
-                          w(ly, hx) * corner(y0 + 1, x0) + w(ly, lx) * corner(y0 + 1, x0 + 1);
+  const at::Tensor cols = w(hy, hx) * corner(y0, x0) + w(hy, lx) * corner(y0, x0 + 1) + w(ly, hx) * corner(y0 + 1, x0) +
+                          w(ly, lx) * corner(y0 + 1, x0 + 1);
   return Contract(cols.view({g.n, g.c * taps, plane}), weight, bias, g);
 }
 

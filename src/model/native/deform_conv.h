@@ -14,8 +14,8 @@ namespace posebatch::native {
 // with zeros outside the image (a point with y <= -1, y >= H, x <= -1 or x >= W reads 0), as
 // torchvision's kernel does. float32 CPU tensors run a dedicated loop; anything else (CUDA,
 // float16) runs DeformConv2dReference.
-at::Tensor DeformConv2d(const at::Tensor& x, const at::Tensor& offset, const at::Tensor& weight,
-                        const at::Tensor& bias, int64_t stride, int64_t padding, int64_t dilation);
+at::Tensor DeformConv2d(const at::Tensor& x, const at::Tensor& offset, const at::Tensor& weight, const at::Tensor& bias,
+                        int64_t stride, int64_t padding, int64_t dilation);
 
 // The same sampling written with ATen gathers (any device and dtype); also the CPU loop's
 // cross-check in the tests.

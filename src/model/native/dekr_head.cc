@@ -71,10 +71,8 @@ struct AdaptBlock {
     const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
     // Per pixel: M (2x2) @ regular grid (2x9) - regular grid, as (tap, dy/dx) pairs.
     const at::Tensor m = transform_matrix_conv(x).permute({0, 2, 3, 1}).reshape({n * h * w, 2, 2});
-    at::Tensor offset = (at::matmul(m, *regular_matrix) - *regular_matrix)
-                            .transpose(1, 2)
-                            .reshape({n, h, w, 18})
-                            .permute({0, 3, 1, 2});
+    at::Tensor offset =
+        (at::matmul(m, *regular_matrix) - *regular_matrix).transpose(1, 2).reshape({n, h, w, 18}).permute({0, 3, 1, 2});
     const at::Tensor t = translation_conv(x);
     offset.slice(1, 0, c10::nullopt, 2).add_(t.narrow(1, 0, 1));
     offset.slice(1, 1, c10::nullopt, 2).add_(t.narrow(1, 1, 1));
@@ -135,8 +133,8 @@ class DekrHead : public Head {
         offset_blocks_.back().emplace_back(p, op + "offset_feature_layers." + jn + "." + std::to_string(b) + ".",
                                            per_keypoint_, off_dilation);
       }
-      offset_final_.emplace_back(p, op + "offset_final_layer." + jn + ".", per_keypoint_, 2, ok, 1, FinalPadding(ok),
-                                 1, true);
+      offset_final_.emplace_back(p, op + "offset_final_layer." + jn + ".", per_keypoint_, 2, ok, 1, FinalPadding(ok), 1,
+                                 true);
     }
   }
 

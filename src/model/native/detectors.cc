@@ -37,25 +37,19 @@ DetectorSpec ParseDetectorSpec(const YAML::Node& config, const std::string& orig
     if (!Present(Child(model, "type"))) Bad(origin, "config has no detector.model.type");
     spec.type = model["type"].as<std::string>();
     if (Present(Child(model, "variant"))) spec.variant = model["variant"].as<std::string>();
-    if (Present(Child(model, "box_score_thresh")))
-      spec.score_threshold = model["box_score_thresh"].as<double>();
+    if (Present(Child(model, "box_score_thresh"))) spec.score_threshold = model["box_score_thresh"].as<double>();
     // DeepLabCut's detector runner keeps as many boxes as the project has individuals.
     const YAML::Node individuals = Child(Child(config, "metadata"), "individuals");
-    if (Present(individuals) && !individuals.IsSequence())
-      Bad(origin, "metadata.individuals must be a list");
-    spec.max_detections =
-        Present(individuals) && individuals.size() > 0 ? static_cast<int>(individuals.size()) : 1;
+    if (Present(individuals) && !individuals.IsSequence()) Bad(origin, "metadata.individuals must be a list");
+    spec.max_detections = Present(individuals) && individuals.size() > 0 ? static_cast<int>(individuals.size()) : 1;
     const YAML::Node data = Child(detector, "data");
-    spec.input.bgr =
-        Present(Child(data, "colormode")) && data["colormode"].as<std::string>() == "BGR";
+    spec.input.bgr = Present(Child(data, "colormode")) && data["colormode"].as<std::string>() == "BGR";
     const YAML::Node inference = Child(data, "inference");
-    if (Present(Child(inference, "normalize_images")))
-      spec.input.normalize = inference["normalize_images"].as<bool>();
+    if (Present(Child(inference, "normalize_images"))) spec.input.normalize = inference["normalize_images"].as<bool>();
     spec.input.albumentations = true;  // DeepLabCut's detector transform is A.Normalize
     // The detector sees the whole frame: anything else its inference transform could do
     // (resize, padding) would move the boxes, and is not supported.
-    for (const char* unsupported :
-         {"resize", "longest_max_size", "auto_padding", "top_down_crop"}) {
+    for (const char* unsupported : {"resize", "longest_max_size", "auto_padding", "top_down_crop"}) {
       if (Present(Child(inference, unsupported))) {
         Bad(origin, std::string("detector.data.inference.") + unsupported + " is not supported");
       }
@@ -66,8 +60,7 @@ DetectorSpec ParseDetectorSpec(const YAML::Node& config, const std::string& orig
   return spec;
 }
 
-std::unique_ptr<Detector> BuildNativeDetector(const YAML::Node& config, StateDict state_dict,
-                                              const std::string& origin,
+std::unique_ptr<Detector> BuildNativeDetector(const YAML::Node& config, StateDict state_dict, const std::string& origin,
                                               const std::string& device_name) {
   RegisterAllDetectors();
   const c10::Device device = ResolveDevice(device_name);

@@ -26,8 +26,7 @@ DetectorSpec ParseDetectorSpec(const YAML::Node& config, const std::string& orig
 // used, shapes checked), moves it to `device`. `spec` may be adjusted (e.g. the score threshold
 // torchvision really applies). `config` is the whole pytorch_config.
 using DetectorBuilder = std::function<std::unique_ptr<Detector>(
-    DetectorSpec spec, const YAML::Node& config, StateDict state_dict, const std::string& origin,
-    c10::Device device)>;
+    DetectorSpec spec, const YAML::Node& config, StateDict state_dict, const std::string& origin, c10::Device device)>;
 
 // Keyed by "<type>/<variant>" (looked up first) or "<type>", with type = detector.model.type
 // (SSDLite, FasterRCNN) and variant = detector.model.variant (e.g.
@@ -41,7 +40,7 @@ void RegisterAllDetectors();
 // The detector the config describes, with `state_dict` loaded strictly, on `device` ("cpu",
 // "cuda[:N]"). Throws Error naming `origin` (unknown architecture, mismatched weights, bad
 // config).
-std::unique_ptr<Detector> BuildNativeDetector(const YAML::Node& config, StateDict state_dict,
-                                              const std::string& origin, const std::string& device);
+std::unique_ptr<Detector> BuildNativeDetector(const YAML::Node& config, StateDict state_dict, const std::string& origin,
+                                              const std::string& device);
 
 }  // namespace posebatch::native

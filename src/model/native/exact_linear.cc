@@ -15,8 +15,9 @@ constexpr int64_t kTileRows = 4, kTileCols = 16, kDepthBlock = 256;
 // acc(r, c) = acc(r, c) + x(r, l) * w(l, c) for l in [0, depth), l ascending: the reference
 // BLAS's order for every output. Any rows x cols tile; plain float arithmetic, never fused
 // into FMAs (fp-contract=off) whatever the build's -march.
-__attribute__((optimize("fp-contract=off"))) void TileScalar(const float* x, int64_t ldx, const float* w, int64_t ldw, float* acc, int64_t ldo, int64_t rows,
-                int64_t cols, int64_t depth) {
+__attribute__((optimize("fp-contract=off"))) void TileScalar(const float* x, int64_t ldx, const float* w, int64_t ldw,
+                                                             float* acc, int64_t ldo, int64_t rows, int64_t cols,
+                                                             int64_t depth) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t c = 0; c < cols; ++c) {
       float sum = acc[r * ldo + c];
@@ -29,8 +30,9 @@ __attribute__((optimize("fp-contract=off"))) void TileScalar(const float* x, int
 // The same for a full 4 x 16 tile with AVX2 registers: each lane is one output, updated in the
 // same order with the same roundings (separate multiply and add: this target has no FMA, so
 // nothing can be fused).
-__attribute__((target("avx2"), optimize("fp-contract=off"))) void TileAvx2(const float* x, int64_t ldx, const float* w, int64_t ldw, float* acc,
-                                              int64_t ldo, int64_t depth) {
+__attribute__((target("avx2"), optimize("fp-contract=off"))) void TileAvx2(const float* x, int64_t ldx, const float* w,
+                                                                           int64_t ldw, float* acc, int64_t ldo,
+                                                                           int64_t depth) {
   __m256 a[kTileRows][2];
   for (int r = 0; r < kTileRows; ++r) {
     a[r][0] = _mm256_loadu_ps(acc + r * ldo);
@@ -57,9 +59,7 @@ bool HasAvx2() {
 
 }  // namespace
 
-at::Tensor PackLinearWeight(const at::Tensor& weight) {
-  return weight.to(at::kCPU, at::kFloat).t().contiguous();
-}
+at::Tensor PackLinearWeight(const at::Tensor& weight) { return weight.to(at::kCPU, at::kFloat).t().contiguous(); }
 
 at::Tensor SequentialLinear(const at::Tensor& x_in, const at::Tensor& packed, const at::Tensor& bias_in) {
   if (x_in.dim() != 2 || packed.dim() != 2 || x_in.size(1) != packed.size(0) || bias_in.numel() != packed.size(1)) {

@@ -76,8 +76,7 @@ at::Tensor PermuteAndFlatten(const at::Tensor& layer, int64_t c) {
 // returning layers 13 and 16 (_mobilenet_extractor's last two stages; both stride 32).
 class MobileNetV3FpnBody : public DetectionBody {
  public:
-  explicit MobileNetV3FpnBody(ParamSet& p)
-      : net_(p, TorchvisionMobileNetV3Namer("model.backbone.body."), Options()) {}
+  explicit MobileNetV3FpnBody(ParamSet& p) : net_(p, TorchvisionMobileNetV3Namer("model.backbone.body."), Options()) {}
   std::vector<at::Tensor> Forward(const at::Tensor& x) const override {
     at::Tensor c4 = net_.Run(x, 0, 14);
     at::Tensor c5 = net_.Run(c4, 14, MobileNetV3Large::kNumLayers);
@@ -188,8 +187,9 @@ FasterRcnnArch FasterRcnnArchFor(const std::string& variant) {
     a.rpn_conv_depth = 2;
     a.box_head_convs = 4;
   } else {
-    throw Error(Status::ModelError("Faster R-CNN variant '" + variant +
-                                   "' is not supported (fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_resnet50_fpn_v2)"));
+    throw Error(
+        Status::ModelError("Faster R-CNN variant '" + variant +
+                           "' is not supported (fasterrcnn_mobilenet_v3_large_fpn, fasterrcnn_resnet50_fpn_v2)"));
   }
   return a;
 }
@@ -493,7 +493,8 @@ std::unique_ptr<FasterRcnn> BuildFasterRcnn(const DetectorSpec& spec, StateDict 
   std::unique_ptr<DetectionBody> body;
   if (spec.variant == "fasterrcnn_mobilenet_v3_large_fpn") body = std::make_unique<MobileNetV3FpnBody>(params);
   if (spec.variant == "fasterrcnn_resnet50_fpn_v2") body = std::make_unique<ResNet50FpnBody>(params);
-  if (!body) throw Error(Status::ModelError(origin + ": Faster R-CNN variant '" + spec.variant + "' has no native body"));
+  if (!body)
+    throw Error(Status::ModelError(origin + ": Faster R-CNN variant '" + spec.variant + "' has no native body"));
   auto detector = std::make_unique<FasterRcnn>(spec, std::move(arch), std::move(body), params);
   params.Load(state_dict, origin + " (detector)");
   if (!device.is_cpu()) params.To(device, at::kFloat);
@@ -504,7 +505,7 @@ std::unique_ptr<FasterRcnn> BuildFasterRcnn(const DetectorSpec& spec, StateDict 
 void RegisterFasterRcnn() {
   for (const char* variant : {"fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn_v2"}) {
     DetectorRegistry()[std::string("FasterRCNN/") + variant] = [](DetectorSpec spec, const YAML::Node&, StateDict sd,
-                                                                    const std::string& origin, c10::Device device) {
+                                                                  const std::string& origin, c10::Device device) {
       return std::unique_ptr<Detector>(BuildFasterRcnn(spec, std::move(sd), origin, device));
     };
   }

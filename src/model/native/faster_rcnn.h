@@ -27,11 +27,11 @@ class DetectionBody {
 
 // What differs between torchvision's Faster R-CNN builders.
 struct FasterRcnnArch {
-  std::vector<std::vector<double>> anchor_sizes;    // per FPN level (the max-pool level included)
-  std::vector<std::vector<double>> aspect_ratios;   // per FPN level
-  bool fpn_batch_norm = false;  // FPN convolutions without bias + BatchNorm2d (the v2 models)
-  int rpn_conv_depth = 1;       // 3x3 convolutions of the RPN head
-  int box_head_convs = 0;       // 0: TwoMLPHead (fc6, fc7); else FastRCNNConvFCHead with BN convs
+  std::vector<std::vector<double>> anchor_sizes;   // per FPN level (the max-pool level included)
+  std::vector<std::vector<double>> aspect_ratios;  // per FPN level
+  bool fpn_batch_norm = false;                     // FPN convolutions without bias + BatchNorm2d (the v2 models)
+  int rpn_conv_depth = 1;                          // 3x3 convolutions of the RPN head
+  int box_head_convs = 0;                          // 0: TwoMLPHead (fc6, fc7); else FastRCNNConvFCHead with BN convs
   int64_t min_size = 800, max_size = 1333;
   int64_t rpn_pre_nms_top_n = 1000, rpn_post_nms_top_n = 1000;
   double rpn_nms_thresh = 0.7, rpn_score_thresh = 0.0;
@@ -46,10 +46,10 @@ FasterRcnnArch FasterRcnnArchFor(const std::string& variant);
 
 // Intermediate results of one forward pass (for tests and debugging).
 struct FasterRcnnTrace {
-  at::Tensor batched;                      // after transform: (B, 3, Hpad, Wpad)
-  std::vector<at::Tensor> fpn;             // FPN outputs, pool level last
-  std::vector<at::Tensor> proposals;       // per image, x1 y1 x2 y2 in resized-image pixels
-  std::vector<at::Tensor> boxes, scores;   // per image, torchvision's outputs in input pixels
+  at::Tensor batched;                     // after transform: (B, 3, Hpad, Wpad)
+  std::vector<at::Tensor> fpn;            // FPN outputs, pool level last
+  std::vector<at::Tensor> proposals;      // per image, x1 y1 x2 y2 in resized-image pixels
+  std::vector<at::Tensor> boxes, scores;  // per image, torchvision's outputs in input pixels
 };
 
 // Not thread-safe (Detector contract); the network itself is immutable after loading.

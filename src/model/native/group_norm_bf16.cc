@@ -37,7 +37,7 @@ __attribute__((target("avx512f,avx512bw"))) void Accumulate(const uint16_t* row,
 }
 
 __attribute__((target("avx512f,avx512bw"))) void ScaleShift(const uint16_t* row, int64_t c, const float* a,
-                                                           const float* sh, uint16_t* out) {
+                                                            const float* sh, uint16_t* out) {
   for (int64_t ch = 0; ch < c; ++ch) out[ch] = Narrow(Widen(row[ch]) * a[ch] + sh[ch]);
 }
 
@@ -45,9 +45,9 @@ __attribute__((target("avx512f,avx512bw"))) void ScaleShift(const uint16_t* row,
 
 at::Tensor GroupNormChannelsLastBFloat16(const at::Tensor& x, int64_t groups, const at::Tensor& weight,
                                          const at::Tensor& bias, double eps) {
-  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kBFloat16 && x.is_cpu() &&
-                  x.is_contiguous(at::MemoryFormat::ChannelsLast),
-              "GroupNormChannelsLastBFloat16 needs a channels-last bfloat16 CPU tensor");
+  TORCH_CHECK(
+      x.dim() == 4 && x.scalar_type() == at::kBFloat16 && x.is_cpu() && x.is_contiguous(at::MemoryFormat::ChannelsLast),
+      "GroupNormChannelsLastBFloat16 needs a channels-last bfloat16 CPU tensor");
   const int64_t n = x.size(0), c = x.size(1), hw = x.size(2) * x.size(3);
   TORCH_CHECK(groups > 0 && c % groups == 0, "GroupNorm: ", groups, " groups do not divide ", c, " channels");
   const int64_t per_group = c / groups;

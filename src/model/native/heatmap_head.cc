@@ -12,7 +12,8 @@ class HeatmapHead : public Head {
   HeatmapHead(const YAML::Node& cfg, int64_t in_channels, ParamSet& p, const std::string& prefix)
       : heatmap_(cfg["heatmap_config"], in_channels, p, prefix + "heatmap_head.") {
     const YAML::Node locref = cfg["locref_config"];
-    if (locref && !locref.IsNull()) locref_ = std::make_unique<DeconvModule>(locref, in_channels, p, prefix + "locref_head.");
+    if (locref && !locref.IsNull())
+      locref_ = std::make_unique<DeconvModule>(locref, in_channels, p, prefix + "locref_head.");
   }
   void Prepare() override {
     heatmap_.Prepare();

@@ -24,9 +24,9 @@ constexpr Norm2d::Kind kBN = Norm2d::Kind::kBatch;  // timm's HRNet always uses 
 struct HRNetConfig {
   int stage1_blocks;
   int64_t stage1_channels;
-  std::vector<int> modules;             // per stage 2, 3, 4
-  int blocks;                           // BasicBlocks per branch in stages 2-4
-  std::vector<int64_t> widths;          // branch widths (stage 4 has all four)
+  std::vector<int> modules;     // per stage 2, 3, 4
+  int blocks;                   // BasicBlocks per branch in stages 2-4
+  std::vector<int64_t> widths;  // branch widths (stage 4 has all four)
 };
 
 HRNetConfig ConfigFor(const std::string& name) {
@@ -103,9 +103,9 @@ struct Bottleneck {
 // How fuse layer (i, j) brings branch j to branch i's resolution and width.
 struct FuseStep {
   enum class Kind { kIdentity, kUp, kDown } kind = Kind::kIdentity;
-  ConvBN up;                  // j > i: 1x1 conv + bn, then nearest upsampling by 2^(j-i)
+  ConvBN up;  // j > i: 1x1 conv + bn, then nearest upsampling by 2^(j-i)
   double scale = 1;
-  std::vector<ConvBN> down;   // j < i: (i-j) stride-2 3x3 conv + bn, ReLU between them
+  std::vector<ConvBN> down;  // j < i: (i-j) stride-2 3x3 conv + bn, ReLU between them
   at::Tensor operator()(const at::Tensor& x) const {
     if (kind == Kind::kIdentity) return x;
     if (kind == Kind::kUp) {
@@ -128,7 +128,8 @@ class HighResolutionModule {
     branches_.resize(n);
     for (size_t b = 0; b < n; ++b)
       for (int k = 0; k < blocks; ++k)
-        branches_[b].emplace_back(p, prefix + "branches." + std::to_string(b) + "." + std::to_string(k) + ".", widths[b]);
+        branches_[b].emplace_back(p, prefix + "branches." + std::to_string(b) + "." + std::to_string(k) + ".",
+                                  widths[b]);
     if (n == 1) return;  // timm: fuse_layers is an Identity
     fuse_.resize(n);
     for (size_t i = 0; i < n; ++i) {
@@ -182,7 +183,7 @@ class HighResolutionModule {
 // timm's transition layer into a stage: existing branches pass through (or get a 3x3 conv
 // when the width changes), new branches are made from the last one by stride-2 3x3 convs.
 struct Transition {
-  std::vector<bool> present;         // false: nn.Identity (pass the previous branch through)
+  std::vector<bool> present;  // false: nn.Identity (pass the previous branch through)
   std::vector<std::vector<ConvBN>> convs;
 
   Transition(ParamSet& p, const std::string& prefix, const std::vector<int64_t>& pre, const std::vector<int64_t>& cur) {
@@ -266,7 +267,8 @@ class HRNet : public Backbone {
       }
     }
     out_channels_ = feature_channels[0];
-    if (interpolate_) out_channels_ = feature_channels[0] + feature_channels[1] + feature_channels[2] + feature_channels[3];
+    if (interpolate_)
+      out_channels_ = feature_channels[0] + feature_channels[1] + feature_channels[2] + feature_channels[3];
   }
 
   at::Tensor Forward(const at::Tensor& x) const override {

@@ -34,8 +34,8 @@ ScopedInt8Calibration::ScopedInt8Calibration() : previous_(calibrating) { calibr
 ScopedInt8Calibration::~ScopedInt8Calibration() { calibrating = previous_; }
 bool ScopedInt8Calibration::Active() { return calibrating; }
 
-Int8Convolution::Int8Convolution(std::shared_ptr<at::Tensor> weight, std::shared_ptr<at::Tensor> bias,
-                                 int64_t stride, int64_t padding, int64_t dilation, int64_t groups)
+Int8Convolution::Int8Convolution(std::shared_ptr<at::Tensor> weight, std::shared_ptr<at::Tensor> bias, int64_t stride,
+                                 int64_t padding, int64_t dilation, int64_t groups)
     : weight_(std::move(weight)),
       bias_(std::move(bias)),
       stride_(stride),
@@ -53,8 +53,8 @@ void Int8Convolution::Observe(const at::Tensor& x, const at::Tensor& y) {
 }
 
 void Int8Convolution::Reset() {
-  for (at::Tensor* t : {&in_min_c_, &in_max_c_, &in_divisor_, &in_multiplier_, &out_min_, &out_max_, &out_multiplier_,
-                        &out_offset_}) {
+  for (at::Tensor* t :
+       {&in_min_c_, &in_max_c_, &in_divisor_, &in_multiplier_, &out_min_, &out_max_, &out_multiplier_, &out_offset_}) {
     t->reset();
   }
   in_scale_ = 1;
@@ -84,8 +84,8 @@ void Int8Convolution::Freeze() {
   }
   // Unwidened, unlike the outputs: widening the inputs by a quarter took the p99 shift from 1.7 to
   // 2.8 px (their extremes are isolated values; the outputs' are whole channels).
-  AffineUint8((in_min_c_ / in_divisor_).min().item<float>(), (in_max_c_ / in_divisor_).max().item<float>(),
-              &in_scale_, &in_zero_point_);
+  AffineUint8((in_min_c_ / in_divisor_).min().item<float>(), (in_max_c_ / in_divisor_).max().item<float>(), &in_scale_,
+              &in_zero_point_);
   in_multiplier_ = (1.0 / (in_divisor_ * in_scale_)).contiguous();
   // Each output channel's own range onto 0..255: the weights and bias map channel o to
   // (y - min_o) / range_o, the quantized output is that at 1/255 steps, and Dequantize maps it
@@ -116,11 +116,11 @@ void Int8Convolution::Freeze() {
   static const auto prepack = c10::Dispatcher::singleton()
                                   .findSchemaOrThrow("quantized::conv2d_prepack", "")
                                   .typed<c10::intrusive_ptr<ConvPackedParamsBase<2>>(
-                                      at::Tensor, c10::optional<at::Tensor>, torch::List<int64_t>,
-                                      torch::List<int64_t>, torch::List<int64_t>, int64_t)>();
-  packed_ = prepack.call(qw, b.contiguous(), torch::List<int64_t>({stride_, stride_}),
-                         torch::List<int64_t>({padding_, padding_}), torch::List<int64_t>({dilation_, dilation_}),
-                         groups_);
+                                      at::Tensor, c10::optional<at::Tensor>, torch::List<int64_t>, torch::List<int64_t>,
+                                      torch::List<int64_t>, int64_t)>();
+  packed_ =
+      prepack.call(qw, b.contiguous(), torch::List<int64_t>({stride_, stride_}),
+                   torch::List<int64_t>({padding_, padding_}), torch::List<int64_t>({dilation_, dilation_}), groups_);
 }
 
 at::Tensor Int8Convolution::Forward(const at::Tensor& x) const { return Dequantize(Convolve(Quantize(x))); }
@@ -128,8 +128,8 @@ at::Tensor Int8Convolution::Forward(const at::Tensor& x) const { return Dequanti
 at::Tensor Int8Convolution::Quantize(const at::Tensor& x) const {
   if (!packed_) throw Error(Status::Internal("int8 convolution run before calibration"));
   const at::Tensor xf = x.contiguous(at::MemoryFormat::ChannelsLast);  // a no-op for NHWC networks
-  at::Tensor qx = at::_empty_affine_quantized(xf.sizes(), xf.options().dtype(at::kQUInt8), in_scale_,
-                                              in_zero_point_, at::MemoryFormat::ChannelsLast);
+  at::Tensor qx = at::_empty_affine_quantized(xf.sizes(), xf.options().dtype(at::kQUInt8), in_scale_, in_zero_point_,
+                                              at::MemoryFormat::ChannelsLast);
   const float* src = xf.data_ptr<float>();
   auto* q = static_cast<uint8_t*>(qx.data_ptr());
   const auto zp = static_cast<int32_t>(in_zero_point_);

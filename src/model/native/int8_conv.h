@@ -18,8 +18,8 @@ namespace posebatch::native {
 class Int8Convolution {
  public:
   // The float32 kernel and bias are read when Freeze() packs them (after loading).
-  Int8Convolution(std::shared_ptr<at::Tensor> weight, std::shared_ptr<at::Tensor> bias, int64_t stride,
-                  int64_t padding, int64_t dilation, int64_t groups);
+  Int8Convolution(std::shared_ptr<at::Tensor> weight, std::shared_ptr<at::Tensor> bias, int64_t stride, int64_t padding,
+                  int64_t dilation, int64_t groups);
 
   // Marks this convolution for int8; it runs float32 until calibrated and frozen.
   void Enable() { enabled_ = true; }
@@ -46,9 +46,9 @@ class Int8Convolution {
   std::shared_ptr<at::Tensor> weight_, bias_;
   int64_t stride_, padding_, dilation_, groups_;
   bool enabled_ = false;
-  at::Tensor in_min_c_, in_max_c_;  // per input channel
+  at::Tensor in_min_c_, in_max_c_;         // per input channel
   at::Tensor in_divisor_, in_multiplier_;  // Quantize: q[c] = x[c] * multiplier[c] + zero point
-  at::Tensor out_min_, out_max_;  // per output channel, float32
+  at::Tensor out_min_, out_max_;           // per output channel, float32
   double in_scale_ = 1;
   int64_t in_zero_point_ = 0;
   at::Tensor out_multiplier_, out_offset_;  // Dequantize: y[c] = q * multiplier[c] + offset[c]

@@ -16,7 +16,7 @@ void QuantizeUint8PerChannel(const float* x, uint8_t* q, int64_t pixels, int64_t
                              int32_t zero_point);
 
 // Channels-last rows of `channels` values: y[p][c] = q[p][c] * multiplier[c] + offset[c].
-void DequantizeUint8PerChannel(const uint8_t* q, float* y, int64_t pixels, int64_t channels,
-                               const float* multiplier, const float* offset);
+void DequantizeUint8PerChannel(const uint8_t* q, float* y, int64_t pixels, int64_t channels, const float* multiplier,
+                               const float* offset);
 
 }  // namespace posebatch::native

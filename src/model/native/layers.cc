@@ -31,7 +31,7 @@ std::string FirstFew(const std::vector<std::string>& names) {
 // stride-32 branch (256 x 8 x 10 at 320x256) made a batch of 1 four times slower per frame
 // than a batch of 2. oneDNN computes every float32 (and bfloat16) CPU convolution here, whatever its size.
 namespace {
-thread_local bool torch_convolution = false;  // see ScopedTorchConvolution
+thread_local bool torch_convolution = false;         // see ScopedTorchConvolution
 thread_local ScopedFlopCount* flop_count = nullptr;  // see ScopedFlopCount
 
 // 2 x multiply-adds of a convolution of x (N, C, H, W) with w (O, C/groups, kh, kw).
@@ -55,8 +55,7 @@ at::Tensor Convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& 
                     at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
   if (flop_count != nullptr && x.dim() == 4) flop_count->Add(ConvolutionFlops(x, w, stride, padding, dilation));
   if (!torch_convolution && x.is_cpu() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) &&
-      x.dim() == 4 && at::hasMKLDNN() &&
-      at::globalContext().userEnabledMkldnn()) {
+      x.dim() == 4 && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn()) {
     return at::mkldnn_convolution(x, w, b.defined() ? c10::optional<at::Tensor>(b) : c10::nullopt, padding, stride,
                                   dilation, groups);
   }
@@ -205,8 +204,8 @@ at::Tensor Norm2d::operator()(const at::Tensor& x) const {
                         /*cudnn_enabled=*/true);
 }
 
-ConvTranspose2d::ConvTranspose2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
-                                 int64_t s, int64_t pad, int64_t out_pad)
+ConvTranspose2d::ConvTranspose2d(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t s,
+                                 int64_t pad, int64_t out_pad)
     : kernel(k), stride(s), padding(pad), output_padding(out_pad) {
   if (pad < 0 || out_pad < 0 || out_pad > pad || out_pad >= s) {
     throw Error(Status::ModelError(prefix + ": transposed convolution with padding " + std::to_string(pad) +

@@ -7,8 +7,7 @@ namespace {
 
 // torchvision's _make_divisible(v, 8): round to a multiple of 8, never more than 10% down.
 int64_t MakeDivisible(double v, int64_t divisor = 8) {
-  int64_t r =
-      std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
+  int64_t r = std::max<int64_t>(divisor, static_cast<int64_t>(v + divisor / 2.0) / divisor * divisor);
   if (r < 0.9 * v) r += divisor;
   return r;
 }
@@ -56,17 +55,14 @@ MobileNetV3Namer SsdliteMobileNetV3Namer(const std::string& prefix) {
     if (layer == 0) return p + "0.0.";
     if (layer < 13) return p + "0." + std::to_string(layer) + ".block." + std::to_string(sub) + ".";
     if (layer == 13) return sub == 0 ? p + "0.13." : p + "1.0." + std::to_string(sub) + ".";
-    if (layer < 16)
-      return p + "1." + std::to_string(layer - 13) + ".block." + std::to_string(sub) + ".";
+    if (layer < 16) return p + "1." + std::to_string(layer - 13) + ".block." + std::to_string(sub) + ".";
     return p + "1.3.";
   };
 }
 
-ConvNormAct::ConvNormAct(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
-                         int64_t stride, int64_t groups, int64_t dilation, Act a, Norm2d::Kind kind,
-                         double eps)
-    : conv(p, prefix + "0.", in, out, k, stride, (k - 1) / 2 * dilation, dilation, /*bias=*/false,
-           groups),
+ConvNormAct::ConvNormAct(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride,
+                         int64_t groups, int64_t dilation, Act a, Norm2d::Kind kind, double eps)
+    : conv(p, prefix + "0.", in, out, k, stride, (k - 1) / 2 * dilation, dilation, /*bias=*/false, groups),
       norm(p, prefix + "1.", out, kind, /*groups=*/32, eps),
       act(a) {}
 
@@ -93,8 +89,7 @@ at::Tensor MobileNetV3Large::SqueezeExcitation::operator()(const at::Tensor& x) 
   return s * x;
 }
 
-at::Tensor MobileNetV3Large::Block::AfterExpand(const at::Tensor& expanded_x,
-                                                const at::Tensor& input) const {
+at::Tensor MobileNetV3Large::Block::AfterExpand(const at::Tensor& expanded_x, const at::Tensor& input) const {
   at::Tensor y = depthwise(expanded_x);
   if (has_se) y = se(y);
   y = project(y);
@@ -106,8 +101,7 @@ at::Tensor MobileNetV3Large::Block::operator()(const at::Tensor& x) const {
   return AfterExpand(has_expand ? expand(x) : x, x);
 }
 
-MobileNetV3Large::MobileNetV3Large(ParamSet& p, const MobileNetV3Namer& names,
-                                   const MobileNetV3Options& o) {
+MobileNetV3Large::MobileNetV3Large(ParamSet& p, const MobileNetV3Namer& names, const MobileNetV3Options& o) {
   using Act = ConvNormAct::Act;
   const int64_t divider = o.reduced_tail ? 2 : 1;
   stem_ = ConvNormAct(p, names(0, -1), 3, 16, 3, 2, 1, 1, Act::kHardswish, o.norm, o.eps);
@@ -124,11 +118,9 @@ MobileNetV3Large::MobileNetV3Large(ParamSet& p, const MobileNetV3Namer& names,
     const int layer = i + 1;
     int sub = 0;
     b.has_expand = b.expanded != b.in;
-    if (b.has_expand)
-      b.expand =
-          ConvNormAct(p, names(layer, sub++), b.in, b.expanded, 1, 1, 1, 1, act, o.norm, o.eps);
-    b.depthwise = ConvNormAct(p, names(layer, sub++), b.expanded, b.expanded, c.kernel, stride,
-                              b.expanded, dilation, act, o.norm, o.eps);
+    if (b.has_expand) b.expand = ConvNormAct(p, names(layer, sub++), b.in, b.expanded, 1, 1, 1, 1, act, o.norm, o.eps);
+    b.depthwise = ConvNormAct(p, names(layer, sub++), b.expanded, b.expanded, c.kernel, stride, b.expanded, dilation,
+                              act, o.norm, o.eps);
     b.has_se = c.se;
     if (b.has_se) {
       const std::string se = names(layer, sub++);
@@ -136,28 +128,25 @@ MobileNetV3Large::MobileNetV3Large(ParamSet& p, const MobileNetV3Namer& names,
       b.se.fc1 = Conv2d(p, se + "fc1.", b.expanded, squeeze, 1, 1, 0, 1, /*bias=*/true);
       b.se.fc2 = Conv2d(p, se + "fc2.", squeeze, b.expanded, 1, 1, 0, 1, /*bias=*/true);
     }
-    b.project = ConvNormAct(p, names(layer, sub++), b.expanded, b.out, 1, 1, 1, 1, Act::kNone,
-                            o.norm, o.eps);
+    b.project = ConvNormAct(p, names(layer, sub++), b.expanded, b.out, 1, 1, 1, 1, Act::kNone, o.norm, o.eps);
     b.residual = c.stride == 1 && b.in == b.out;
     blocks_.push_back(std::move(b));
   }
   const int64_t tail_in = blocks_.back().out;
-  last_ = ConvNormAct(p, names(16, -1), tail_in, 6 * tail_in, 1, 1, 1, 1, Act::kHardswish, o.norm,
-                      o.eps);
+  last_ = ConvNormAct(p, names(16, -1), tail_in, 6 * tail_in, 1, 1, 1, 1, Act::kHardswish, o.norm, o.eps);
 }
 
 const MobileNetV3Large::Block& MobileNetV3Large::block(int layer) const {
   if (layer < 1 || layer > 15) {
-    throw Error(Status::Internal("MobileNetV3: layer " + std::to_string(layer) +
-                                 " is not an inverted residual"));
+    throw Error(Status::Internal("MobileNetV3: layer " + std::to_string(layer) + " is not an inverted residual"));
   }
   return blocks_[layer - 1];
 }
 
 at::Tensor MobileNetV3Large::Run(const at::Tensor& x, int begin, int end) const {
   if (begin < 0 || end > kNumLayers || begin > end) {
-    throw Error(Status::Internal("MobileNetV3: bad layer range [" + std::to_string(begin) + ", " +
-                                 std::to_string(end) + ")"));
+    throw Error(
+        Status::Internal("MobileNetV3: bad layer range [" + std::to_string(begin) + ", " + std::to_string(end) + ")"));
   }
   at::Tensor y = x;
   for (int layer = begin; layer < end; ++layer) {
@@ -174,8 +163,7 @@ at::Tensor MobileNetV3Large::Run(const at::Tensor& x, int begin, int end) const 
 at::Tensor MobileNetV3Large::Expand(const at::Tensor& x, int layer) const {
   const Block& b = block(layer);
   if (!b.has_expand || b.residual) {
-    throw Error(Status::Internal("MobileNetV3: layer " + std::to_string(layer) +
-                                 " cannot be split at its expansion"));
+    throw Error(Status::Internal("MobileNetV3: layer " + std::to_string(layer) + " cannot be split at its expansion"));
   }
   return b.expand(x);
 }
@@ -183,8 +171,7 @@ at::Tensor MobileNetV3Large::Expand(const at::Tensor& x, int layer) const {
 at::Tensor MobileNetV3Large::FinishExpanded(const at::Tensor& expanded, int layer) const {
   const Block& b = block(layer);
   if (!b.has_expand || b.residual) {
-    throw Error(Status::Internal("MobileNetV3: layer " + std::to_string(layer) +
-                                 " cannot be split at its expansion"));
+    throw Error(Status::Internal("MobileNetV3: layer " + std::to_string(layer) + " cannot be split at its expansion"));
   }
   return b.AfterExpand(expanded, at::Tensor());
 }

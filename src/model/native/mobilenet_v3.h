@@ -51,9 +51,8 @@ MobileNetV3Namer SsdliteMobileNetV3Namer(const std::string& prefix);
 struct ConvNormAct {
   enum class Act { kNone, kReLU, kReLU6, kHardswish };
   ConvNormAct() = default;
-  ConvNormAct(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k,
-              int64_t stride, int64_t groups, int64_t dilation, Act act, Norm2d::Kind norm,
-              double eps);
+  ConvNormAct(ParamSet& p, const std::string& prefix, int64_t in, int64_t out, int64_t k, int64_t stride,
+              int64_t groups, int64_t dilation, Act act, Norm2d::Kind norm, double eps);
   at::Tensor operator()(const at::Tensor& x) const;
   Conv2d conv;
   Norm2d norm;

@@ -25,8 +25,8 @@ namespace {
 
 class NativeNetwork : public Network {
  public:
-  NativeNetwork(std::unique_ptr<Backbone> backbone, NamedHeads heads,
-                std::string describe, c10::Device device, at::ScalarType dtype, bool channels_last,
+  NativeNetwork(std::unique_ptr<Backbone> backbone, NamedHeads heads, std::string describe, c10::Device device,
+                at::ScalarType dtype, bool channels_last,
                 std::vector<std::shared_ptr<Int8Convolution>> int8_convolutions)
       : backbone_(std::move(backbone)),
         heads_(std::move(heads)),
@@ -178,8 +178,8 @@ std::unique_ptr<Network> BuildNativeNetwork(const YAML::Node& config, StateDict 
                                (bf16 ? ", bfloat16" : "") +
                                (int8 ? ", int8 (" + std::to_string(int8_convolutions.size()) + " convolutions)" : "");
   const at::ScalarType dtype = half ? at::kHalf : bf16 ? at::kBFloat16 : at::kFloat;
-  return std::make_unique<NativeNetwork>(std::move(backbone), std::move(heads), describe, device, dtype,
-                                         channels_last, std::move(int8_convolutions));
+  return std::make_unique<NativeNetwork>(std::move(backbone), std::move(heads), describe, device, dtype, channels_last,
+                                         std::move(int8_convolutions));
 }
 
 }  // namespace posebatch::native

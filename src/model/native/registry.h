@@ -21,9 +21,9 @@ class Backbone {
  public:
   virtual ~Backbone() = default;
   virtual at::Tensor Forward(const at::Tensor& x) const = 0;
-  virtual int64_t stride() const = 0;          // input pixels per feature cell
+  virtual int64_t stride() const = 0;  // input pixels per feature cell
   virtual int64_t out_channels() const = 0;
-  virtual void Prepare() {}                     // after weights are loaded
+  virtual void Prepare() {}  // after weights are loaded
   virtual std::string Describe() const = 0;
 };
 

@@ -24,12 +24,17 @@ ResNet::ResNet(const YAML::Node& cfg, ParamSet& p, const std::string& prefix) {
     throw Error(Status::ModelError("ResNet output_stride must be 8, 16 or 32, not " + std::to_string(output_stride_)));
   }
   std::vector<int> layers;
-  if (name_ == "resnet50" || name_ == "resnet50_gn") layers = {3, 4, 6, 3};
-  else if (name_ == "resnet101" || name_ == "resnet101_gn") layers = {3, 4, 23, 3};
-  else if (name_ == "resnet152") layers = {3, 8, 36, 3};
-  else throw Error(Status::ModelError("ResNet variant '" + name_ + "' is not supported (resnet50[_gn], resnet101, resnet152)"));
-  const auto kind = name_.size() > 3 && name_.compare(name_.size() - 3, 3, "_gn") == 0 ? Norm2d::Kind::kGroup
-                                                                                       : Norm2d::Kind::kBatch;
+  if (name_ == "resnet50" || name_ == "resnet50_gn")
+    layers = {3, 4, 6, 3};
+  else if (name_ == "resnet101" || name_ == "resnet101_gn")
+    layers = {3, 4, 23, 3};
+  else if (name_ == "resnet152")
+    layers = {3, 8, 36, 3};
+  else
+    throw Error(
+        Status::ModelError("ResNet variant '" + name_ + "' is not supported (resnet50[_gn], resnet101, resnet152)"));
+  const auto kind =
+      name_.size() > 3 && name_.compare(name_.size() - 3, 3, "_gn") == 0 ? Norm2d::Kind::kGroup : Norm2d::Kind::kBatch;
   const std::string m = prefix + "model.";
   conv1_ = Conv2d(p, m + "conv1.", 3, 64, 7, 2, 3);
   bn1_ = Norm2d(p, m + "bn1.", 64, kind);
@@ -79,9 +84,7 @@ at::Tensor ResNet::Forward(const at::Tensor& x, const BlockTap& tap) const {
   return y;
 }
 
-std::string ResNet::Describe() const {
-  return name_ + " (output stride " + std::to_string(output_stride_) + ")";
-}
+std::string ResNet::Describe() const { return name_ + " (output stride " + std::to_string(output_stride_) + ")"; }
 
 void RegisterResNet() {
   BackboneRegistry()["ResNet"] = [](const YAML::Node& cfg, ParamSet& p, const std::string& prefix) {

@@ -17,9 +17,8 @@ struct Sample {
 
 // The sampling points of one RoI, shared by all channels, in torchvision's order
 // (bin row, bin column, grid row, grid column) and with its float arithmetic.
-void PrecomputeSamples(int64_t height, int64_t width, int64_t pooled_h, int64_t pooled_w, float start_h,
-                       float start_w, float bin_h, float bin_w, int64_t grid_h, int64_t grid_w,
-                       std::vector<Sample>& out) {
+void PrecomputeSamples(int64_t height, int64_t width, int64_t pooled_h, int64_t pooled_w, float start_h, float start_w,
+                       float bin_h, float bin_w, int64_t grid_h, int64_t grid_w, std::vector<Sample>& out) {
   size_t index = 0;
   for (int64_t ph = 0; ph < pooled_h; ++ph) {
     for (int64_t pw = 0; pw < pooled_w; ++pw) {

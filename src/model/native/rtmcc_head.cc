@@ -16,13 +16,11 @@ namespace {
 // ScaleNorm: x / clamp(||x|| * dim^-0.5, eps) * g, over the last dimension.
 struct ScaleNorm {
   ScaleNorm() = default;
-  ScaleNorm(ParamSet& p, const std::string& prefix, int64_t dim_, double eps_)
-      : dim(dim_), eps(eps_) {
+  ScaleNorm(ParamSet& p, const std::string& prefix, int64_t dim_, double eps_) : dim(dim_), eps(eps_) {
     g = p.Add(prefix + "g", {1});
   }
   at::Tensor operator()(const at::Tensor& x) const {
-    at::Tensor norm = at::linalg_vector_norm(x, 2, {-1}, /*keepdim=*/true) *
-                      std::pow(static_cast<double>(dim), -0.5);
+    at::Tensor norm = at::linalg_vector_norm(x, 2, {-1}, /*keepdim=*/true) * std::pow(static_cast<double>(dim), -0.5);
     return x / norm.clamp_min(eps) * *g;
   }
   int64_t dim = 1;
@@ -41,8 +39,8 @@ class RTMCCHead : public Head {
   RTMCCHead(const YAML::Node& cfg, int64_t in_channels, ParamSet& p, const std::string& prefix) {
     const int64_t cfg_in = Get<int64_t>(cfg, "in_channels", "");
     if (cfg_in != in_channels) {
-      throw Error(Status::ModelError("RTMCCHead in_channels " + std::to_string(cfg_in) +
-                                     " but the backbone gives " + std::to_string(in_channels)));
+      throw Error(Status::ModelError("RTMCCHead in_channels " + std::to_string(cfg_in) + " but the backbone gives " +
+                                     std::to_string(in_channels)));
     }
     const int64_t k = Get<int64_t>(cfg, "out_channels", "");
     const auto input = Get<std::vector<int64_t>>(cfg, "input_size", "");
@@ -50,14 +48,12 @@ class RTMCCHead : public Head {
     const double split = Get<double>(cfg, "simcc_split_ratio", "");
     const int64_t ks = Get<int64_t>(cfg, "final_layer_kernel_size", "");
     const YAML::Node gau = cfg["gau_cfg"];
-    if (!gau || input.size() != 2 || fmap.size() != 2)
-      throw Error(Status::ModelError("RTMCCHead config incomplete"));
+    if (!gau || input.size() != 2 || fmap.size() != 2) throw Error(Status::ModelError("RTMCCHead config incomplete"));
     hidden_ = Get<int64_t>(gau, "hidden_dims", "gau_cfg.");
     s_ = Get<int64_t>(gau, "s", "gau_cfg.");
     e_ = static_cast<int64_t>(hidden_ * Get<double>(gau, "expansion_factor", "gau_cfg."));
     const std::string act = gau["act_fn"] ? gau["act_fn"].as<std::string>() : "SiLU";
-    if (act != "SiLU" && act != "ReLU")
-      throw Error(Status::ModelError("RTMCCHead act_fn '" + act + "' unknown"));
+    if (act != "SiLU" && act != "ReLU") throw Error(Status::ModelError("RTMCCHead act_fn '" + act + "' unknown"));
     silu_ = act == "SiLU";
     if (gau["use_rel_bias"] && gau["use_rel_bias"].as<bool>()) {
       throw Error(Status::ModelError("RTMCCHead gau_cfg.use_rel_bias is not built natively"));
@@ -90,8 +86,7 @@ class RTMCCHead : public Head {
     at::Tensor uv = at::linear(ln_(f), *uv_w_);
     uv = silu_ ? at::silu(uv) : at::relu(uv);
     auto parts = at::split_with_sizes(uv, {e_, e_, s_}, 2);
-    at::Tensor base =
-        parts[2].unsqueeze(2) * gamma_->unsqueeze(0).unsqueeze(0) + *beta_;  // (B, K, 2, s)
+    at::Tensor base = parts[2].unsqueeze(2) * gamma_->unsqueeze(0).unsqueeze(0) + *beta_;  // (B, K, 2, s)
     at::Tensor q = base.select(2, 0), k = base.select(2, 1);
     at::Tensor qk = at::bmm(q, k.permute({0, 2, 1}));
     at::Tensor kernel = at::square(at::relu(qk / std::sqrt(static_cast<double>(s_))));
@@ -103,16 +98,14 @@ class RTMCCHead : public Head {
  private:
   int64_t hidden_ = 0, s_ = 0, e_ = 0, padding_ = 0;
   bool silu_ = true;
-  std::shared_ptr<at::Tensor> final_w_, final_b_, mlp_w_, uv_w_, gamma_, beta_, o_w_, res_scale_,
-      cls_x_, cls_y_;
+  std::shared_ptr<at::Tensor> final_w_, final_b_, mlp_w_, uv_w_, gamma_, beta_, o_w_, res_scale_, cls_x_, cls_y_;
   ScaleNorm mlp_norm_, ln_;
 };
 
 }  // namespace
 
 void RegisterRTMCCHead() {
-  HeadRegistry()["RTMCCHead"] = [](const YAML::Node& cfg, int64_t in, ParamSet& p,
-                                   const std::string& prefix) {
+  HeadRegistry()["RTMCCHead"] = [](const YAML::Node& cfg, int64_t in, ParamSet& p, const std::string& prefix) {
     return std::unique_ptr<Head>(new RTMCCHead(cfg, in, p, prefix));
   };
 }

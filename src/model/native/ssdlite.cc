@@ -41,12 +41,9 @@ struct ExtraBlock {
   ExtraBlock() = default;
   ExtraBlock(ParamSet& p, const std::string& prefix, int64_t in, int64_t out) {
     const int64_t mid = out / 2;
-    reduce = ConvNormAct(p, prefix + "0.", in, mid, 1, 1, 1, 1, Act::kReLU6, Norm2d::Kind::kBatch,
-                         kNormEps);
-    depthwise = ConvNormAct(p, prefix + "1.", mid, mid, 3, 2, mid, 1, Act::kReLU6,
-                            Norm2d::Kind::kBatch, kNormEps);
-    expand = ConvNormAct(p, prefix + "2.", mid, out, 1, 1, 1, 1, Act::kReLU6, Norm2d::Kind::kBatch,
-                         kNormEps);
+    reduce = ConvNormAct(p, prefix + "0.", in, mid, 1, 1, 1, 1, Act::kReLU6, Norm2d::Kind::kBatch, kNormEps);
+    depthwise = ConvNormAct(p, prefix + "1.", mid, mid, 3, 2, mid, 1, Act::kReLU6, Norm2d::Kind::kBatch, kNormEps);
+    expand = ConvNormAct(p, prefix + "2.", mid, out, 1, 1, 1, 1, Act::kReLU6, Norm2d::Kind::kBatch, kNormEps);
   }
   at::Tensor operator()(const at::Tensor& x) const { return expand(depthwise(reduce(x))); }
 };
@@ -57,22 +54,20 @@ struct PredictionBlock {
   Conv2d project;
   PredictionBlock() = default;
   PredictionBlock(ParamSet& p, const std::string& prefix, int64_t in, int64_t out) {
-    depthwise = ConvNormAct(p, prefix + "0.", in, in, 3, 1, in, 1, Act::kReLU6,
-                            Norm2d::Kind::kBatch, kNormEps);
+    depthwise = ConvNormAct(p, prefix + "0.", in, in, 3, 1, in, 1, Act::kReLU6, Norm2d::Kind::kBatch, kNormEps);
     project = Conv2d(p, prefix + "1.", in, out, 1, 1, 0, 1, /*bias=*/true);
   }
   at::Tensor operator()(const at::Tensor& x) const { return project(depthwise(x)); }
 };
 
 // SSDScoringHead: every map's (N, A*K, H, W) as (N, H*W*A, K), concatenated over the maps.
-at::Tensor ScoringHead(const std::vector<PredictionBlock>& blocks,
-                       const std::vector<at::Tensor>& features, int64_t columns) {
+at::Tensor ScoringHead(const std::vector<PredictionBlock>& blocks, const std::vector<at::Tensor>& features,
+                       int64_t columns) {
   std::vector<at::Tensor> all;
   for (size_t i = 0; i < features.size(); ++i) {
     at::Tensor r = blocks[i](features[i]);
     const int64_t n = r.size(0), h = r.size(2), w = r.size(3);
-    all.push_back(
-        r.view({n, -1, columns, h, w}).permute({0, 3, 4, 1, 2}).reshape({n, -1, columns}));
+    all.push_back(r.view({n, -1, columns, h, w}).permute({0, 3, 4, 1, 2}).reshape({n, -1, columns}));
   }
   return at::cat(all, 1);
 }
@@ -82,8 +77,7 @@ at::Tensor ScoringHead(const std::vector<PredictionBlock>& blocks,
 at::Tensor DefaultBoxes(const std::vector<std::pair<int64_t, int64_t>>& grids) {
   const double min_ratio = 0.2, max_ratio = 0.95;
   std::vector<double> scales;
-  for (int k = 0; k < kNumMaps; ++k)
-    scales.push_back(min_ratio + (max_ratio - min_ratio) * k / (kNumMaps - 1.0));
+  for (int k = 0; k < kNumMaps; ++k) scales.push_back(min_ratio + (max_ratio - min_ratio) * k / (kNumMaps - 1.0));
   scales.push_back(1.0);
   std::vector<at::Tensor> per_map;
   for (int k = 0; k < kNumMaps; ++k) {
@@ -93,8 +87,7 @@ at::Tensor DefaultBoxes(const std::vector<std::pair<int64_t, int64_t>>& grids) {
       const double w = s * std::sqrt(ar), h = s / std::sqrt(ar);
       wh.insert(wh.end(), {w, h, h, w});
     }
-    const at::Tensor wh_pairs =
-        at::tensor(wh, at::kDouble).to(at::kFloat).view({-1, 2}).clamp(0, 1);
+    const at::Tensor wh_pairs = at::tensor(wh, at::kDouble).to(at::kFloat).view({-1, 2}).clamp(0, 1);
     const auto [fh, fw] = grids[k];
     const at::Tensor shifts_x = ((at::arange(0, fw, at::kLong) + 0.5) / fw).to(at::kFloat);
     const at::Tensor shifts_y = ((at::arange(0, fh, at::kLong) + 0.5) / fh).to(at::kFloat);
@@ -113,15 +106,13 @@ at::Tensor DefaultBoxes(const std::vector<std::pair<int64_t, int64_t>>& grids) {
 
 class Ssdlite : public Detector {
  public:
-  Ssdlite(DetectorSpec spec, const YAML::Node& config, StateDict sd, const std::string& origin,
-          c10::Device device)
+  Ssdlite(DetectorSpec spec, const YAML::Node& config, StateDict sd, const std::string& origin, c10::Device device)
       : spec_(std::move(spec)), device_(device) {
     spec_.score_threshold = kTorchvisionScoreThresh;
     const YAML::Node model = config["detector"]["model"];
     // torchvision halves the tail when it gets no ImageNet backbone weights (DeepLabCut's
     // default; pretrained_from_imagenet gives it IMAGENET1K_V2).
-    const bool imagenet =
-        model["pretrained_from_imagenet"] && model["pretrained_from_imagenet"].as<bool>();
+    const bool imagenet = model["pretrained_from_imagenet"] && model["pretrained_from_imagenet"].as<bool>();
     MobileNetV3Options opt;
     opt.norm = Norm2d::Kind::kBatch;
     opt.eps = kNormEps;
@@ -132,17 +123,15 @@ class Ssdlite : public Detector {
     int64_t in = backbone_.out_channels(16);
     std::vector<int64_t> channels = {backbone_.expanded_channels(13), in};
     for (int i = 0; i < 4; ++i) {
-      extras_.emplace_back(params_, prefix + "backbone.extra." + std::to_string(i) + ".", in,
-                           depths[i]);
+      extras_.emplace_back(params_, prefix + "backbone.extra." + std::to_string(i) + ".", in, depths[i]);
       in = depths[i];
       channels.push_back(in);
     }
     for (int i = 0; i < kNumMaps; ++i) {
       const std::string idx = std::to_string(i) + ".";
-      cls_.emplace_back(params_, prefix + "head.classification_head.module_list." + idx,
-                        channels[i], kNumClasses * kAnchorsPerCell);
-      reg_.emplace_back(params_, prefix + "head.regression_head.module_list." + idx, channels[i],
-                        4 * kAnchorsPerCell);
+      cls_.emplace_back(params_, prefix + "head.classification_head.module_list." + idx, channels[i],
+                        kNumClasses * kAnchorsPerCell);
+      reg_.emplace_back(params_, prefix + "head.regression_head.module_list." + idx, channels[i], 4 * kAnchorsPerCell);
     }
     params_.Load(sd, origin);
     if (!device_.is_cpu()) params_.To(device_, at::kFloat);
@@ -159,8 +148,7 @@ class Ssdlite : public Detector {
     std::snprintf(buf, sizeof buf, "%.2fM parameters", params_.NumParameters() / 1e6);
     describe_ = "native SSDLite320-MobileNetV3-Large detector (" +
                 std::string(opt.reduced_tail ? "reduced tail, " : "") + buf + ", up to " +
-                std::to_string(spec_.max_detections) + " boxes per image), on " + device_.str() +
-                ", from " + origin;
+                std::to_string(spec_.max_detections) + " boxes per image), on " + device_.str() + ", from " + origin;
   }
 
   std::vector<Detections> Detect(const at::Tensor& images) override {
@@ -185,19 +173,16 @@ class Ssdlite : public Detector {
       }
     }
     const at::Tensor regression = ScoringHead(reg_, features, 4).to(at::kCPU);
-    const at::Tensor scores_all =
-        at::softmax(ScoringHead(cls_, features, kNumClasses), -1).to(at::kCPU);
+    const at::Tensor scores_all = at::softmax(ScoringHead(cls_, features, kNumClasses), -1).to(at::kCPU);
     std::vector<Detections> out;
     for (int64_t b = 0; b < batch; ++b) {
-      at::Tensor boxes = ClipBoxesToImage(
-          DecodeBoxes(regression[b], anchors_, {10.0, 10.0, 5.0, 5.0}), kSize, kSize);
+      at::Tensor boxes = ClipBoxesToImage(DecodeBoxes(regression[b], anchors_, {10.0, 10.0, 5.0, 5.0}), kSize, kSize);
       // One foreground class (label 1).
       at::Tensor score = scores_all[b].select(1, 1);
       const at::Tensor keep_idxs = at::nonzero(score > kTorchvisionScoreThresh).squeeze(1);
       score = score.index_select(0, keep_idxs);
       boxes = boxes.index_select(0, keep_idxs);
-      const auto [top_scores, top_idxs] =
-          score.topk(std::min<int64_t>(kTopkCandidates, score.size(0)));
+      const auto [top_scores, top_idxs] = score.topk(std::min<int64_t>(kTopkCandidates, score.size(0)));
       boxes = boxes.index_select(0, top_idxs);
       const at::Tensor labels = at::ones({top_scores.size(0)}, at::kLong);
       at::Tensor keep = BatchedNms(boxes, top_scores, labels, kNmsThresh);
@@ -230,8 +215,7 @@ class Ssdlite : public Detector {
 void RegisterSsdlite() {
   DetectorRegistry()["SSDLite"] = [](DetectorSpec spec, const YAML::Node& config, StateDict sd,
                                      const std::string& origin, c10::Device device) {
-    return std::unique_ptr<Detector>(
-        new Ssdlite(std::move(spec), config, std::move(sd), origin, device));
+    return std::unique_ptr<Detector>(new Ssdlite(std::move(spec), config, std::move(sd), origin, device));
   };
 }
 

@@ -40,8 +40,8 @@ class BottomUpConditionCues : public CueModel {
     }
     if (static_cast<int64_t>(model.spec.bodyparts.size()) != k) {
       throw Error(Status::InvalidArgument(model.path + ": the conditions model has " +
-                                          std::to_string(model.spec.bodyparts.size()) +
-                                          " bodyparts, the CTD model " + std::to_string(k)));
+                                          std::to_string(model.spec.bodyparts.size()) + " bodyparts, the CTD model " +
+                                          std::to_string(k)));
     }
     individuals_ = IsMultiAnimal(model.spec) ? static_cast<int64_t>(model.spec.individuals.size()) : 1;
   }

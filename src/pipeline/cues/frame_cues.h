@@ -24,9 +24,9 @@ struct FrameCues {
 class CueModel {
  public:
   virtual ~CueModel() = default;
-  virtual const InputSpec& input() const = 0;   // how frames are normalized for it
-  virtual InputLayout layout() const = 0;       // how slot rows are laid out
-  virtual std::string what() const = 0;         // for error messages: "detector", ...
+  virtual const InputSpec& input() const = 0;  // how frames are normalized for it
+  virtual InputLayout layout() const = 0;      // how slot rows are laid out
+  virtual std::string what() const = 0;        // for error messages: "detector", ...
   // batch: (rows, 3, H, W) normalized frames, unpadded frame pixels at the top left. One
   // FrameCues per row. Throws Error.
   virtual std::vector<FrameCues> Run(const at::Tensor& batch) = 0;

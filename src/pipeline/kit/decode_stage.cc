@@ -13,9 +13,9 @@ bool DecodeStage::Next(Frame* frame) {
       return false;
     }
   } catch (...) {
-    const std::string where = last_index_ < 0 ? "decode of the first frame of " + source_.info().path
-                                              : "decode after frame " + std::to_string(last_index_) + " of " +
-                                                    source_.info().path;
+    const std::string where = last_index_ < 0
+                                  ? "decode of the first frame of " + source_.info().path
+                                  : "decode after frame " + std::to_string(last_index_) + " of " + source_.info().path;
     throw Error(WithContext(StatusFromCurrentException(StatusCode::kCorrupt), where));
   }
   last_index_ = frame->index;

@@ -17,8 +17,8 @@ void InferenceThread::Run(int intra_op_threads, const std::function<void()>& fn)
   std::lock_guard<std::mutex> caller(callers_);
   std::unique_lock<std::mutex> lock(mu_);
   task_ = &fn;
-  threads_ = intra_op_threads > 0 ? intra_op_threads
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  threads_ =
+      intra_op_threads > 0 ? intra_op_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   done_ = false;
   error_ = nullptr;
   cv_.notify_all();

@@ -73,8 +73,7 @@ BatchSlot* SlotPool::WaitReady(int64_t batch_id) {
   std::unique_lock<std::mutex> lock(mu_);
   BatchSlot& s = slots_[batch_id % slots_.size()];
   changed_.wait(lock, [&] {
-    return cancelled_ || (total_batches_ >= 0 && batch_id >= total_batches_) ||
-           (s.batch_id == batch_id && Ready(s));
+    return cancelled_ || (total_batches_ >= 0 && batch_id >= total_batches_) || (s.batch_id == batch_id && Ready(s));
   });
   if (cancelled_ || s.batch_id != batch_id || !Ready(s)) return nullptr;
   return &s;

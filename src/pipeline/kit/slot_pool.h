@@ -27,16 +27,16 @@ struct RowRecord {
 };
 
 struct BatchSlot {
-  int64_t batch_id = -1;             // the batch that owns the slot
-  InputGeometry geometry;            // shared by every row of the batch
-  int rows_assigned = 0;             // rows handed to preprocess workers
-  int rows_filled = 0;               // rows whose pixels are written
-  bool closed = false;               // no more rows will be assigned
+  int64_t batch_id = -1;                    // the batch that owns the slot
+  InputGeometry geometry;                   // shared by every row of the batch
+  int rows_assigned = 0;                    // rows handed to preprocess workers
+  int rows_filled = 0;                      // rows whose pixels are written
+  bool closed = false;                      // no more rows will be assigned
   InputLayout layout = InputLayout::kNCHW;  // memory order of each row
-  std::vector<RowRecord> records;    // one per assigned row
-  at::Tensor storage;                // flat float32, capacity for a full batch
+  std::vector<RowRecord> records;           // one per assigned row
+  at::Tensor storage;                       // flat float32, capacity for a full batch
 
-  float* RowData(int row) const;     // start of row `row` (3*H*W floats)
+  float* RowData(int row) const;  // start of row `row` (3*H*W floats)
   // View (rows_assigned, 3, H, W) of storage, channels-last for kNHWC: no copy.
   at::Tensor Input() const;
 };

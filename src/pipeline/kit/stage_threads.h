@@ -2,11 +2,10 @@
 // failure is latched and cancels every other stage; and the thread settings stages take.
 #pragma once
 
+#include <ATen/Parallel.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <ATen/Parallel.h>
 
 #include <functional>
 #include <thread>

@@ -111,8 +111,7 @@ class BottomUpRun {
       ScopedTimer t(&times_.inference);
       GuardBatch("inference on", *slot, name_, [&] {
         const at::Tensor input = slot->Input();
-        InferenceThread::Get().Run(options_.intra_op_threads,
-                                   [&] { result.outputs = model_.network->Forward(input); });
+        InferenceThread::Get().Run(options_.intra_op_threads, [&] { result.outputs = model_.network->Forward(input); });
         postprocessor_.Validate(result.outputs, slot->rows_assigned);
       });
     }
@@ -158,10 +157,12 @@ class BottomUpRun {
   // One thread, one slot: each batch runs, is postprocessed and written as soon as it closes.
   void RunSequential() {
     Batcher batcher(pool_, [this](int64_t closed) {
-      inference_.RunUpTo(closed + 1, [this](BatchSlot* s) { return Infer(s); }, [this](BatchResult r) {
-        Write(Postprocess(std::move(r), &times_.postprocess));
-        return true;
-      });
+      inference_.RunUpTo(
+          closed + 1, [this](BatchSlot* s) { return Infer(s); },
+          [this](BatchResult r) {
+            Write(Postprocess(std::move(r), &times_.postprocess));
+            return true;
+          });
     });
     Frame frame;
     while (true) {
@@ -268,11 +269,11 @@ class BottomUpRun {
   size_t num_columns_ = 0;  // floats per output row
   FailureLatch latch_;
   StageTimes times_;
-  std::mutex times_mu_;        // the workers' sums into times_
-  DecodeStage decode_;         // decode thread
-  InOrderBatches inference_;   // inference thread
-  int64_t batches_run_ = 0;    // inference thread
-  TimelineWriter rows_;        // writer thread
+  std::mutex times_mu_;       // the workers' sums into times_
+  DecodeStage decode_;        // decode thread
+  InOrderBatches inference_;  // inference thread
+  int64_t batches_run_ = 0;   // inference thread
+  TimelineWriter rows_;       // writer thread
 };
 
 }  // namespace

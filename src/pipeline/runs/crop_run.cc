@@ -122,8 +122,8 @@ bool CropRun::AddCrop(const Frame& frame, const CropPlan& crop, const std::vecto
     try {
       cropper_.Write(frame, crop, row.slot->RowData(row.row), row.slot->layout);
     } catch (...) {
-      throw Error(WithContext(StatusFromCurrentException(),
-                              "crop of frame " + std::to_string(frame.index) + " of " + name_));
+      throw Error(
+          WithContext(StatusFromCurrentException(), "crop of frame " + std::to_string(frame.index) + " of " + name_));
     }
     if (conditions != nullptr) WriteConditions(row.slot->batch_id, row.row, *conditions);
   }
@@ -196,9 +196,8 @@ at::Tensor CropRun::StackCropPoses(const FramePlan& plan, const std::vector<Crop
 // Maps the plan's crop poses to the frame and writes the row.
 void CropRun::WriteFrame(const FramePlan& plan, const std::vector<CropPose>& poses) {
   ScopedTimer t(&times_.write);
-  const at::Tensor frame_poses = plan.poses.defined()
-                                     ? plan.poses
-                                     : MapToFrame(plan, StackCropPoses(plan, poses), /*rescore=*/true).contiguous();
+  const at::Tensor frame_poses =
+      plan.poses.defined() ? plan.poses : MapToFrame(plan, StackCropPoses(plan, poses), /*rescore=*/true).contiguous();
   // DeepLabCut's DataFrame keeps the first `individuals` rows (boxes come best first).
   const float* p = frame_poses.data_ptr<float>();
   const size_t have = std::min(num_columns_, static_cast<size_t>(frame_poses.numel()));

@@ -105,9 +105,9 @@ class CropRun {
   // CTD tracking: pose batches run inline in the crop stage, as they close; cues are found on
   // demand (CueStage::RunOne) instead of by a stage of their own.
   const bool tracking_;
-  std::unique_ptr<CueStage> cues_;  // null when cues are given
-  StageTimes times_;                // decode, pose inference, postprocess, write
-  double crop_seconds_ = 0;         // crop stage
+  std::unique_ptr<CueStage> cues_;                 // null when cues are given
+  StageTimes times_;                               // decode, pose inference, postprocess, write
+  double crop_seconds_ = 0;                        // crop stage
   std::vector<CropPose>* inline_poses_ = nullptr;  // tracking: where inline pose batches go
   int pose_slots() const { return pose_slots_; }
 
@@ -145,8 +145,8 @@ class CropRun {
   std::deque<FramePlan> pending_plans_;
   std::deque<CropPose> pending_poses_;
   std::vector<Frame*> free_frames_;  // sequential: the frame buffers not in use
-  std::vector<float> row_values_;  // writer: the frame's row being assembled
-  TimelineWriter rows_;            // writer
+  std::vector<float> row_values_;    // writer: the frame's row being assembled
+  TimelineWriter rows_;              // writer
 };
 
 }  // namespace posebatch

@@ -23,10 +23,9 @@ CtdRun::CtdRun(Model& model, FrameSource& source, PoseWriter& writer, const Pipe
       bbox_margin_(model.spec.bbox_margin) {
   if (conditional_ == nullptr) throw Error(Status::InvalidArgument(model.path + ": not a conditional network"));
   if (conditional_->num_conditions() != keypoints_) {
-    throw Error(Status::ModelError(model.path + ": the network takes " +
-                                   std::to_string(conditional_->num_conditions()) +
-                                   " condition keypoints, the config has " + std::to_string(keypoints_) +
-                                   " bodyparts"));
+    throw Error(
+        Status::ModelError(model.path + ": the network takes " + std::to_string(conditional_->num_conditions()) +
+                           " condition keypoints, the config has " + std::to_string(keypoints_) + " bodyparts"));
   }
   for (int s = 0; s < pose_slots(); ++s) {
     slot_conditions_.push_back(at::zeros({options.batch_size, keypoints_, 3}, at::kFloat));
@@ -48,8 +47,8 @@ void CtdRun::PlanCrops(const Frame& frame, const FrameCues& cues, FramePlan* pla
                                         " are not (n, " + std::to_string(keypoints_) + ", 3)"));
   }
   const at::Tensor c = given.to(at::kFloat).contiguous();
-  plan->ctd = PrepareCtdCrops(c.data_ptr<float>(), c.size(0), keypoints_, frame.width, frame.height, bbox_margin_,
-                              crop_spec_);
+  plan->ctd =
+      PrepareCtdCrops(c.data_ptr<float>(), c.size(0), keypoints_, frame.width, frame.height, bbox_margin_, crop_spec_);
   plan->crops = static_cast<int>(plan->ctd.size());
   for (const CtdCrop& crop : plan->ctd) {
     crops->plans.push_back(crop.plan);

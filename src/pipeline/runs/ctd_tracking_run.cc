@@ -42,8 +42,8 @@ class CtdTrackingRun : public CtdRun {
     {
       ScopedTimer t(&times_.postprocess);
       const at::Tensor stacked = StackCropPoses(plan, poses);
-      plan.poses = tracker_.EndFrame(MapToFrame(plan, stacked, tracker_.rescore()).contiguous(), frame.width,
-                                     frame.height);
+      plan.poses =
+          tracker_.EndFrame(MapToFrame(plan, stacked, tracker_.rescore()).contiguous(), frame.width, frame.height);
     }
     return EmitPlan(std::move(plan));
   }

@@ -11,9 +11,8 @@ int SlotsFor(const PipelineOptions& options) { return options.async ? std::max(1
 
 }  // namespace
 
-CueStage::CueStage(std::unique_ptr<CueModel> model, const PipelineOptions& options,
-                   const PreprocessOptions& preprocess, const RunContext& context, const std::string& source_name,
-                   Sink sequential_sink)
+CueStage::CueStage(std::unique_ptr<CueModel> model, const PipelineOptions& options, const PreprocessOptions& preprocess,
+                   const RunContext& context, const std::string& source_name, Sink sequential_sink)
     : model_(std::move(model)),
       options_(options),
       preprocess_(preprocess),
@@ -24,10 +23,12 @@ CueStage::CueStage(std::unique_ptr<CueModel> model, const PipelineOptions& optio
               std::vector<Frame*>(static_cast<size_t>(std::max(1, options.detector_batch_size)))),
       sequential_sink_(std::move(sequential_sink)),
       inference_(pool_, context, &times_.inference_wait),
-      batcher_(pool_, !sequential_sink_ ? std::function<void(int64_t)>() : [this](int64_t closed) {
-        inference_.RunUpTo(closed + 1, [this](BatchSlot* s) { return Detect(s); },
-                           [this](Found f) { return Hand(std::move(f), sequential_sink_); });
-      }) {}
+      batcher_(
+          pool_, !sequential_sink_ ? std::function<void(int64_t)>() : [this](int64_t closed) {
+            inference_.RunUpTo(
+                closed + 1, [this](BatchSlot* s) { return Detect(s); },
+                [this](Found f) { return Hand(std::move(f), sequential_sink_); });
+          }) {}
 
 bool CueStage::Add(Frame* frame, Job* job) {
   const InputGeometry g = ComputeGeometry(frame->width, frame->height, preprocess_, model_->input(),
@@ -56,10 +57,12 @@ bool CueStage::RunOne(Frame* frame, FrameCues* cues) {
   if (!Add(frame, &job)) return false;
   Fill(job, &times_.preprocess);
   batcher_.Close();  // (no sequential sink in a tracking run: the batch runs here)
-  return inference_.RunUpTo(batcher_.next_batch(), [this](BatchSlot* s) { return Detect(s); }, [&](Found f) {
-    *cues = std::move(f.cues.front());
-    return true;
-  });
+  return inference_.RunUpTo(
+      batcher_.next_batch(), [this](BatchSlot* s) { return Detect(s); },
+      [&](Found f) {
+        *cues = std::move(f.cues.front());
+        return true;
+      });
 }
 
 CueStage::Found CueStage::Detect(BatchSlot* slot) {
@@ -72,8 +75,8 @@ CueStage::Found CueStage::Detect(BatchSlot* slot) {
     });
   }
   if (static_cast<int>(found.cues.size()) != slot->rows_assigned) {
-    throw Error(Status::ModelError(model_->what() + " returned " + std::to_string(found.cues.size()) +
-                                   " results for " + std::to_string(slot->rows_assigned) + " images"));
+    throw Error(Status::ModelError(model_->what() + " returned " + std::to_string(found.cues.size()) + " results for " +
+                                   std::to_string(slot->rows_assigned) + " images"));
   }
   // Copied before the slot's release: the decoder refills this row table right after.
   const auto& frames = frames_[static_cast<size_t>(slot->batch_id % static_cast<int64_t>(frames_.size()))];

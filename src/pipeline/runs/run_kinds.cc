@@ -21,15 +21,13 @@ Status AnyOptions(const Model&, const PipelineOptions&, const PreprocessOptions&
 // The crop runs cut crops from the whole frame.
 Status NoFrameCrop(const Model& model, const PipelineOptions&, const PreprocessOptions& preprocess) {
   if (preprocess.crop.enabled()) {
-    return Status::InvalidArgument(model.path + ": --crop is not supported with " +
-                                   MethodName(model.spec.method) + " models yet");
+    return Status::InvalidArgument(model.path + ": --crop is not supported with " + MethodName(model.spec.method) +
+                                   " models yet");
   }
   return Status::OK();
 }
 
-std::string ThisOne(const Model& model) {
-  return " (" + model.path + " is '" + MethodName(model.spec.method) + "')";
-}
+std::string ThisOne(const Model& model) { return " (" + model.path + " is '" + MethodName(model.spec.method) + "')"; }
 
 }  // namespace
 
