@@ -98,7 +98,8 @@ class Unpickler {
         prefix_(std::move(prefix)),
         limits_(limits) {}
 
-  PyRef Run() {
+  // The pickle machine: one case per opcode, in one switch (hence its length).
+  PyRef Run() {  // NOLINT(readability-function-size)
     while (true) {
       const uint8_t op = U8();
       switch (op) {
