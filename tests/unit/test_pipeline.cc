@@ -408,6 +408,31 @@ TEST(Pipeline, CropRunsSequentialEqualThreaded) {
   }
 }
 
+// CTD tracking runs its pose batches inline in the crop stage: a writer that fails mid-run must
+// end the run with the writer's error, threaded or sequential, with every other stage stopped.
+TEST(Pipeline, CtdTrackingWriterFailureStopsEverything) {
+  Model model = LoadModel(Fixture("dlc/ctd_rtmpose_s.pt"), ModelLoadOptions{});
+  TestConditions conditions;
+  CtdTrackingOptions tracking;
+  RunContext ctx;
+  ctx.conditions = &conditions;
+  ctx.ctd_tracking = &tracking;
+  for (bool async : {true, false}) {
+    DecodeOptions dec;
+    dec.stop_frame = 9;
+    auto src = OpenVideo(Fixture("videos/index_h264.mp4"), dec);
+    CaptureWriter w(45, /*fail_at=*/3);
+    PipelineOptions opt = Opts();
+    opt.async = async;
+    opt.batch_size = 1;
+    Status st = RunPipeline(model, *src, w, opt, PreprocessOptions{}, ctx, nullptr);
+    ASSERT_FALSE(st.ok()) << "async " << async;
+    EXPECT_EQ(st.code(), StatusCode::kIOError) << st.ToString();
+    EXPECT_NE(st.message().find("writing frame 3"), std::string::npos) << st.message();
+    EXPECT_EQ(w.rows.size(), 3u);
+  }
+}
+
 TEST(Pipeline, ConfigMissingFieldNamesIt) {
   try {
     LoadFixtureModel("missing_field");

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/stopwatch.h"
 #include "pipeline/kit/failure_latch.h"
@@ -12,9 +13,9 @@
 
 namespace posebatch {
 
-// "first..last" frame numbers of a batch, for error messages.
-inline std::string FramesOf(const BatchSlot& slot) {
-  return std::to_string(slot.records.front().index) + ".." + std::to_string(slot.records.back().index);
+// "first..last" frame numbers of a batch's rows, for error messages.
+inline std::string FramesOf(const std::vector<RowRecord>& records) {
+  return std::to_string(records.front().index) + ".." + std::to_string(records.back().index);
 }
 
 // Runs `fn` (a batch's model call); an error becomes kModelError (unless it has a code)
@@ -25,7 +26,7 @@ void GuardBatch(const std::string& what, const BatchSlot& slot, const std::strin
     fn();
   } catch (...) {
     throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
-                            what + " frames " + FramesOf(slot) + " of " + source));
+                            what + " frames " + FramesOf(slot.records) + " of " + source));
   }
 }
 

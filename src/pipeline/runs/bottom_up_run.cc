@@ -129,8 +129,7 @@ class BottomUpRun {
       postprocessor_.Process(r.outputs, static_cast<int64_t>(r.records.size()), out.rows.data());
     } catch (...) {
       throw Error(WithContext(StatusFromCurrentException(StatusCode::kModelError),
-                              "postprocess frames " + std::to_string(r.records.front().index) + ".." +
-                                  std::to_string(r.records.back().index) + " of " + name_));
+                              "postprocess frames " + FramesOf(r.records) + " of " + name_));
     }
     out.records = std::move(r.records);
     return out;

@@ -33,12 +33,7 @@ class CtdTrackingRun : public CtdRun {
     FrameCrops crops;
     PlanCrops(frame, tracked, &plan, &crops);
     std::vector<CropPose> poses;
-    inline_poses_ = &poses;
-    for (size_t i = 0; i < crops.plans.size(); ++i) {
-      if (!AddCrop(frame, crops.plans[i], &crops.conditions[i])) return false;
-    }
-    CloseCropBatch();
-    inline_poses_ = nullptr;
+    if (!RunCropsNow(frame, crops, &poses)) return false;
     {
       ScopedTimer t(&times_.postprocess);
       const at::Tensor stacked = StackCropPoses(plan, poses);
@@ -46,6 +41,19 @@ class CtdTrackingRun : public CtdRun {
           tracker_.EndFrame(MapToFrame(plan, stacked, tracker_.rescore()).contiguous(), frame.width, frame.height);
     }
     return EmitPlan(std::move(plan));
+  }
+
+  // The frame's crops through the CTD model now (each pose batch runs as it closes), their poses
+  // into *poses in crop order. False: cancelled, also when a batch was cancelled before it ran
+  // (another stage failed), which leaves fewer poses than crops.
+  bool RunCropsNow(const Frame& frame, const FrameCrops& crops, std::vector<CropPose>* poses) {
+    inline_poses_ = poses;
+    bool added = true;
+    for (size_t i = 0; added && i < crops.plans.size(); ++i)
+      added = AddCrop(frame, crops.plans[i], &crops.conditions[i]);
+    if (added) CloseCropBatch();
+    inline_poses_ = nullptr;
+    return added && poses->size() == crops.plans.size();
   }
 
   // The file's conditions for the frame, or the bottom-up model's. False: cancelled.
