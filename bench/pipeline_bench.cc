@@ -27,6 +27,7 @@
 #include <map>
 #include <thread>
 
+#include "../tools/posebatch/option_binding.h"  // analyze's model options on the bench's CLI
 #include "bench_util.h"
 #include "common/stopwatch.h"
 #include "ctd_bench.h"
@@ -37,6 +38,7 @@
 #include "pipeline/kit/slot_pool.h"
 #include "pipeline/kit/stage_threads.h"
 #include "posebatch/detector.h"
+#include "posebatch/option_table.h"
 #include "posebatch/pipeline.h"
 #include "posebatch/predictor.h"
 #include "predict/paf_internal.h"
@@ -232,12 +234,12 @@ RunStats Pipeline(Model& model, const Video& v, int64_t frames, int batch, int t
   FrameSource* input = src.get();
   std::unique_ptr<FrameSource> tee;
   if (labeled) {
-    auto stash = std::make_shared<viz::FrameStash>();
-    tee = viz::TeeFrames(*src, stash);
+    viz::LabeledPass pass =
+        viz::AddLabeledPass(*src, (tmp / "bench_labeled.mp4").string(), LayoutFor(model, "bench", false),
+                            LabeledVideoOptions{}, model.spec.config_text, Crop{}, nullptr);
+    tee = std::move(pass.source);
     input = tee.get();
-    writers.push_back(viz::CreateLabelingWriter((tmp / "bench_labeled.mp4").string(), LayoutFor(model, "bench", false),
-                                                src->info(), LabeledVideoOptions{}, model.spec.config_text, Crop{},
-                                                stash, nullptr));
+    writers.push_back(std::move(pass.writer));
   }
   auto writer = CreateFanOutWriter(std::move(writers));
   Stopwatch wall;
@@ -622,9 +624,14 @@ int Run(const Options& o) {
         for (int64_t n : {short_frames, 10 * short_frames}) {
           long kb = 0;
           std::string out;
-          int rc = RunChild({o.self, "--rss-child", "-m", path, "-v", o.video, "--frames", std::to_string(n), "-b",
-                             std::to_string(b), "-t", std::to_string(threads.front())},
-                            &out, nullptr);
+          std::vector<std::string> args = {o.self, "--rss-child",     "-m",       path,
+                                           "-v",   o.video,           "--frames", std::to_string(n),
+                                           "-b",   std::to_string(b), "-t",       std::to_string(threads.front())};
+          for (const auto& spec : ModelOptionTable()) {  // the child loads the model as this run does
+            const std::string value = spec.get(o.model);
+            if (value != spec.get(ModelLoadOptions{})) args.push_back(spec.long_name() + "=" + value);
+          }
+          int rc = RunChild(args, &out, nullptr);
           if (rc != 0) throw Error(Status::Internal("RSS child failed for " + path));
           long decoded = 0;
           if (std::sscanf(out.c_str(), "frames %ld\npeak_kb %ld", &decoded, &kb) != 2) {
@@ -705,11 +712,7 @@ int main(int argc, char** argv) {
   app.add_flag("--python", o.python, "also run bench/python_reference.py on each model");
   app.add_flag("--labeled-video", o.labeled_video,
                "bottom-up models: pipeline fps without and with analyze --labeled-video (instead of the main table)");
-  app.add_flag_function(
-      "--channels-last,!--no-channels-last", [&o](int64_t n) { o.model.channels_last = n > 0; },
-      "native models in NHWC / NCHW (posebatch analyze --channels-last; default: analyze's)");
-  app.add_option("--precision", o.model.precision, "float32, bf16 or int8 (posebatch analyze --precision)")
-      ->check(CLI::IsMember({"float32", "bf16", "int8"}));
+  posebatch::cli::AddTableOptions(&app, ModelOptionTable(), o.model);  // analyze's model options, for every model
   app.add_option("-o,--output", o.format, "md, csv or json")->check(CLI::IsMember({"md", "csv", "json"}));
   app.add_flag("--rss-child", rss_child)->group("");  // internal: one measured run
   CLI11_PARSE(app, argc, argv);

@@ -50,13 +50,14 @@ class Predictor:
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
         resolved = resolve_model(model, shuffle, trainingsetindex, modelprefix, snapshot_index)
-        self._engine = _posebatch.Predictor(
-            resolved.model_path, batch_size=batch_size, device=device,
-            config_path=os.fspath(config_path) if config_path is not None else "",
-            snapshot=os.fspath(snapshot) if snapshot is not None else resolved.snapshot,
-            detector_batch_size=detector_batch_size, intra_op_threads=threads or 0, half=half,
-            channels_last=channels_last, precision=precision,
-            conditions_model=os.fspath(conditions_model) if conditions_model is not None else "")
+        options = {  # the keys of the engine's option table (posebatch/option_table.h)
+            "batch_size": batch_size, "device": device, "detector_batch_size": detector_batch_size,
+            "config": os.fspath(config_path) if config_path is not None else None,
+            "snapshot": os.fspath(snapshot) if snapshot is not None else (resolved.snapshot or None),
+            "threads": threads, "half": half, "channels_last": channels_last, "precision": precision,
+            "conditions_model": os.fspath(conditions_model) if conditions_model is not None else None,
+        }
+        self._engine = _posebatch.Predictor(resolved.model_path, options)
         self.model_path = resolved.model_path
 
     def predict(self, frames: np.ndarray, *, unique: bool = False

@@ -79,9 +79,9 @@ class _Events:
 def _options(resolved: ResolvedModel, *, device: str, destfolder: Optional[PathLike], save_as_csv: bool,
              batch_size: Union[int, str, None], detector_batch_size: Optional[int], overwrite: bool,
              cropping: Optional[Sequence[int]], scorer: Optional[str], extra: Dict[str, Any]) -> Dict[str, Any]:
-    o: Dict[str, Any] = {"device": device, "save_csv": bool(save_as_csv), "overwrite": bool(overwrite)}
+    o: Dict[str, Any] = {"device": device, "csv": bool(save_as_csv), "overwrite": bool(overwrite)}
     if resolved.config_path:
-        o["config_path"] = resolved.config_path
+        o["config"] = resolved.config_path
     if resolved.snapshot:
         o["snapshot"] = resolved.snapshot
     if scorer:
@@ -89,11 +89,11 @@ def _options(resolved: ResolvedModel, *, device: str, destfolder: Optional[PathL
     elif resolved.scorer:
         o["scorer"] = resolved.scorer
     if destfolder is not None:
-        o["dest_dir"] = os.fspath(destfolder)
+        o["dest"] = os.fspath(destfolder)
     if batch_size is None:
         batch_size = resolved.batch_size
     if isinstance(batch_size, str) and batch_size == "auto":
-        o["auto_batch_size"] = True
+        o["batch_size"] = "auto"
     elif batch_size is not None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer or 'auto', got {batch_size!r}")
@@ -131,24 +131,23 @@ def _extra(config_path, snapshot, threads, half, channels_last, resume, frames, 
     if precision not in ("float32", "bf16", "int8"):
         raise ValueError(f"precision must be 'float32', 'bf16' or 'int8', got {precision!r}")
     extra: Dict[str, Any] = {
-        "config_path": os.fspath(config_path) if config_path is not None else None,
-        "intra_op_threads": threads,
+        "config": os.fspath(config_path) if config_path is not None else None,
+        "threads": threads,
         "half": half,
         "channels_last": channels_last,
         "precision": precision,
         "resume": resume,
-        "boxes_path": os.fspath(boxes) if boxes is not None else None,
-        "conditions_path": os.fspath(conditions) if conditions is not None else None,
-        "conditions_model_path": os.fspath(conditions_model) if conditions_model is not None else None,
+        "boxes": os.fspath(boxes) if boxes is not None else None,
+        "conditions": os.fspath(conditions) if conditions is not None else None,
+        "conditions_model": os.fspath(conditions_model) if conditions_model is not None else None,
     }
     if snapshot is not None:
         extra["snapshot"] = os.fspath(snapshot)
     if frames is not None:
         start, stop = frames
-        extra["start_frame"] = int(start or 0)
-        extra["stop_frame"] = -1 if stop is None else int(stop)
+        extra["frames"] = f"{int(start or 0)}:{'' if stop is None else int(stop)}"
     if isinstance(ctd_tracking, dict):
-        extra["ctd_tracking_settings"] = ",".join(f"{k}={v}" for k, v in ctd_tracking.items())
+        extra["ctd_tracking_config"] = ",".join(f"{k}={v}" for k, v in ctd_tracking.items())
         extra["ctd_tracking"] = True
     elif ctd_tracking:
         extra["ctd_tracking"] = True

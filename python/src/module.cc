@@ -31,6 +31,7 @@
 #include "posebatch/analyze.h"
 #include "posebatch/frame_predictor.h"
 #include "posebatch/frame_source.h"
+#include "posebatch/option_table.h"
 #include "posebatch/status.h"
 
 namespace py = pybind11;
@@ -213,65 +214,30 @@ Status RunInterruptibly(const std::function<Status()>& job, Mailbox* mailbox, co
   return shared->status;
 }
 
-// Reads the options dict the package builds (every key optional; unknown keys are a bug of
-// the caller and raise).
-template <typename T>
-void Take(py::dict& d, const char* key, T* out) {
-  if (!d.contains(key)) return;
-  py::object v = d[key];
-  PyDict_DelItemString(d.ptr(), key);
-  if (!v.is_none()) *out = v.cast<T>();
-}
-
-// The keys of ModelLoadOptions, under their C++ names.
-void TakeModelOptions(py::dict& d, ModelLoadOptions* o) {
-  Take(d, "config_path", &o->config_path);
-  Take(d, "snapshot", &o->snapshot);
-  Take(d, "device", &o->device);
-  Take(d, "half", &o->half);
-  Take(d, "precision", &o->precision);
-  Take(d, "channels_last", &o->channels_last);
-}
-
-AnalyzeOptions ParseAnalyzeOptions(const py::dict& options) {
-  py::dict d(options.attr("copy")());  // keys are removed as they are read: not from the caller's dict
-  AnalyzeOptions o;
-  TakeModelOptions(d, &o.model);
-  Take(d, "dest_dir", &o.dest_dir);
-  Take(d, "scorer", &o.scorer);
-  Take(d, "save_csv", &o.save_csv);
-  Take(d, "overwrite", &o.overwrite);
-  Take(d, "resume", &o.resume);
-  Take(d, "start_frame", &o.decode.start_frame);
-  Take(d, "stop_frame", &o.decode.stop_frame);
-  Take(d, "decoder_threads", &o.decode.decoder_threads);
-  std::vector<int> crop;
-  Take(d, "crop", &crop);
-  if (!crop.empty()) {
-    if (crop.size() != 4) throw py::value_error("crop expects [x1, x2, y1, y2]");
-    o.preprocess.crop = Crop{crop[0], crop[1], crop[2], crop[3]};
+// A Python value as the option tables' text: bools as true/false, sequences comma-joined.
+std::string OptionText(const py::handle& v) {
+  if (py::isinstance<py::bool_>(v)) return v.cast<bool>() ? "true" : "false";
+  if (py::isinstance<py::str>(v)) return v.cast<std::string>();
+  if (py::isinstance<py::list>(v) || py::isinstance<py::tuple>(v)) {
+    std::string text;
+    for (const py::handle& item : v) text += (text.empty() ? "" : ",") + OptionText(item);
+    return text;
   }
-  Take(d, "batch_size", &o.pipeline.batch_size);
-  Take(d, "auto_batch_size", &o.auto_batch_size);
-  Take(d, "detector_batch_size", &o.pipeline.detector_batch_size);
-  Take(d, "num_slots", &o.pipeline.num_slots);
-  Take(d, "preprocess_workers", &o.pipeline.preprocess_workers);
-  Take(d, "postprocess_workers", &o.pipeline.postprocess_workers);
-  Take(d, "async_pipeline", &o.pipeline.async);
-  Take(d, "intra_op_threads", &o.pipeline.intra_op_threads);
-  Take(d, "boxes_path", &o.boxes_path);
-  Take(d, "conditions_path", &o.conditions_path);
-  Take(d, "conditions_model_path", &o.conditions_model_path);
-  Take(d, "ctd_tracking", &o.ctd_tracking);
-  std::string tracking;
-  Take(d, "ctd_tracking_settings", &tracking);
-  if (!tracking.empty()) {
-    Status st = ParseCtdTrackingSettings(tracking, &o.tracking);
+  return py::str(v).cast<std::string>();
+}
+
+// Reads an options dict keyed by the option table's keys (option_table.h: "batch_size",
+// "dest", "channels_last", ...); None leaves an option at its default. A bad value raises
+// ValueError naming the key; an unknown key (a bug of the caller) raises TypeError.
+template <typename Options>
+Options ParseOptions(const OptionTable<Options>& table, const py::dict& options) {
+  Options o;
+  for (const auto& [key, value] : options) {
+    const std::string name = py::str(key).cast<std::string>();
+    if (FindOption(table, name) == nullptr) throw py::type_error("unknown option '" + name + "'");
+    if (value.is_none()) continue;
+    Status st = SetOption(table, name, OptionText(value), &o);
     if (!st.ok()) RaiseStatus(st);
-    o.ctd_tracking = true;
-  }
-  if (!d.empty()) {
-    throw py::type_error("unknown analyze option(s): " + py::str(py::list(d.attr("keys")())).cast<std::string>());
   }
   return o;
 }
@@ -305,7 +271,7 @@ py::dict ResultToDict(const AnalyzeResult& r) {
 class PyAnalyzer {
  public:
   PyAnalyzer(const std::string& model_path, const py::dict& options, const py::object& on_event) {
-    options_ = ParseAnalyzeOptions(options);
+    options_ = ParseOptions(AnalyzeOptionTable(), options);
     options_.cancel = &cancel_;
     options_.callbacks = mailbox_.Callbacks();
     Status st = RunInterruptibly([&] { return Analyzer::Open(model_path, options_, &analyzer_); }, &mailbox_, on_event,
@@ -343,21 +309,8 @@ class PyAnalyzer {
 // Poses of in-memory frames (posebatch.Predictor).
 class PyPredictor {
  public:
-  PyPredictor(const std::string& model_path, int batch_size, const std::string& device, const std::string& config_path,
-              const std::string& snapshot, int detector_batch_size, int intra_op_threads, bool half,
-              std::optional<bool> channels_last, const std::string& conditions_model_path,
-              const std::string& precision) {
-    FramePredictorOptions o;
-    o.batch_size = batch_size;
-    o.model.device = device;
-    o.model.config_path = config_path;
-    o.model.snapshot = snapshot;
-    o.detector_batch_size = detector_batch_size;
-    o.intra_op_threads = intra_op_threads;
-    o.model.half = half;
-    o.model.channels_last = channels_last;
-    o.model.precision = precision;
-    o.conditions_model_path = conditions_model_path;
+  PyPredictor(const std::string& model_path, const py::dict& options) {
+    const FramePredictorOptions o = ParseOptions(PredictorOptionTable(), options);
     Status st;
     {
       py::gil_scoped_release nogil;  // loading takes a while; other Python threads may run
@@ -462,12 +415,7 @@ PYBIND11_MODULE(_posebatch, m) {
       py::arg("folder"), "The PNG / JPEG files of a folder in the order analyze_images takes them.");
 
   py::class_<PyPredictor>(m, "Predictor")
-      .def(py::init<const std::string&, int, const std::string&, const std::string&, const std::string&, int, int, bool,
-                    std::optional<bool>, const std::string&, const std::string&>(),
-           py::arg("model"), py::arg("batch_size") = 8, py::arg("device") = "cpu", py::arg("config_path") = "",
-           py::arg("snapshot") = "", py::arg("detector_batch_size") = 1, py::arg("intra_op_threads") = 0,
-           py::arg("half") = false, py::arg("channels_last") = py::none(), py::arg("conditions_model") = "",
-           py::arg("precision") = "float32")
+      .def(py::init<const std::string&, const py::dict&>(), py::arg("model"), py::arg("options"))
       .def("predict", &PyPredictor::Predict, py::arg("frames"), py::arg("unique") = false)
       .def_property_readonly("scorer", [](const PyPredictor& p) { return p.layout().scorer; })
       .def_property_readonly("individuals", [](const PyPredictor& p) { return p.layout().individuals; })

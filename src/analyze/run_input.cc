@@ -151,13 +151,13 @@ void RunSource(const RunInputContext& c, FrameSource& source, const std::string&
   FrameSource* input = &source;
   std::unique_ptr<FrameSource> tee;
   if (o.labeled_video.enabled && source.info().is_video && (plan == nullptr || !plan->continue_previous)) {
-    auto stash = std::make_shared<viz::FrameStash>();
-    tee = viz::TeeFrames(source, stash);
-    input = tee.get();
     std::vector<std::string> notes;
     const std::string path = out_base + "_labeled.mp4";  // VideoOutputKind::kLabeledVideo
-    writers.push_back(viz::CreateLabelingWriter(path, layout, source.info(), o.labeled_video, c.model->spec.config_text,
-                                                o.preprocess.crop, stash, &notes));
+    viz::LabeledPass pass = viz::AddLabeledPass(source, path, layout, o.labeled_video, c.model->spec.config_text,
+                                                o.preprocess.crop, &notes);
+    tee = std::move(pass.source);
+    input = tee.get();
+    writers.push_back(std::move(pass.writer));
     files.push_back(path);
     for (const std::string& n : notes) c.say(MessageLevel::kNote, r->input + ": " + n);
   }

@@ -208,4 +208,14 @@ std::unique_ptr<PoseWriter> CreateLabelingWriter(const std::string& path, const 
   return writer;
 }
 
+LabeledPass AddLabeledPass(FrameSource& inner, const std::string& path, const ColumnLayout& layout,
+                           const LabeledVideoOptions& options, const std::string& model_config_text, const Crop& crop,
+                           std::vector<std::string>* notes) {
+  auto stash = std::make_shared<FrameStash>();
+  LabeledPass pass;
+  pass.source = TeeFrames(inner, stash);
+  pass.writer = CreateLabelingWriter(path, layout, inner.info(), options, model_config_text, crop, stash, notes);
+  return pass;
+}
+
 }  // namespace posebatch::viz

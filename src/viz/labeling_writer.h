@@ -75,4 +75,16 @@ std::unique_ptr<PoseWriter> CreateLabelingWriter(const std::string& path, const 
                                                  const std::string& model_config_text, const Crop& crop,
                                                  std::shared_ptr<FrameStash> stash, std::vector<std::string>* notes);
 
+// What --labeled-video adds to a run, in the same pass: `source` delivers `inner`'s frames and
+// stashes a copy of each; `writer` (one of the run's writers, beside the .h5) draws each
+// stashed frame with its row and encodes it at `path`. Arguments as CreateLabelingWriter's.
+// The run reads `source` instead of `inner`; `inner` must outlive both.
+struct LabeledPass {
+  std::unique_ptr<FrameSource> source;
+  std::unique_ptr<PoseWriter> writer;
+};
+LabeledPass AddLabeledPass(FrameSource& inner, const std::string& path, const ColumnLayout& layout,
+                           const LabeledVideoOptions& options, const std::string& model_config_text, const Crop& crop,
+                           std::vector<std::string>* notes);
+
 }  // namespace posebatch::viz

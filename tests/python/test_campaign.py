@@ -225,6 +225,27 @@ class Local(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("task index 7 is not below the shard count 2", r.stderr)
 
+    def test_environment_options_and_negated_flags_are_recorded(self):
+        """The manifest records what the plan's environment (POSEBATCH_BATCH_SIZE) and negated flags
+        (--no-async) set, so that its tasks run with them though their environment lacks them: the
+        outputs equal a run given the same options on its command line."""
+        video = os.path.join(self.tmp.name, "videos", "a.mp4")
+        campaign = os.path.join(self.tmp.name, "optenv")
+        out, ref = os.path.join(campaign, "out"), os.path.join(self.tmp.name, "optenv_ref")
+        env = dict(os.environ, POSEBATCH_BATCH_SIZE="2")
+        r = run("plan", MODEL, video, "-o", campaign, "--shards", "1", "--dest", out, "--csv", "--no-async", env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        manifest = os.path.join(campaign, "manifest.jsonl")
+        with open(manifest) as f:
+            args = json_lines(f.read())[0]["analyze_args"]
+        self.assertIn("--async=false", args)
+        self.assertEqual(args[args.index("--batch-size") + 1], "2")
+        r = run("analyze", "--manifest", manifest, "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run("analyze", MODEL, video, "--dest", ref, "--csv", "--batch-size", "2", "--no-async", "--quiet")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        assert_same_outputs(self, [video], out, ref)
+
     def test_two_processes_on_one_video_never_both_write(self):
         campaign, out, _ = self.plan("lock", os.path.join(self.tmp.name, "videos", "long.mp4"), shards=1)
         manifest = os.path.join(campaign, "manifest.jsonl")

@@ -291,6 +291,27 @@ class Usage(TinyModelTestCase):
                 self.assertIn(needle, r.stderr)
                 self.assertEqual([f for f in os.listdir(self.dest) if f.endswith((".h5", ".part"))], [])
 
+    def test_environment_variables_set_options_and_are_checked(self):
+        """POSEBATCH_BATCH_SIZE / _THREADS / _PRECISION / _DEVICE stand for their options when not
+        given (the help names them); a bad value is a usage error naming the option."""
+        video = os.path.join(FIX, "videos", "index_h264.mp4")
+        for var, value, option in (("POSEBATCH_BATCH_SIZE", "0", "--batch-size"),
+                                   ("POSEBATCH_THREADS", "many", "--threads"),
+                                   ("POSEBATCH_PRECISION", "int4", "--precision"),
+                                   ("POSEBATCH_DEVICE", "gpu", "--device")):
+            with self.subTest(var=var):
+                r = subprocess.run([BIN, "analyze", self.model, video, "--dest", self.dest],
+                                   capture_output=True, text=True, timeout=300, env=dict(os.environ, **{var: value}))
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(option, r.stderr)
+        # Given on the command line, the option wins over the environment.
+        r = subprocess.run([BIN, "analyze", self.model, video, "--dest", self.dest, "--batch-size", "2", "--quiet"],
+                           capture_output=True, text=True, timeout=300, env=dict(os.environ, POSEBATCH_BATCH_SIZE="0"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        help_text = run("analyze", "--help").stdout
+        for var in ("POSEBATCH_BATCH_SIZE", "POSEBATCH_THREADS", "POSEBATCH_PRECISION", "POSEBATCH_DEVICE"):
+            self.assertIn(var, help_text)
+
     def test_version_and_help(self):
         r = run("--version")
         self.assertEqual(r.returncode, 0, r.stderr)

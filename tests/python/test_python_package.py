@@ -243,6 +243,14 @@ def test_errors_name_the_file(tmp_path):
     for precision in ("bf16", "int8"):
         with pytest.raises((ValueError, posebatch.Error), match="not TorchScript"):
             posebatch.Predictor(GOOD, precision=precision)
+    # Checked by the engine's option table (the CLI's checks), naming the option.
+    with pytest.raises(ValueError, match="frames: STOP must be > START"):
+        posebatch.analyze_videos(GOOD, INDEX_VIDEO, frames=(5, 3), destfolder=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="crop: expects x1,x2,y1,y2"):
+        posebatch.analyze_videos(GOOD, INDEX_VIDEO, cropping=[10, 5, 0, 8], destfolder=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="device: expects cpu, cuda or cuda:N"):
+        posebatch.Predictor(GOOD, device="gpu")
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".h5")]
 
 
 INTERRUPT_CHILD = textwrap.dedent("""

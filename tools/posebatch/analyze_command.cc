@@ -18,7 +18,6 @@ namespace {
 // One run, reported in the chosen form; `task` (a campaign task) also gets every event.
 int Run(const AnalyzeArgs& a, AnalyzeOptions o, const StopFlags& stop, CampaignTaskLog* task, int task_index,
         int task_count) {
-  if (!FinishOptions(a, &o)) return kExitUsage;
   o.cancel = stop.cancel;
   o.stop_at_checkpoint = stop.stop_at_checkpoint;
   const bool json = a.progress == "json";

@@ -42,8 +42,7 @@ std::string Join(const std::vector<int>& v, const char* sep) {
 }
 
 int RunPlan(CampaignCommands& c) {
-  AnalyzeOptions o = c.plan_options;
-  if (!FinishOptions(c.plan_args, &o)) return kExitUsage;
+  const AnalyzeOptions& o = c.plan_options;
   PlanOptions p;
   p.shards = c.shards;
   p.analyze = o;

@@ -11,8 +11,10 @@
 
 #include "analyze_command.h"
 #include "campaign_commands.h"
+#include "option_binding.h"
 #include "posebatch/analyze.h"
 #include "posebatch/model.h"
+#include "posebatch/option_table.h"
 #include "posebatch/pipeline.h"
 #include "posebatch/version.h"
 #include "report.h"
@@ -63,11 +65,8 @@ void StartTermWatchdog() {
   }).detach();
 }
 
-int RunInfo(const std::string& model_path, const std::string& config, const std::string& snapshot) {
+int RunInfo(const std::string& model_path, const ModelLoadOptions& load) {
   try {
-    ModelLoadOptions load;
-    load.config_path = config;
-    load.snapshot = snapshot;
     Model model = LoadModel(model_path, load);
     const ModelSpec& s = model.spec;
     std::printf("model:        %s\n", model.network->Describe().c_str());
@@ -87,6 +86,8 @@ int RunInfo(const std::string& model_path, const std::string& config, const std:
     } else {
       std::printf("predictor:    %s\n", PredictorName(s.predictor));
     }
+    std::printf("runs as:      %s, %s\n", model.network->precision().c_str(),
+                model.network->input_layout() == InputLayout::kNHWC ? "NHWC" : "NCHW");
     std::printf("scorer:       %s\n", DefaultScorer(model).c_str());
     return kExitOk;
   } catch (const Error& e) {
@@ -125,11 +126,11 @@ int main(int argc, char** argv) {
   VizCommands viz;  // label, plot
   AddVizCommands(app, viz);
 
-  std::string info_model, info_config, info_snapshot;
+  std::string info_model;
+  ModelLoadOptions info_load;
   auto* info = app.add_subcommand("info", "describe a model");
   info->add_option("model", info_model, "the model: export, snapshot, training folder or TorchScript")->required();
-  info->add_option("--config", info_config, "pytorch_config.yaml")->check(CLI::ExistingFile);
-  info->add_option("--snapshot", info_snapshot, "training folder: the snapshot to use")->check(CLI::ExistingFile);
+  AddTableOptions(info, ModelOptionTable(), info_load);  // loaded as analyze would load it
 
   try {
     app.parse(argc, argv);
@@ -157,6 +158,6 @@ int main(int argc, char** argv) {
   if (viz_exit >= 0) return viz_exit;
   const int campaign_exit = RunCampaignCommand(campaign, argv[0]);
   if (campaign_exit >= 0) return campaign_exit;
-  if (*info) return RunInfo(info_model, info_config, info_snapshot);
+  if (*info) return RunInfo(info_model, info_load);
   return kExitUsage;
 }

@@ -1,5 +1,5 @@
-// `posebatch label` and `posebatch plot` (posebatch/labeled_video.h, posebatch/plots.h), and the
-// drawing options that `posebatch analyze --labeled-video` shares with `label`.
+// `posebatch label` and `posebatch plot` (posebatch/labeled_video.h, posebatch/plots.h). label's
+// drawing options are DrawingOptionTable's (posebatch/option_table.h), as analyze's are.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -28,8 +28,5 @@ void AddVizCommands(CLI::App& app, VizCommands& v);
 
 // Runs whichever of them was given and returns its exit status; -1 when neither was.
 int RunVizCommand(const VizCommands& v);
-
-// analyze's --labeled-video and its drawing options (group "Labeled video"), into `o`.
-void AddLabeledVideoOptions(CLI::App* analyze, LabeledVideoOptions& o);
 
 }  // namespace posebatch::cli
