@@ -10,6 +10,7 @@ PKGS=(
   libcairo2-dev fonts-dejavu-core  # labeled videos and plots (src/viz): drawing, plot text
   time  # GNU time: the CLI tests' peak-memory checks
   libyaml-cpp-dev libcli11-dev
+  libeigen3-dev  # multi-animal tracking (src/track): the Kalman filters
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # libFuzzer targets (fuzz/, CI)
   clang-format clang-tidy  # scripts/lint.sh (CI)

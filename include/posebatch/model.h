@@ -209,7 +209,8 @@ class Detector;
 struct Model {
   ModelSpec spec;
   std::unique_ptr<Network> network;
-  std::unique_ptr<Detector> detector;  // top-down models: the export's detector, when it has one
+  // Top-down models: the export's detector, or a training folder's detector snapshot.
+  std::unique_ptr<Detector> detector;
 
   // Out of line: Detector is complete only where models are loaded.
   Model();
@@ -218,6 +219,11 @@ struct Model {
   Model& operator=(Model&&) noexcept;
   std::string path;          // the model file or folder the user named
   std::string weights_path;  // the file the weights came from
+  // Top-down: the detector's own file (a training folder's snapshot-detector-*.pt); empty when
+  // the detector is inside weights_path (an export) or there is none.
+  std::string detector_path;
+  // Top-down without a detector: where one was looked for, for the error that asks for boxes.
+  std::string detector_search;
 };
 
 // Loads what a DeepLabCut user has: an exported .pt (config + weights), a snapshot .pt with its

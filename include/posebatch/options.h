@@ -62,8 +62,11 @@ struct CtdTrackingOptions {
 struct ModelLoadOptions {
   std::string config_path;     // pytorch_config.yaml; empty = found beside the model
   std::string device = "cpu";  // "cpu" (or "cuda[:N]" where LibTorch has CUDA)
-  std::string snapshot;        // training folder: snapshot file to use; empty = best, else last
-  bool half = false;           // float16 weights and activations (GPU only; native networks)
+  std::string snapshot;        // training folder: snapshot file to use; empty = DeepLabCut's choice
+  // Top-down training folder: the detector snapshot (snapshot-detector-*.pt) to use; empty =
+  // DeepLabCut's choice (the project's detector_snapshotindex, else the best, else the last).
+  std::string detector_snapshot;
+  bool half = false;  // float16 weights and activations (GPU only; native networks)
   // Native networks in channels-last (NHWC) memory order: 1.2-1.3x faster on CPU, but oneDNN
   // then sums in another order. Unset = NHWC where that stays within 1e-3 px / 1e-4 in score of
   // DeepLabCut on every golden case (bottom-up and CTD models), NCHW, DeepLabCut's order
@@ -82,6 +85,7 @@ inline ModelLoadOptions ForSecondModel(const ModelLoadOptions& first) {
   ModelLoadOptions o = first;
   o.config_path.clear();
   o.snapshot.clear();
+  o.detector_snapshot.clear();
   return o;
 }
 

@@ -37,7 +37,8 @@ class Predictor:
 
     def __init__(self, model: PathLike, batch_size: int = 8, device: str = "cpu", *,
                  shuffle: int = 1, trainingsetindex: int = 0, modelprefix: str = "",
-                 snapshot_index: Union[int, str, None] = None, config_path: Optional[PathLike] = None,
+                 snapshot_index: Union[int, str, None] = None,
+                 detector_snapshot_index: Union[int, str, None] = None, config_path: Optional[PathLike] = None,
                  snapshot: Optional[PathLike] = None, detector_batch_size: int = 1,
                  threads: Optional[int] = None, half: bool = False, channels_last: Optional[bool] = None,
                  conditions_model: Optional[PathLike] = None, precision: str = "float32"):
@@ -49,11 +50,13 @@ class Predictor:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ValueError(f"threads must be a positive integer, got {threads!r}")
-        resolved = resolve_model(model, shuffle, trainingsetindex, modelprefix, snapshot_index)
+        resolved = resolve_model(model, shuffle, trainingsetindex, modelprefix, snapshot_index,
+                                 detector_snapshot_index)
         options = {  # the keys of the engine's option table (posebatch/option_table.h)
             "batch_size": batch_size, "device": device, "detector_batch_size": detector_batch_size,
             "config": os.fspath(config_path) if config_path is not None else None,
             "snapshot": os.fspath(snapshot) if snapshot is not None else (resolved.snapshot or None),
+            "detector_snapshot": resolved.detector_snapshot or None,
             "threads": threads, "half": half, "channels_last": channels_last, "precision": precision,
             "conditions_model": os.fspath(conditions_model) if conditions_model is not None else None,
         }

@@ -84,6 +84,8 @@ def _options(resolved: ResolvedModel, *, device: str, destfolder: Optional[PathL
         o["config"] = resolved.config_path
     if resolved.snapshot:
         o["snapshot"] = resolved.snapshot
+    if resolved.detector_snapshot:
+        o["detector_snapshot"] = resolved.detector_snapshot
     if scorer:
         o["scorer"] = scorer
     elif resolved.scorer:

@@ -27,6 +27,7 @@ result is sorted and without duplicates.
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ class ResolvedModel:
     model_path: str                         # export .pt, snapshot .pt, training folder, TorchScript
     config_path: str = ""                   # pytorch_config.yaml ("" = found beside the model)
     snapshot: str = ""                      # the snapshot file in a training folder ("" = posebatch's choice)
+    detector_snapshot: str = ""             # top-down: the detector snapshot ("" = posebatch's choice)
     scorer: str = ""                        # DeepLabCut's scorer ("" = posebatch's default)
     batch_size: Optional[int] = None        # project default
     detector_batch_size: Optional[int] = None
@@ -91,6 +93,9 @@ def _pick_snapshot(folder: str, prefix: str, index: Union[int, str], config: str
         return None
     if isinstance(index, str):
         if index.lower() == "all":
+            # DeepLabCut's analyze_videos does the same, with the same warning.
+            logging.getLogger("posebatch").warning(
+                "%s: snapshot index 'all' for %s: analysing with index -1 (the best, else the last)", config, prefix)
             index = -1
         elif index.lower() == "best":
             best = [s for s in snapshots if s[0]]
@@ -179,6 +184,7 @@ def resolve_project(
     return ResolvedModel(
         model_path=train,
         snapshot=os.path.join(train, snapshot[2]) if snapshot is not None else "",
+        detector_snapshot=os.path.join(train, detector[2]) if detector is not None else "",
         scorer=scorer,
         batch_size=cfg.get("batch_size", 1),
         detector_batch_size=cfg.get("detector_batch_size", 1),

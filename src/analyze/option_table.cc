@@ -132,9 +132,15 @@ OptionTable<ModelLoadOptions> BuildModelTable() {
   t.push_back(ByModel(Text<M>(
       "--config", g, "pytorch_config.yaml (default: beside the model / inside an export)", "FILE",
       [](M& o) -> std::string& { return o.config_path; }, true)));
-  t.push_back(ByModel(Text<M>(
-      "--snapshot", g, "training folder: the snapshot to use (default: best, else last)", "FILE",
-      [](M& o) -> std::string& { return o.snapshot; }, true)));
+  t.push_back(ByModel(Text<M>("--snapshot", g,
+                              "training folder: the snapshot to use, a path or a name in the folder (default: "
+                              "DeepLabCut's: the project's snapshotindex, else the best, else the last)",
+                              "FILE", [](M& o) -> std::string& { return o.snapshot; })));
+  t.push_back(ByModel(Text<M>("--detector-snapshot", g,
+                              "top-down training folder: the detector snapshot to use, a path or a name in the "
+                              "folder (default: DeepLabCut's: the project's detector_snapshotindex, else the best "
+                              "snapshot-detector-*.pt, else the last)",
+                              "FILE", [](M& o) -> std::string& { return o.detector_snapshot; })));
   OptionSpec<M> device =
       Text<M>("--device", g, "where inference runs", "cpu|cuda[:N]", [](M& o) -> std::string& { return o.device; });
   device.set = [](const std::string& v, M* o) { return ov::Device(v, &o->device); };

@@ -37,16 +37,17 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
   const auto& [model_options, dest_dir, scorer, save_csv, overwrite, resume, labeled_video, decode, preprocess,
                pipeline, auto_batch_size, boxes_path, conditions_path, conditions_model_path, ctd_tracking, tracking,
                cancel, stop_at_checkpoint, callbacks] = options;
-  const auto& [config_path, device, snapshot, half, channels_last, precision] =
+  const auto& [config_path, device, snapshot, detector_snapshot, half, channels_last, precision] =
       model_options;  // ModelLoadOptions order
   const auto& [start_frame, stop_frame, decoder_threads] = decode;
   const auto& [crop] = preprocess;
   const auto& [batch_size, detector_batch_size, num_slots, preprocess_workers, decoded_frames, result_batches,
                postprocess_workers, async, intra_op_threads, feeder_niceness, pin_memory] = pipeline;
-  // Keyed through the files they load (model_weights, model_config) or the network's own word
+  // Keyed through the files they load (model_weights, model_config, detector_weights) or the network's own word
   // (half, channels_last, precision); scorer through the columns; auto_batch_size through the
   // batch size it chose (options.pipeline.batch_size is the one in use).
-  NotRows(config_path, snapshot, half, channels_last, precision, scorer, auto_batch_size, conditions_model_path);
+  NotRows(config_path, snapshot, detector_snapshot, half, channels_last, precision, scorer, auto_batch_size,
+          conditions_model_path);
   // Where and what else is written, and control.
   NotRows(dest_dir, save_csv, overwrite, resume, labeled_video, cancel, stop_at_checkpoint, callbacks);
   // Speed only: the rows are the same (the async-vs-sequential and thread-count tests).
@@ -75,6 +76,8 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
   if (model.spec.method != Method::kBottomUp) {
     header.push_back({"detector_batch_size", std::to_string(detector_batch_size)});
   }
+  // A training folder's detector is a file of its own (an export's is inside model_weights).
+  if (!model.detector_path.empty()) header.push_back({"detector_weights", FingerprintFile(model.detector_path)});
   // Rows also depend on given boxes or conditions, or on the conditions model.
   if (!boxes_path.empty()) header.push_back({"boxes", FingerprintFile(boxes_path)});
   if (!conditions_path.empty()) header.push_back({"conditions", FingerprintFile(conditions_path)});

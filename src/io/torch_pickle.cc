@@ -618,9 +618,18 @@ class Unpickler {
       }
       return t;
     }
-    if (g == "_codecs.encode" || g == "builtins.bytearray") {
+    if (g == "_codecs.encode") {  // protocol 2's bytes: encode(text, 'latin1'), one byte per code point
       auto b = Make(Type::kBytes);
-      if (!a.empty() && (a[0]->is(Type::kStr) || a[0]->is(Type::kBytes))) b->s = a[0]->s;  // latin-1 text
+      if (a.empty() || !a[0]->is(Type::kStr)) Bad("_codecs.encode without a text");
+      if (a.size() > 1 && (!a[1]->is(Type::kStr) || (a[1]->s != "latin1" && a[1]->s != "latin-1"))) {
+        Bad("_codecs.encode with an encoding other than latin1");
+      }
+      b->s = Latin1FromUtf8(a[0]->s);
+      return b;
+    }
+    if (g == "builtins.bytearray") {
+      auto b = Make(Type::kBytes);
+      if (!a.empty() && a[0]->is(Type::kBytes)) b->s = a[0]->s;
       return b;
     }
     if (limits_.numpy && IsNumpyGlobal(g)) return ReduceNumpy(g, a);
@@ -630,6 +639,25 @@ class Unpickler {
       return s;
     }
     Bad("'" + g + "' cannot be called");
+  }
+
+  // The latin-1 bytes of pickled text (held as UTF-8): every code point must be below 256.
+  std::string Latin1FromUtf8(const std::string& utf8) {
+    std::string out;
+    out.reserve(utf8.size());
+    for (size_t i = 0; i < utf8.size(); ++i) {
+      const auto c = static_cast<unsigned char>(utf8[i]);
+      if (c < 0x80) {
+        out.push_back(static_cast<char>(c));
+      } else if ((c & 0xE0) == 0xC0 && c <= 0xC3 && i + 1 < utf8.size() &&
+                 (static_cast<unsigned char>(utf8[i + 1]) & 0xC0) == 0x80) {
+        out.push_back(static_cast<char>(((c & 0x1F) << 6) | (static_cast<unsigned char>(utf8[i + 1]) & 0x3F)));
+        ++i;
+      } else {
+        Bad("_codecs.encode: text that is not latin-1");
+      }
+    }
+    return out;
   }
 
   // numpy: _reconstruct(ndarray, (0,), b'b') makes an empty array that BUILD fills;

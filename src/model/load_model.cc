@@ -64,25 +64,143 @@ native::StateDict ToStateDict(const PyObject* sd, const std::string& origin, con
   return out;
 }
 
-// DeepLabCut's choice in a training folder: the best snapshot, else the last one.
-std::string ChooseSnapshot(const fs::path& dir) {
-  std::regex re(R"(snapshot-(best-)?0*(\d+)\.pt)");
-  std::string best, last;
-  long best_n = -1, last_n = -1;
-  for (const auto& e : fs::directory_iterator(dir)) {
+// A training folder's snapshot, as DeepLabCut lists them (pose_estimation_pytorch/data/snapshots.py).
+struct SnapshotFile {
+  bool best = false;
+  long epochs = 0;
+  std::string path;
+};
+
+// `prefix`(-best)-N.pt in `dir`, in DeepLabCut's order: by epochs, the best ones moved last.
+// "snapshot" never matches "snapshot-detector-*.pt".
+std::vector<SnapshotFile> ListSnapshots(const fs::path& dir, const std::string& prefix) {
+  const std::regex re(prefix + R"((-best)?-(\d+)\.pt)");
+  std::vector<SnapshotFile> found;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::smatch m;
-    std::string name = e.path().filename().string();
+    const std::string name = e.path().filename().string();
     if (!e.is_regular_file() || !std::regex_match(name, m, re)) continue;
-    long n = std::stol(m[2].str());
-    if (m[1].matched) {
-      if (n > best_n) best_n = n, best = e.path().string();
-    } else if (n > last_n) {
-      last_n = n, last = e.path().string();
-    }
+    found.push_back({m[1].matched, std::stol(m[2].str()), e.path().string()});
   }
-  if (!best.empty()) return best;
-  if (!last.empty()) return last;
-  return "";
+  std::sort(found.begin(), found.end(), [](const SnapshotFile& a, const SnapshotFile& b) {
+    return std::make_pair(a.best, a.epochs) < std::make_pair(b.best, b.epochs);
+  });
+  return found;
+}
+
+// The snapshot `index` picks, as DeepLabCut's get_model_snapshots: a whole number into the list
+// (negative from the end: -1 is the best, else the last), or "best" (the last best). "all" is
+// refused: a run uses one snapshot. `origin` names where the index came from. Empty when the
+// folder has none.
+std::string PickSnapshot(const fs::path& dir, const std::string& prefix, const std::string& index,
+                         const std::string& origin) {
+  const std::vector<SnapshotFile> list = ListSnapshots(dir, prefix);
+  if (list.empty()) return "";
+  if (index == "best") {
+    if (!list.back().best) {
+      throw Error(Status::InvalidArgument(origin + ": index 'best' but " + dir.string() + " holds no " + prefix +
+                                          "-best-*.pt"));
+    }
+    return list.back().path;
+  }
+  if (index == "all") {
+    throw Error(Status::InvalidArgument(origin + ": index 'all' names every snapshot; posebatch analyses with one "
+                                                 "(-1: the best, else the last; or name the file)"));
+  }
+  long i = 0;
+  try {
+    size_t used = 0;
+    i = std::stol(index, &used);
+    if (used != index.size()) throw std::invalid_argument(index);
+  } catch (const std::exception&) {
+    throw Error(Status::InvalidArgument(origin + ": snapshot index '" + index + "' is not a whole number or 'best'"));
+  }
+  const long n = static_cast<long>(list.size());
+  if (i < -n || i >= n) {
+    std::string names;
+    for (const auto& f : list) names += (names.empty() ? "" : ", ") + fs::path(f.path).filename().string();
+    throw Error(Status::InvalidArgument(origin + ": snapshot index " + index + " is out of range for the " +
+                                        std::to_string(n) + " " + prefix + " file(s) of " + dir.string() + " (" +
+                                        names + ")"));
+  }
+  return list[static_cast<size_t>(i < 0 ? i + n : i)].path;
+}
+
+// The snapshot indices of the DeepLabCut project a training folder belongs to
+// (<project>/dlc-models-pytorch/iteration-N/<shuffle folder>/train): its config.yaml's
+// snapshotindex and detector_snapshotindex, -1 (DeepLabCut's default) where absent or when the
+// folder is not inside a project.
+struct ProjectIndices {
+  std::string pose = "-1", detector = "-1";
+  std::string pose_origin = "snapshot index", detector_origin = "detector snapshot index";
+};
+
+ProjectIndices ReadProjectIndices(const fs::path& train) {
+  ProjectIndices out;
+  const fs::path config =
+      fs::absolute(train).lexically_normal().parent_path().parent_path().parent_path().parent_path() / "config.yaml";
+  std::error_code ec;
+  if (!fs::is_regular_file(config, ec)) return out;
+  YAML::Node node;
+  try {
+    node = YAML::LoadFile(config.string());
+  } catch (const YAML::Exception&) {
+    return out;  // not a project's config: the folder's own rule applies
+  }
+  if (!node.IsMap() || !node["Task"] || !node["date"]) return out;
+  auto read = [&](const char* key, std::string* index, std::string* origin) {
+    const YAML::Node v = node[key];
+    if (!v || v.IsNull()) return;
+    if (!v.IsScalar()) throw Error(Status::InvalidArgument(config.string() + ": " + key + " is not an index"));
+    *index = v.Scalar();
+    *origin = config.string() + " (" + key + ": " + *index + ")";
+  };
+  read("snapshotindex", &out.pose, &out.pose_origin);
+  read("detector_snapshotindex", &out.detector, &out.detector_origin);
+  return out;
+}
+
+// The model files torch.load(weights_only=True) reads, numpy scalars and arrays included: older
+// DeepLabCut releases saved metrics as numpy floats in a snapshot's metadata (DeepLabCut 3.0.1
+// allows those globals). Still nothing that runs code.
+PyRef LoadModelPickle(const std::string& path) {
+  PickleLimits limits;
+  limits.numpy = true;
+  return LoadTorchPickle(ZipArchive::Open(path), limits);
+}
+
+// A detector from a training folder's snapshot-detector-*.pt ({metadata, model}) or an export's
+// "detector", built from the pose model's config (its detector: section).
+std::unique_ptr<Detector> LoadDetectorFile(const std::string& path, const YAML::Node& config,
+                                           const std::string& device) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw Error(Status::NotFound(path + ": no such detector snapshot"));
+  PyRef root = LoadModelPickle(path);
+  const PyObject* sd = root->is(PyObject::Type::kDict) ? root->Get("model") : nullptr;
+  if (sd == nullptr && root->is(PyObject::Type::kDict)) sd = root->Get("detector");
+  if (sd == nullptr) {
+    throw Error(Status::ModelError(path + ": not a DeepLabCut detector snapshot (no 'model' state dict)"));
+  }
+  return native::BuildNativeDetector(config, ToStateDict(sd, path, "model"), path, device);
+}
+
+// A top-down snapshot's detector: --detector-snapshot, else DeepLabCut's choice in the
+// snapshot's folder. Sets model->detector_search when there is none.
+void FindSnapshotDetector(const std::string& weights, const YAML::Node& config, const ModelLoadOptions& options,
+                          Model* model) {
+  const fs::path dir = fs::path(weights).parent_path().empty() ? fs::path(".") : fs::path(weights).parent_path();
+  std::string path = options.detector_snapshot;
+  if (path.empty()) {
+    const ProjectIndices indices = ReadProjectIndices(dir);
+    path = PickSnapshot(dir, "snapshot-detector", indices.detector, indices.detector_origin);
+  }
+  if (path.empty()) {
+    model->detector_search = "no snapshot-detector-*.pt in " + dir.string();
+    return;
+  }
+  model->detector = LoadDetectorFile(path, config, options.device);
+  model->detector_path = path;
 }
 
 Model LoadTorchScript(const std::string& weights, const std::string& config, const ModelLoadOptions& options,
@@ -112,7 +230,9 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
             : config_path;
     return LoadTorchScript(weights, config, options, user_path);
   }
-  PyRef root = LoadTorchPickle(archive);
+  PickleLimits limits;
+  limits.numpy = true;  // as LoadModelPickle
+  PyRef root = LoadTorchPickle(archive, limits);
   if (!root->is(PyObject::Type::kDict)) {
     throw Error(Status::ModelError(weights + ": holds a " + root->TypeName() + ", not a DeepLabCut model dict"));
   }
@@ -148,27 +268,43 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
   const bool channels_last = options.channels_last.value_or(model.spec.method != Method::kTopDown);
   model.network = native::BuildNativeNetwork(config, std::move(sd), weights, options.device, options.half,
                                              channels_last, options.precision);
-  if (model.spec.method == Method::kTopDown) {  // an export carries its detector beside the pose model
-    if (const PyObject* det = root->Get("detector")) {
-      model.detector = native::BuildNativeDetector(config, ToStateDict(det, weights, "detector"),
-                                                   weights + " (detector)", options.device);
-    }
+  if (model.spec.method != Method::kTopDown) return model;
+  if (!options.detector_snapshot.empty()) {
+    model.detector = LoadDetectorFile(options.detector_snapshot, config, options.device);
+    model.detector_path = options.detector_snapshot;
+  } else if (const PyObject* det = root->Get("detector")) {  // an export carries its detector
+    model.detector = native::BuildNativeDetector(config, ToStateDict(det, weights, "detector"), weights + " (detector)",
+                                                 options.device);
+  } else if (root->Get("model") != nullptr) {  // a training snapshot: its detector is beside it
+    FindSnapshotDetector(weights, config, options, &model);
   }
   return model;
 }
 
+// A file the user named beside a training folder (--snapshot, --detector-snapshot): as given
+// when it exists so, else relative to the folder.
+std::string BesideFolder(const std::string& folder, const std::string& file) {
+  std::error_code ec;
+  if (file.empty() || fs::path(file).is_absolute() || fs::exists(file, ec)) return file;
+  return (fs::path(folder) / file).string();
+}
+
 }  // namespace
 
-Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
+Model LoadModel(const std::string& path, const ModelLoadOptions& given) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(Status::NotFound(path + ": no such model file or folder"));
   Model model;
+  ModelLoadOptions options = given;
   if (fs::is_directory(path, ec)) {
+    options.snapshot = BesideFolder(path, options.snapshot);
+    options.detector_snapshot = BesideFolder(path, options.detector_snapshot);
     std::string config = options.config_path.empty() ? FindConfigIn(path) : options.config_path;
     if (!options.snapshot.empty()) {
-      fs::path snap =
-          fs::path(options.snapshot).is_absolute() ? fs::path(options.snapshot) : fs::path(path) / options.snapshot;
-      model = LoadNative(snap.string(), config, options, path);
+      if (!fs::is_regular_file(options.snapshot, ec)) {
+        throw Error(Status::NotFound(options.snapshot + ": no such snapshot (--snapshot; " + path + ")"));
+      }
+      model = LoadNative(options.snapshot, config, options, path);
     } else {
       ModelSpec spec = LoadModelConfig(config);
       std::vector<std::string> scripts;
@@ -190,7 +326,8 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
         throw Error(
             Status::InvalidArgument(path + ": several TorchScript files; name one, or set posebatch.torchscript"));
       } else {
-        std::string snap = ChooseSnapshot(path);
+        const ProjectIndices indices = ReadProjectIndices(path);
+        std::string snap = PickSnapshot(path, "snapshot", indices.pose, indices.pose_origin);
         if (snap.empty()) {
           throw Error(Status::NotFound(path + ": no snapshot-*.pt and no TorchScript file (*.torchscript.pt) here"));
         }
@@ -205,6 +342,12 @@ Model LoadModel(const std::string& path, const ModelLoadOptions& options) {
     model = LoadTorchScript(path, config, options, path);
   } else {
     model = LoadNative(path, options.config_path, options, path);
+  }
+  if (!options.detector_snapshot.empty() && model.detector_path.empty()) {
+    throw Error(Status::InvalidArgument(options.detector_snapshot +
+                                        ": --detector-snapshot is for a native top-down DeepLabCut model (snapshot, "
+                                        "training folder or export); " +
+                                        path + " is " + MethodName(model.spec.method)));
   }
   // (The config parser has refused unknown methods and predictors.)
   const Method method = model.spec.method;
@@ -241,6 +384,39 @@ Model::~Model() = default;
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
+namespace {
+
+// "best-200" for snapshot-best-200.pt, "10" for snapshot-010.pt (DeepLabCut's snapshot uid);
+// empty for other names.
+std::string SnapshotUid(const std::string& path, const std::string& prefix) {
+  std::smatch m;
+  const std::string name = fs::path(path).filename().string();
+  if (!std::regex_match(name, m, std::regex(prefix + R"((-best)?-(\d+)\.pt)"))) return "";
+  return (m[1].matched ? "best-" : "") + std::to_string(std::stol(m[2].str()));
+}
+
+// DeepLabCut's scorer for a snapshot of a training folder <Task><date>-trainset<P>shuffle<N>/train:
+// DLC_<Net>_<Task><date>shuffle<N>[_detector_<uid>]_snapshot_<uid> (dlcloader.py); empty when the
+// weights are not such a snapshot.
+std::string TrainingFolderScorer(const Model& model, const std::string& net) {
+  const fs::path train = fs::absolute(model.weights_path).lexically_normal().parent_path();
+  const std::string uid = SnapshotUid(model.weights_path, "snapshot");
+  std::smatch m;
+  const std::string shuffle_folder = train.parent_path().filename().string();
+  if (uid.empty() || train.filename() != "train" ||
+      !std::regex_match(shuffle_folder, m, std::regex(R"((.+)-trainset\d+shuffle(\d+))"))) {
+    return "";
+  }
+  std::string scorer = "DLC_" + net + "_" + m[1].str() + "shuffle" + m[2].str();
+  if (!model.detector_path.empty()) {
+    const std::string detector_uid = SnapshotUid(model.detector_path, "snapshot-detector");
+    if (!detector_uid.empty()) scorer += "_detector_" + detector_uid;
+  }
+  return scorer + "_snapshot_" + uid;
+}
+
+}  // namespace
+
 std::string DefaultScorer(const Model& model) {
   fs::path p(model.path);
   std::string stem = fs::is_directory(p) ? p.filename().string() : p.stem().string();
@@ -260,6 +436,8 @@ std::string DefaultScorer(const Model& model) {
     net += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
     upper = false;
   }
+  const std::string deeplabcuts = TrainingFolderScorer(model, net);
+  if (!deeplabcuts.empty()) return deeplabcuts;
   return "DLC_" + net + "_" + stem;
 }
 

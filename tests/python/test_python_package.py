@@ -253,6 +253,31 @@ def test_errors_name_the_file(tmp_path):
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".h5")]
 
 
+def test_top_down_project_loads_its_detector_snapshot(tmp_path):
+    """analyze_images / Predictor on a top-down project's config.yaml (fixtures/projects/td_golden):
+    the detector snapshot DeepLabCut would pick is loaded (before, the scorer named it but the run
+    asked for boxes), and detector_snapshot_index picks another, as DeepLabCut's argument does."""
+    config = os.path.join(FIX, "projects", "td_golden", "config.yaml")
+    golden = os.environ["POSEBATCH_GOLDEN"]
+    frames = [os.path.join(golden, "td_ssdlite_r50", f"frame{i}.png") for i in (0, 1)]
+    export = os.path.join(FIX, "dlc", "td_ssdlite_r50.pt")
+    want = posebatch.analyze_images(export, frames, destfolder=tmp_path / "export", progress=False)
+    scorer = posebatch.analyze_images(config, frames, destfolder=tmp_path / "project", progress=False)
+    assert scorer == "DLC_Resnet50_goldenNov24shuffle1_detector_best-120_snapshot_best-200"
+    a = pd.read_hdf(tmp_path / "export" / f"image_predictions_{want}.h5").to_numpy()
+    b = pd.read_hdf(tmp_path / "project" / f"image_predictions_{scorer}.h5").to_numpy()
+    np.testing.assert_array_equal(a, b)
+    other = posebatch.analyze_images(config, frames, detector_snapshot_index=0, destfolder=tmp_path / "d0",
+                                     progress=False)
+    assert other == "DLC_Resnet50_goldenNov24shuffle1_detector_50_snapshot_best-200"
+    c = pd.read_hdf(tmp_path / "d0" / f"image_predictions_{other}.h5").to_numpy()
+    assert not np.array_equal(a, c)
+    from PIL import Image
+    rgb = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in frames])
+    poses = posebatch.Predictor(config, batch_size=4).predict(rgb)
+    np.testing.assert_array_equal(poses, posebatch.Predictor(export, batch_size=4).predict(rgb))
+
+
 INTERRUPT_CHILD = textwrap.dedent("""
     import sys, posebatch
     model, short, long, dest = sys.argv[1:5]

@@ -643,6 +643,46 @@ TEST(TorchPickle, DeepNestingIsRefusedShallowIsRead) {
   EXPECT_TRUE(PickleStatus(")" + std::string(50, '\x85') + ".").ok());
 }
 
+std::string FromHex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  return out;
+}
+
+// Protocol 2 (torch.save's) pickles bytes as _codecs.encode(text, 'latin1'): each code point one
+// byte. Bytes >= 0x80 were kept as their UTF-8 text (two bytes each), so a numpy float64 array
+// in a snapshot's metadata held 18 bytes for 16 (issue 28).
+TEST(TorchPickle, ProtocolTwoBytesAreLatin1) {
+  // pickle.dumps(b'\xe0\xd0\x01A', protocol=2)
+  PyRef bytes = ParsePickle(
+      FromHex("8002635f636f646563730a656e636f64650a71005806000000c3a0c3900141710158060000006c6174696e3171028671035271"
+              "042e"),
+      "bytes.pkl");
+  ASSERT_TRUE(bytes->is(PyObject::Type::kBytes));
+  EXPECT_EQ(bytes->s, std::string("\xe0\xd0\x01"
+                                  "A"));
+  // pickle.dumps(np.array([0.5, 0.25]), protocol=2)
+  PickleLimits numpy;
+  numpy.numpy = true;
+  PyRef array = ParsePickle(
+      FromHex("8002636e756d70792e636f72652e6d756c746961727261790a5f7265636f6e7374727563740a7100636e756d70790a6e646172"
+              "7261790a71014b00857102635f636f646563730a656e636f64650a7103580100000062710458060000006c6174696e317105867"
+              "106527107877108527109284b014b0285710a636e756d70790a64747970650a710b58020000006638710c898887710d52710e28"
+              "4b0358010000003c710f4e4e4e4affffffff4affffffff4b00747110628968035812000000000000000000c3a03f000000000000"
+              "c3903f71116805867112527113747114622e"),
+      "array.pkl", numpy);
+  ASSERT_TRUE(array->is(PyObject::Type::kTensor));
+  ASSERT_EQ(array->tensor.numel(), 2);
+  EXPECT_EQ(array->tensor[0].item<double>(), 0.5);
+  EXPECT_EQ(array->tensor[1].item<double>(), 0.25);
+  // Text that latin-1 cannot hold is refused, not guessed.
+  EXPECT_THROW(ParsePickle(FromHex("8002635f636f646563730a656e636f64650a5803000000e282ac58060000006c6174696e318652"
+                                   "2e"),
+                           "euro.pkl"),
+               Error);
+}
+
 // Found by fuzz/fuzz_model_file review: a deflated entry declaring gigabytes from a few bytes.
 TEST(ZipArchiveTest, DeflatedEntryClaimingMoreThanDeflateCanHoldIsRefused) {
   std::ifstream in(testing::Fixture("dlc/small.pt"), std::ios::binary);

@@ -71,6 +71,13 @@ int RunInfo(const std::string& model_path, const ModelLoadOptions& load) {
     const ModelSpec& s = model.spec;
     std::printf("model:        %s\n", model.network->Describe().c_str());
     std::printf("config:       %s\n", s.config_path.c_str());
+    std::printf("weights:      %s\n", model.weights_path.c_str());
+    if (s.method == Method::kTopDown) {
+      std::string detector = model.detector_path;
+      if (detector.empty()) detector = model.detector != nullptr ? "in " + model.weights_path : "none";
+      if (!model.detector_search.empty()) detector += " (" + model.detector_search + ")";
+      std::printf("detector:     %s\n", detector.c_str());
+    }
     std::printf("method:       %s\n", MethodName(s.method));
     std::printf("net_type:     %s\n", s.net_type.c_str());
     std::printf("bodyparts:   ");

@@ -64,9 +64,9 @@ Status CheckModeInputs(const Model& model, const ModeInputs& in) {
     return Status::InvalidArgument(model.path + ": give conditions from a file or from a conditions model, not both");
   }
   if (method == Method::kTopDown && !in.boxes && model.detector == nullptr) {
-    return Status::InvalidArgument(model.path +
-                                   ": a top-down model needs a detector (the export has none) or boxes given "
-                                   "with --boxes");
+    const std::string why = model.detector_search.empty() ? "the export has none" : model.detector_search;
+    return Status::InvalidArgument(model.path + ": a top-down model needs a detector (" + why +
+                                   ") or boxes given with --boxes");
   }
   if (ctd && !in.conditions && !in.conditions_model) {
     return Status::InvalidArgument(model.path +
