@@ -82,7 +82,9 @@ def main():
     arrays = {0: [np.arange(8, dtype=np.float64).reshape(2, 4)], 1: np.ones((1, 2, 4), np.float32),
               "frame01": {"coordinates": ([np.asfortranarray(np.ones((2, 2)))],), "confidence": [np.ones((2, 1))]},
               "metadata": {"nms radius": np.float64(5.0), "n": np.int64(3), "ok": np.bool_(True)}}
-    out("fuzz_pickle", "seed_numpy_p4.pkl", pickle.dumps(arrays, protocol=4))
+    # Protocol 2 (torch.save's: bytes as latin-1 text) and 5 (DeepLabCut's pickles: _frombuffer).
+    for proto in (2, 4, 5):
+        out("fuzz_pickle", f"seed_numpy_p{proto}.pkl", pickle.dumps(arrays, protocol=proto))
 
     # Tiny videos, 4 frames of 32x24, in the codecs and containers the tests use.
     frames = np.random.default_rng(1).integers(0, 256, size=(4, 24, 32, 3)).astype(np.uint8).tobytes()

@@ -21,6 +21,7 @@
 #include "posebatch/labeled_video.h"
 #include "posebatch/options.h"
 #include "posebatch/status.h"
+#include "posebatch/tracking.h"
 
 namespace posebatch {
 
@@ -80,6 +81,9 @@ const OptionTable<AnalyzeOptions>& AnalyzeOptionTable();
 // The options of a FramePredictor (posebatch.Predictor): the model's, batch sizes, threads,
 // the CTD conditions model.
 const OptionTable<FramePredictorOptions>& PredictorOptionTable();
+
+// The options of turning predictions into tracklets (ConvertOptions, posebatch tracklets).
+const OptionTable<ConvertOptions>& TrackletOptionTable();
 
 // The row of `table` whose key() (or long name) is `key`; null when none.
 template <typename Options>

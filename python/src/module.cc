@@ -33,6 +33,7 @@
 #include "posebatch/frame_source.h"
 #include "posebatch/option_table.h"
 #include "posebatch/status.h"
+#include "posebatch/tracking.h"
 
 namespace py = pybind11;
 
@@ -413,6 +414,23 @@ PYBIND11_MODULE(_posebatch, m) {
         }
       },
       py::arg("folder"), "The PNG / JPEG files of a folder in the order analyze_images takes them.");
+
+  m.def(
+      "convert_to_tracklets",
+      [](const std::string& predictions, const py::dict& options) {
+        const ConvertOptions o = ParseOptions(TrackletOptionTable(), options);
+        std::string written;
+        std::vector<std::string> notes;
+        Status st;
+        {
+          py::gil_scoped_release nogil;
+          st = ConvertToTracklets(predictions, o, &written, &notes);
+        }
+        if (!st.ok()) RaiseStatus(st);
+        return py::make_tuple(written, notes);
+      },
+      py::arg("predictions"), py::arg("options"),
+      "A video's predictions (<stem><scorer>_full.pickle) into DeepLabCut's tracklet pickle; returns (path, notes).");
 
   py::class_<PyPredictor>(m, "Predictor")
       .def(py::init<const std::string&, const py::dict&>(), py::arg("model"), py::arg("options"))

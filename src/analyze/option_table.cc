@@ -364,7 +364,32 @@ OptionTable<FramePredictorOptions> BuildPredictorTable() {
   return t;
 }
 
+OptionTable<ConvertOptions> BuildTrackletTable() {
+  using C = ConvertOptions;
+  const std::string g = "Tracking";
+  OptionTable<C> t;
+  t.push_back(Text<C>(
+      "--inference-config", g,
+      "the tracking settings, a DeepLabCut inference_cfg.yaml (default: the model folder's "
+      "test/inference_cfg.yaml named by the _meta.pickle, else DeepLabCut's defaults)",
+      "FILE", [](C& o) -> std::string& { return o.inference_config; }, true));
+  t.push_back(Choice<C>("--track-method", g, "the tracker (default: the project's default_track_method, else ellipse)",
+                        {"ellipse", "box", "skeleton"}, [](C& o) -> std::string& { return o.method; }));
+  t.push_back(Flag<C>("--identity-only", g, "assign tracklets by the identity head's votes alone (identity models)",
+                      [](C& o) -> bool& { return o.identity_only; }));
+  t.push_back(Text<C>("--dest,-d", g, "output folder (default: beside the predictions)", "DIR",
+                      [](C& o) -> std::string& { return o.dest_dir; }));
+  t.push_back(Flag<C>("--overwrite", g, "redo a tracklet pickle that exists (default: keep it, as DeepLabCut)",
+                      [](C& o) -> bool& { return o.overwrite; }));
+  return t;
+}
+
 }  // namespace
+
+const OptionTable<ConvertOptions>& TrackletOptionTable() {
+  static const OptionTable<ConvertOptions> table = BuildTrackletTable();
+  return table;
+}
 
 const OptionTable<ModelLoadOptions>& ModelOptionTable() {
   static const OptionTable<ModelLoadOptions> table = BuildModelTable();

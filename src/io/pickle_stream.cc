@@ -15,9 +15,29 @@ constexpr char kGlobal = 'c', kReduce = 'R', kBuild = 'b';
 
 PickleStream::PickleStream(std::FILE* file) : file_(file) {}
 
-void PickleStream::Begin() {
+void PickleStream::Begin(int protocol) {
   Op(kProto);
-  Op('\x03');
+  Op(static_cast<char>(protocol));
+}
+
+void PickleStream::BeginCall(const char* module, const char* name) {
+  Global(module, name);
+  BeginTuple();
+}
+
+void PickleStream::Call() {
+  EndTuple();
+  Op(kReduce);
+}
+
+// numpy's scalar pickling: scalar(dtype, raw bytes), the dtype as ArrayOf writes it.
+void PickleStream::NumpyInt64(int64_t v) {
+  BeginCall("numpy.core.multiarray", "scalar");
+  Dtype("i8");
+  Op(kBinBytes);
+  U32(8);
+  for (int i = 0; i < 8; ++i) buffer_.push_back(static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff));
+  Call();
 }
 
 void PickleStream::End() {
@@ -124,9 +144,20 @@ void PickleStream::ArrayOf(const std::vector<int64_t>& shape, const char* dtype,
   BeginTuple();
   for (int64_t d : shape) Int(d);
   EndTuple();
+  Dtype(dtype);
+  Bool(false);  // not Fortran order
+  Op(kBinBytes);
+  U32(static_cast<uint32_t>(bytes));
+  Raw(data, bytes);
+  EndTuple();
+  Op(kBuild);
+}
+
+// dtype(code, False, True) + __setstate__((3, '<', None, None, None, -1, -1, 0)).
+void PickleStream::Dtype(const char* code) {
   Global("numpy", "dtype");
   BeginTuple();
-  Str(dtype);
+  Str(code);
   Bool(false);
   Bool(true);
   EndTuple();
@@ -140,12 +171,6 @@ void PickleStream::ArrayOf(const std::vector<int64_t>& shape, const char* dtype,
   Int(-1);
   Int(-1);
   Int(0);
-  EndTuple();
-  Op(kBuild);
-  Bool(false);  // not Fortran order
-  Op(kBinBytes);
-  U32(static_cast<uint32_t>(bytes));
-  Raw(data, bytes);
   EndTuple();
   Op(kBuild);
 }

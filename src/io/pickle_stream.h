@@ -17,7 +17,8 @@ class PickleStream {
   explicit PickleStream(std::FILE* file);  // does not take ownership
 
   // Protocol header; call once first. End() writes the STOP opcode and flushes the buffer.
-  void Begin();
+  // Protocol 4 lets a global name a class's attribute ("MultiIndex.from_arrays").
+  void Begin(int protocol = 3);
   void End();
 
   void None();
@@ -37,6 +38,13 @@ class PickleStream {
   void BeginTuple();  // MARK
   void EndTuple();    // TUPLE
 
+  // A call: the global module.name applied to the tuple of what follows, up to Call().
+  void BeginCall(const char* module, const char* name);  // GLOBAL + MARK
+  void Call();                                           // TUPLE + REDUCE
+
+  // A numpy.int64 scalar (numpy.core.multiarray.scalar(dtype('int64'), raw bytes)).
+  void NumpyInt64(int64_t v);
+
   // A C-order numpy array of float32 ("f4") or float64 ("f8") values.
   void Array(const std::vector<int64_t>& shape, const float* data);
   void Array(const std::vector<int64_t>& shape, const double* data);
@@ -49,6 +57,7 @@ class PickleStream {
   void Raw(const void* data, size_t n);
   void Global(const char* module, const char* name);
   void ArrayOf(const std::vector<int64_t>& shape, const char* dtype, const void* data, size_t bytes);
+  void Dtype(const char* code);
   void FlushIfLarge();
 
   std::FILE* file_;

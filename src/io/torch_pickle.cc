@@ -44,8 +44,14 @@ bool StorageDtype(const std::string& global, at::ScalarType* out) {
 // numpy's pickling of arrays, dtypes and scalars (numpy 1 and 2 module names).
 bool IsNumpyGlobal(const std::string& g) {
   static const char* kNumpy[] = {
-      "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct", "numpy.ndarray", "numpy.dtype",
-      "numpy.core.multiarray.scalar",       "numpy._core.multiarray.scalar",
+      "numpy.core.multiarray._reconstruct",
+      "numpy._core.multiarray._reconstruct",
+      "numpy.ndarray",
+      "numpy.dtype",
+      "numpy.core.multiarray.scalar",
+      "numpy._core.multiarray.scalar",
+      "numpy.core.numeric._frombuffer",
+      "numpy._core.numeric._frombuffer",
   };
   for (const char* a : kNumpy)
     if (g == a) return true;
@@ -170,7 +176,11 @@ class Unpickler {
           break;  // BINBYTES
         case 'C':
           Push(Str(Type::kBytes, U8()));
-          break;  // SHORT_BINBYTES
+          break;    // SHORT_BINBYTES
+        case 0x8e:  // BINBYTES8
+        case 0x96:  // BYTEARRAY8 (protocol 5's in-band buffers: numpy arrays)
+          Push(Str(Type::kBytes, Checked(LE(8))));
+          break;
         case '}':
           Push(Make(Type::kDict));
           break;  // EMPTY_DICT
@@ -676,6 +686,11 @@ class Unpickler {
       d->s = a[0]->s;
       return d;
     }
+    static const std::string kFromBuffer = ".numeric._frombuffer";
+    if (g.size() > kFromBuffer.size() &&
+        g.compare(g.size() - kFromBuffer.size(), kFromBuffer.size(), kFromBuffer) == 0) {
+      return FromBuffer(a);
+    }
     if (g.size() > 7 && g.compare(g.size() - 7, 7, ".scalar") == 0) {
       if (a.size() != 2 || !a[0]->is(Type::kDtype) || !a[1]->is(Type::kBytes)) Bad("malformed numpy scalar");
       at::ScalarType dtype = at::kFloat;
@@ -693,6 +708,38 @@ class Unpickler {
       return Int(t.to(at::kLong).item<int64_t>());
     }
     Bad("'" + g + "' cannot be called");
+  }
+
+  // Protocol 5's arrays: _frombuffer(data, dtype, shape, order), the data in-band.
+  PyRef FromBuffer(const std::vector<PyRef>& a) {
+    if (a.size() != 4 || !a[0]->is(Type::kBytes) || !a[1]->is(Type::kDtype) || !a[3]->is(Type::kStr)) {
+      Bad("malformed numpy _frombuffer call");
+    }
+    at::ScalarType dtype = at::kFloat;
+    if (!NumpyDtype(a[1]->s, &dtype)) Bad("unsupported numpy dtype '" + a[1]->s + "'");
+    std::vector<int64_t> shape = IntTuple(a[2], "numpy array shape");
+    int64_t numel = 1;
+    const auto elem = static_cast<int64_t>(c10::elementSize(dtype));
+    for (int64_t d : shape) {
+      if (d < 0 || (d != 0 && numel > limits_.max_array_bytes / elem / d)) Bad("numpy array too large");
+      numel *= d;
+    }
+    const std::string& raw = a[0]->s;
+    if (static_cast<int64_t>(raw.size()) != numel * elem) {
+      Bad("numpy array of " + std::to_string(numel) + " elements holds " + std::to_string(raw.size()) + " bytes");
+    }
+    const std::string order = a[3]->s;
+    if (order != "C" && order != "F") Bad("numpy array order '" + order + "'");
+    auto o = Make(Type::kTensor);
+    if (order == "C") {
+      o->tensor = at::from_blob(const_cast<char*>(raw.data()), shape, dtype).clone();
+    } else {  // Fortran order: the reversed shape, transposed back
+      std::vector<int64_t> reversed(shape.rbegin(), shape.rend());
+      std::vector<int64_t> dims;
+      for (int64_t i = static_cast<int64_t>(shape.size()) - 1; i >= 0; --i) dims.push_back(i);
+      o->tensor = at::from_blob(const_cast<char*>(raw.data()), reversed, dtype).permute(dims).contiguous();
+    }
+    return o;
   }
 
   // A dtype's state: only its byte order matters here (the type string came with the call).

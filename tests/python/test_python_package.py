@@ -278,6 +278,40 @@ def test_top_down_project_loads_its_detector_snapshot(tmp_path):
     np.testing.assert_array_equal(poses, posebatch.Predictor(export, batch_size=4).predict(rgb))
 
 
+def test_convert_detections2tracklets_as_deeplabcut(tmp_path):
+    """DeepLabCut's signature on a project's config.yaml: the golden three-mice predictions in
+    destfolder become DeepLabCut's own tracklet pickles (ellipse by the project's default, box)."""
+    import glob
+    import pickle
+    import shutil
+    case = os.path.join(os.environ["POSEBATCH_GOLDEN"], "tracking", "three_mice")
+    config = os.path.join(case, "project", "config.yaml")
+    video = os.path.join(case, "project", "videos", "threemice.mp4")
+    for f in glob.glob(os.path.join(case, "*_full.pickle")) + glob.glob(os.path.join(case, "*_assemblies.pickle")) + \
+            glob.glob(os.path.join(case, "*_meta.pickle")):
+        shutil.copy(f, tmp_path)
+    for method, suffix in (("", "_el"), ("box", "_bx")):
+        (path,) = posebatch.convert_detections2tracklets(config, [video], destfolder=str(tmp_path), track_method=method)
+        name = "threemiceDLC_Resnet50_trimouseNov24shuffle1_snapshot_best-200" + suffix + ".pickle"
+        assert path == os.path.join(str(tmp_path), name)
+        with open(path, "rb") as f:
+            ours = pickle.load(f)
+        with open(os.path.join(case, name), "rb") as f:
+            theirs = pickle.load(f)
+        assert [str(k) for k in ours] == [str(k) for k in theirs]
+        for key in theirs:
+            if key == "header":
+                assert ours[key].equals(theirs[key])
+                continue
+            assert list(ours[key]) == list(theirs[key])
+            for frame in theirs[key]:
+                np.testing.assert_array_equal(ours[key][frame], theirs[key][frame])
+    with pytest.raises(ValueError, match="ignore_bodyparts"):
+        posebatch.convert_detections2tracklets(config, [video], ignore_bodyparts=["snout"])
+    with pytest.raises(FileNotFoundError, match="_meta.pickle"):
+        posebatch.convert_detections2tracklets(config, [video], destfolder=str(tmp_path / "none"))
+
+
 INTERRUPT_CHILD = textwrap.dedent("""
     import sys, posebatch
     model, short, long, dest = sys.argv[1:5]

@@ -683,6 +683,35 @@ TEST(TorchPickle, ProtocolTwoBytesAreLatin1) {
                Error);
 }
 
+// The same prediction pickle (fuzz/make_corpus.py) under protocols 2 (bytes as latin-1 text),
+// 4 and 5 (DeepLabCut's: arrays by numpy's _frombuffer, data in-band): the same arrays.
+TEST(TorchPickle, NumpyArraysReadTheSameUnderProtocolsTwoFourFive) {
+  PickleLimits numpy;
+  numpy.numpy = true;
+  for (int proto : {2, 4, 5}) {
+    SCOPED_TRACE(proto);
+    std::ifstream in(std::string(POSEBATCH_FUZZ_CORPUS) + "/fuzz_pickle/seed_numpy_p" + std::to_string(proto) + ".pkl",
+                     std::ios::binary);
+    ASSERT_TRUE(in.good());
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    PyRef root = ParsePickle(bytes, "seed.pkl", numpy);
+    ASSERT_TRUE(root->is(PyObject::Type::kDict));
+    const at::Tensor a = root->dict[0].second->items[0]->tensor;  // np.arange(8.).reshape(2, 4)
+    ASSERT_TRUE(a.defined());
+    EXPECT_EQ(a.sizes(), (std::vector<int64_t>{2, 4}));
+    EXPECT_EQ(a.scalar_type(), at::kDouble);
+    for (int i = 0; i < 8; ++i) EXPECT_EQ(a.flatten()[i].item<double>(), i);
+    const at::Tensor b = root->dict[1].second->tensor;  // np.ones((1, 2, 4), float32)
+    EXPECT_EQ(b.sizes(), (std::vector<int64_t>{1, 2, 4}));
+    EXPECT_EQ(b.scalar_type(), at::kFloat);
+    EXPECT_EQ(b.sum().item<float>(), 8.0f);
+    const PyObject* metadata = root->Get("metadata");
+    ASSERT_NE(metadata, nullptr);
+    EXPECT_EQ(metadata->Get("nms radius")->f, 5.0);
+    EXPECT_EQ(metadata->Get("n")->i, 3);
+  }
+}
+
 // Found by fuzz/fuzz_model_file review: a deflated entry declaring gigabytes from a few bytes.
 TEST(ZipArchiveTest, DeflatedEntryClaimingMoreThanDeflateCanHoldIsRefused) {
   std::ifstream in(testing::Fixture("dlc/small.pt"), std::ios::binary);

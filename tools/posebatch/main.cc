@@ -18,6 +18,7 @@
 #include "posebatch/pipeline.h"
 #include "posebatch/version.h"
 #include "report.h"
+#include "track_commands.h"
 #include "viz_commands.h"
 
 using namespace posebatch;
@@ -132,6 +133,8 @@ int main(int argc, char** argv) {
   AddCampaignCommands(app, campaign);
   VizCommands viz;  // label, plot
   AddVizCommands(app, viz);
+  TrackCommands track;  // tracklets
+  AddTrackCommands(app, track);
 
   std::string info_model;
   ModelLoadOptions info_load;
@@ -161,6 +164,8 @@ int main(int argc, char** argv) {
   std::signal(SIGUSR1, OnSigusr1);
   const StopFlags stop{&g_interrupted, &g_stop_at_checkpoint};
   if (*analyze) return manifest.empty() ? RunAnalyze(a, o, stop) : RunManifestTask(*analyze, manifest, shard, stop);
+  const int track_exit = RunTrackCommand(track);
+  if (track_exit >= 0) return track_exit;
   const int viz_exit = RunVizCommand(viz);
   if (viz_exit >= 0) return viz_exit;
   const int campaign_exit = RunCampaignCommand(campaign, argv[0]);

@@ -1,0 +1,25 @@
+// `posebatch tracklets`: multi-animal predictions into DeepLabCut's tracklet pickles
+// (posebatch/tracking.h).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "posebatch/tracking.h"
+
+namespace posebatch::cli {
+
+struct TrackCommands {
+  CLI::App* tracklets = nullptr;
+  std::vector<std::string> predictions;
+  ConvertOptions options;
+  bool quiet = false;
+};
+
+void AddTrackCommands(CLI::App& app, TrackCommands& t);
+
+// Runs the command if it was given; returns its exit status, or -1 when it was not.
+int RunTrackCommand(const TrackCommands& t);
+
+}  // namespace posebatch::cli
