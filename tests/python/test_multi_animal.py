@@ -121,6 +121,32 @@ class PafVideo(unittest.TestCase):
             self.assertGreater(len(found), 1)
             np.testing.assert_allclose(assemblies[i][..., :3], found, atol=1e-4)
 
+    def test_tracklets_from_our_own_analysis(self):
+        """posebatch's own _full/_assemblies/_meta pickles feed `posebatch tracklets` (as
+        DeepLabCut's do, tests/python/test_tracking.py): every tracklet row is an assembly row of
+        its frame with x, y NaN below pcutoff 0.1, the unique bodypart under "single"."""
+        stem = self.analyze(self.dest)
+        r = run("tracklets", stem + "_full.pickle")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), stem + "_el.pickle")
+        self.assertIn("DeepLabCut's defaults", r.stderr)
+        with open(stem + "_el.pickle", "rb") as f:
+            tracklets = pickle.load(f)
+        with open(stem + "_assemblies.pickle", "rb") as f:
+            assemblies = pickle.load(f)
+        self.assertEqual(list(tracklets)[:2], ["header", "single"])
+        self.assertEqual(list(tracklets["header"].get_level_values("bodyparts")[::3]), BODYPARTS + ["cage"])
+        self.assertEqual(sorted(tracklets["single"]), sorted(assemblies["single"]))
+        rows = 0
+        for key, frames in list(tracklets.items())[2:]:
+            for name, row in frames.items():
+                want = [a.copy() for a in assemblies[int(name[len("frame"):])]]
+                for a in want:
+                    a[(a[:, :3] < 0).any(axis=1) | (a[:, 2] < 0.1), :2] = np.nan
+                self.assertTrue(any(np.array_equal(row, a, equal_nan=True) for a in want), f"{key} {name}")
+                rows += 1
+        self.assertGreater(rows, 0)
+
     def test_modes_agree(self):
         """Sequential, async with one and with three postprocess workers: identical files."""
         outs = []
