@@ -338,6 +338,29 @@ double DirectedHausdorff(const double* x, const Eigen::VectorXd& y, int n) {
   return std::sqrt(cmax);
 }
 
+// SkeletonTracker.update: with every keypoint, the tracker's update; with missing ones, their
+// rows of H and z zeroed and the filter alone updated (DeepLabCut skips the bookkeeping there).
+void UpdateSkeleton(const double* pose, Eigen::Index size, TrackerState* tracker) {
+  Eigen::VectorXd z(size);
+  bool any_empty = false;
+  for (Eigen::Index i = 0; i < size; ++i) {
+    z[i] = pose[i];
+    any_empty = any_empty || std::isnan(pose[i]);
+  }
+  if (!any_empty) {
+    tracker->Update(z);
+    return;
+  }
+  Eigen::MatrixXd h = tracker->kf.H;
+  for (Eigen::Index i = 0; i < size; ++i) {
+    if (std::isnan(pose[i])) {
+      h.row(i).setZero();
+      z[i] = 0;
+    }
+  }
+  tracker->kf.Update(z, h);
+}
+
 }  // namespace
 
 std::vector<Emission> SortSkeleton::Track(const std::vector<double>& poses, int n) {
@@ -367,27 +390,7 @@ std::vector<Emission> SortSkeleton::Track(const std::vector<double>& poses, int 
     }
     const int64_t d = MatchedDetection(matches, static_cast<int64_t>(t));
     detection_of.push_back(d);
-    const double* pose = poses.data() + static_cast<size_t>(d) * stride;
-    Eigen::VectorXd z(static_cast<Eigen::Index>(stride));
-    bool any_empty = false;
-    for (size_t i = 0; i < stride; ++i) {
-      z[static_cast<Eigen::Index>(i)] = pose[i];
-      any_empty = any_empty || std::isnan(pose[i]);
-    }
-    if (!any_empty) {
-      trackers_[t].Update(z);
-      continue;
-    }
-    // Missing keypoints: their rows of H and z are zeroed, and the filter alone is updated
-    // (DeepLabCut skips the tracker's bookkeeping here).
-    Eigen::MatrixXd h = trackers_[t].kf.H;
-    for (size_t i = 0; i < stride; ++i) {
-      if (std::isnan(pose[i])) {
-        h.row(static_cast<Eigen::Index>(i)).setZero();
-        z[static_cast<Eigen::Index>(i)] = 0;
-      }
-    }
-    trackers_[t].kf.Update(z, h);
+    UpdateSkeleton(poses.data() + static_cast<size_t>(d) * stride, static_cast<Eigen::Index>(stride), &trackers_[t]);
   }
   for (int64_t d : unmatched_poses) {
     Add(SkeletonFilter(poses.data() + static_cast<size_t>(d) * stride, n_));

@@ -181,6 +181,90 @@ Status ReadAssemblies(const std::string& path, Assemblies* out) {
   }
 }
 
+namespace {
+
+// One frame's animals for the trackers: keypoints with a negative value or below pcutoff lose
+// x, y (score and id kept); animals with no x, y left are dropped (build_tracklets' masking).
+struct FrameAnimals {
+  int64_t n = 0;               // animals kept
+  std::vector<double> values;  // n x bodyparts x (x, y, score, id)
+};
+
+FrameAnimals MaskedAnimals(const FrameAssemblies& frame, int64_t k, double pcutoff) {
+  FrameAnimals out;
+  for (int64_t r = 0; r < frame.rows; ++r) {
+    std::vector<double> row(frame.values.begin() + r * k * 4, frame.values.begin() + (r + 1) * k * 4);
+    bool any = false;
+    for (int64_t j = 0; j < k; ++j) {
+      double* p = row.data() + j * 4;
+      if (p[0] < 0 || p[1] < 0 || p[2] < 0 || p[2] < pcutoff) p[0] = p[1] = kNaN;
+      any = any || !std::isnan(p[0]) || !std::isnan(p[1]);
+    }
+    if (!any) continue;
+    out.values.insert(out.values.end(), row.begin(), row.end());
+    ++out.n;
+  }
+  return out;
+}
+
+// calc_bboxes_from_keypoints: nanmin / nanmax of each animal's x, y, widened by the slack.
+std::vector<std::array<double, 4>> BoxesOf(const FrameAnimals& animals, int64_t k, double slack) {
+  std::vector<std::array<double, 4>> boxes;
+  auto widen = [](double v, double* lo, double* hi) {
+    if (std::isnan(v)) return;
+    *lo = std::isnan(*lo) ? v : std::min(*lo, v);
+    *hi = std::isnan(*hi) ? v : std::max(*hi, v);
+  };
+  for (int64_t r = 0; r < animals.n; ++r) {
+    double x1 = kNaN, y1 = kNaN, x2 = kNaN, y2 = kNaN;
+    for (int64_t j = 0; j < k; ++j) {
+      const double* p = animals.values.data() + (r * k + j) * 4;
+      widen(p[0], &x1, &x2);
+      widen(p[1], &y1, &y2);
+    }
+    boxes.push_back({x1 - slack, y1 - slack, x2 + slack, y2 + slack});
+  }
+  return boxes;
+}
+
+// The animals' x, y only (what the ellipse and skeleton trackers see).
+std::vector<double> PositionsOf(const FrameAnimals& animals, int64_t k) {
+  std::vector<double> xy(static_cast<size_t>(animals.n * k * 2));
+  for (int64_t i = 0; i < animals.n * k; ++i) {
+    xy[static_cast<size_t>(2 * i)] = animals.values[static_cast<size_t>(4 * i)];
+    xy[static_cast<size_t>(2 * i + 1)] = animals.values[static_cast<size_t>(4 * i + 1)];
+  }
+  return xy;
+}
+
+// identity_only: each animal to the identity its keypoints vote for, one animal per identity.
+std::vector<track::Emission> AssignByIdentity(const FrameAnimals& animals, int64_t k, int64_t ids, int64_t frame) {
+  std::vector<double> mat(static_cast<size_t>(animals.n * ids), 0.0);
+  for (int64_t r = 0; r < animals.n; ++r)
+    VoteIdentities(animals.values.data() + r * k * 4, k, r, ids, &mat, "frame " + std::to_string(frame));
+  std::vector<track::Emission> emitted;
+  for (const auto& [row, col] : SolveLinearAssignment(mat, animals.n, ids, /*maximize=*/true))
+    emitted.push_back({col, row, {}});
+  return emitted;
+}
+
+// fill_tracklets: each reported tracker's row this frame, in the order reported.
+void Fill(const std::vector<track::Emission>& emitted, const FrameAnimals& animals, int64_t k, int64_t frame,
+          TrackletSink* sink) {
+  for (const auto& e : emitted) {
+    if (e.detection >= 0) {
+      const auto* row = animals.values.data() + e.detection * k * 4;
+      sink->Add(e.id, frame, std::vector<double>(row, row + k * 4));
+      continue;
+    }
+    std::vector<double> pred;  // the tracker's own prediction, likelihood 1 after each (x, y)
+    for (size_t i = 0; i + 1 < e.state.size(); i += 2) pred.insert(pred.end(), {e.state[i], e.state[i + 1], 1.0});
+    sink->Add(e.id, frame, std::move(pred));
+  }
+}
+
+}  // namespace
+
 Status BuildTracklets(const Assemblies& a, const TrackletOptions& o, int64_t num_frames, Tracklets* out) {
   try {
     *out = Tracklets{};
@@ -198,66 +282,23 @@ Status BuildTracklets(const Assemblies& a, const TrackletOptions& o, int64_t num
     track::SortBox box(o.max_age, o.min_hits, o.iou_threshold);
     track::SortSkeleton skeleton(static_cast<int>(k), o.max_age, o.min_hits);
     TrackletSink sink(out);
-    for (int64_t index = 0; index < num_frames; ++index) {
+    for (int64_t index = 0; index < num_frames; ++index) {  // frames without animals: no tracker call
       auto it = a.frames.find(index);
       if (it == a.frames.end() || it->second.rows == 0) continue;
-      // Keypoints with a negative value or below pcutoff lose x, y; animals with none left go.
-      std::vector<double> animals;
-      int64_t n = 0;
-      for (int64_t r = 0; r < it->second.rows; ++r) {
-        std::vector<double> row(it->second.values.begin() + r * k * 4, it->second.values.begin() + (r + 1) * k * 4);
-        bool any = false;
-        for (int64_t j = 0; j < k; ++j) {
-          double* p = row.data() + j * 4;
-          if (p[0] < 0 || p[1] < 0 || p[2] < 0 || p[2] < o.pcutoff) p[0] = p[1] = kNaN;
-          any = any || !std::isnan(p[0]) || !std::isnan(p[1]);
-        }
-        if (!any) continue;
-        animals.insert(animals.end(), row.begin(), row.end());
-        ++n;
-      }
-      if (n == 0) continue;
+      const FrameAnimals animals = MaskedAnimals(it->second, k, o.pcutoff);
+      if (animals.n == 0) continue;
+      const auto n = static_cast<int>(animals.n);
       std::vector<track::Emission> emitted;
       if (o.identity_only) {
-        std::vector<double> mat(static_cast<size_t>(n * o.topktoretain), 0.0);
-        for (int64_t r = 0; r < n; ++r)
-          VoteIdentities(animals.data() + r * k * 4, k, r, o.topktoretain, &mat, "frame " + std::to_string(index));
-        for (const auto& [row, col] : SolveLinearAssignment(mat, n, o.topktoretain, /*maximize=*/true))
-          emitted.push_back({col, row, {}});
+        emitted = AssignByIdentity(animals, k, o.topktoretain, index);
       } else if (o.method == TrackMethod::kBox) {
-        std::vector<std::array<double, 4>> boxes;
-        for (int64_t r = 0; r < n; ++r) {
-          double x1 = kNaN, y1 = kNaN, x2 = kNaN, y2 = kNaN;  // np.nanmin / np.nanmax
-          for (int64_t j = 0; j < k; ++j) {
-            const double* p = animals.data() + (r * k + j) * 4;
-            if (!std::isnan(p[0]))
-              x1 = std::isnan(x1) ? p[0] : std::min(x1, p[0]), x2 = std::isnan(x2) ? p[0] : std::max(x2, p[0]);
-            if (!std::isnan(p[1]))
-              y1 = std::isnan(y1) ? p[1] : std::min(y1, p[1]), y2 = std::isnan(y2) ? p[1] : std::max(y2, p[1]);
-          }
-          const double s = o.boundingboxslack;
-          boxes.push_back({x1 - s, y1 - s, x2 + s, y2 + s});
-        }
-        emitted = box.Track(boxes);
+        emitted = box.Track(BoxesOf(animals, k, o.boundingboxslack));
+      } else if (o.method == TrackMethod::kSkeleton) {
+        emitted = skeleton.Track(PositionsOf(animals, k), n);
       } else {
-        std::vector<double> xy(static_cast<size_t>(n * k * 2));
-        for (int64_t i = 0; i < n * k; ++i) {
-          xy[static_cast<size_t>(2 * i)] = animals[static_cast<size_t>(4 * i)];
-          xy[static_cast<size_t>(2 * i + 1)] = animals[static_cast<size_t>(4 * i + 1)];
-        }
-        emitted = o.method == TrackMethod::kSkeleton ? skeleton.Track(xy, static_cast<int>(n))
-                                                     : ellipse.Track(xy, static_cast<int>(n), static_cast<int>(k));
+        emitted = ellipse.Track(PositionsOf(animals, k), n, static_cast<int>(k));
       }
-      for (auto& e : emitted) {
-        if (e.detection >= 0) {
-          const auto* row = animals.data() + e.detection * k * 4;
-          sink.Add(e.id, index, std::vector<double>(row, row + k * 4));
-        } else {  // the tracker's own prediction, likelihood 1 after each (x, y)
-          std::vector<double> pred;
-          for (size_t i = 0; i + 1 < e.state.size(); i += 2) pred.insert(pred.end(), {e.state[i], e.state[i + 1], 1.0});
-          sink.Add(e.id, index, std::move(pred));
-        }
-      }
+      Fill(emitted, animals, k, index, &sink);
     }
     return Status::OK();
   } catch (...) {
