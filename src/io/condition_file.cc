@@ -6,10 +6,10 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <vector>
 
+#include "io/file_bytes.h"
 #include "io/h5_reader.h"
 #include "io/json_file.h"
 #include "io/torch_pickle.h"
@@ -205,11 +205,7 @@ at::Tensor FullPicklePoses(const PyObject& frame, int64_t k, const std::string& 
 }
 
 std::unique_ptr<ConditionProvider> LoadPickle(const std::string& path, int64_t k) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw Error(Status::NotFound(path + ": cannot open conditions file"));
-  std::string bytes(static_cast<size_t>(in.tellg()), '\0');  // read once, straight into place
-  in.seekg(0);
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) Bad(path, "cannot read the file");
+  const std::string bytes = ReadFileBytes(path, "conditions file");
   PickleLimits limits;
   limits.numpy = true;
   PyRef root;

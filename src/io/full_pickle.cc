@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "io/frame_key.h"
 #include "io/pickle_stream.h"
 #include "posebatch/status.h"
 #include "posebatch/writer.h"
@@ -28,19 +29,6 @@ File Open(const std::string& path, const char* mode) {
   File f(std::fopen(path.c_str(), mode));
   if (!f) throw Error(Status::IOError(path + ": cannot open (" + std::strerror(errno) + ")"));
   return f;
-}
-
-// DeepLabCut's key width: int(np.ceil(np.log10(nframes))), computed without floating point.
-int KeyWidth(int64_t n) {
-  int w = 0;
-  for (int64_t p = 1; p < n; p *= 10) ++w;
-  return w;
-}
-
-std::string FrameKey(int64_t i, int width) {
-  std::string digits = std::to_string(i);
-  if (static_cast<int>(digits.size()) < width) digits.insert(0, width - digits.size(), '0');
-  return "frame" + digits;
 }
 
 class FullPickleWriter : public PoseWriter {

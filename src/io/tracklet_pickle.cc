@@ -3,11 +3,11 @@
 // x (x, y, likelihood)), "single" when there are unique bodyparts, then tracklet id ->
 // {"frame%0Wd": row}. Written under <path>.part, renamed into place when complete.
 #include <cerrno>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 
+#include "io/frame_key.h"
 #include "io/pickle_stream.h"
 #include "posebatch/tracking.h"
 
@@ -36,20 +36,13 @@ void WriteHeader(PickleStream& p, const TrackletHeader& h) {
   p.Call();
 }
 
-std::string FrameKey(int64_t index, int64_t num_frames) {
-  const int width = static_cast<int>(std::ceil(std::log10(static_cast<double>(num_frames))));
-  std::string digits = std::to_string(index);
-  if (static_cast<int>(digits.size()) < width) digits.insert(0, static_cast<size_t>(width) - digits.size(), '0');
-  return "frame" + digits;
-}
-
-void WriteTracklet(PickleStream& p, const Tracklet& t, bool by_frame_index, int64_t bodyparts, int64_t num_frames) {
+void WriteTracklet(PickleStream& p, const Tracklet& t, bool by_frame_index, int64_t bodyparts, int key_width) {
   p.BeginDict();
   for (size_t i = 0; i < t.frames.size(); ++i) {
     if (by_frame_index) {
       p.Int(t.frames[i]);
     } else {
-      p.Str(FrameKey(t.frames[i], num_frames));
+      p.Str(FrameKey(t.frames[i], key_width));
     }
     const auto& row = t.rows[i];
     if (static_cast<int64_t>(row.size()) == bodyparts * 4) {
@@ -91,7 +84,7 @@ Status WriteTrackletPickle(const std::string& path, const TrackletHeader& header
     } else {
       p.NumpyInt64(t.id);
     }
-    WriteTracklet(p, t, tracklets.by_frame_index, assemblies.bodyparts, header.num_frames);
+    WriteTracklet(p, t, tracklets.by_frame_index, assemblies.bodyparts, KeyWidth(header.num_frames));
     p.EndDict();
   }
   p.End();

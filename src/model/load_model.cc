@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <optional>
 #include <regex>
 
 #include "io/torch_pickle.h"
@@ -71,17 +72,22 @@ struct SnapshotFile {
   std::string path;
 };
 
-// `prefix`(-best)-N.pt in `dir`, in DeepLabCut's order: by epochs, the best ones moved last.
+// `prefix`(-best)-N.pt (DeepLabCut's snapshot names: data/snapshots.py); none for other names.
 // "snapshot" never matches "snapshot-detector-*.pt".
+std::optional<SnapshotFile> ParseSnapshotName(const fs::path& path, const std::string& prefix) {
+  std::smatch m;
+  const std::string name = path.filename().string();
+  if (!std::regex_match(name, m, std::regex(prefix + R"((-best)?-(\d+)\.pt)"))) return std::nullopt;
+  return SnapshotFile{m[1].matched, std::stol(m[2].str()), path.string()};
+}
+
+// The `prefix` snapshots in `dir`, in DeepLabCut's order: by epochs, the best ones moved last.
 std::vector<SnapshotFile> ListSnapshots(const fs::path& dir, const std::string& prefix) {
-  const std::regex re(prefix + R"((-best)?-(\d+)\.pt)");
   std::vector<SnapshotFile> found;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::smatch m;
-    const std::string name = e.path().filename().string();
-    if (!e.is_regular_file() || !std::regex_match(name, m, re)) continue;
-    found.push_back({m[1].matched, std::stol(m[2].str()), e.path().string()});
+    if (!e.is_regular_file()) continue;
+    if (auto s = ParseSnapshotName(e.path(), prefix)) found.push_back(*s);
   }
   std::sort(found.begin(), found.end(), [](const SnapshotFile& a, const SnapshotFile& b) {
     return std::make_pair(a.best, a.epochs) < std::make_pair(b.best, b.epochs);
@@ -164,10 +170,10 @@ ProjectIndices ReadProjectIndices(const fs::path& train) {
 // The model files torch.load(weights_only=True) reads, numpy scalars and arrays included: older
 // DeepLabCut releases saved metrics as numpy floats in a snapshot's metadata (DeepLabCut 3.0.1
 // allows those globals). Still nothing that runs code.
-PyRef LoadModelPickle(const std::string& path) {
+PyRef LoadModelPickle(const std::shared_ptr<ZipArchive>& archive) {
   PickleLimits limits;
   limits.numpy = true;
-  return LoadTorchPickle(ZipArchive::Open(path), limits);
+  return LoadTorchPickle(archive, limits);
 }
 
 // A detector from a training folder's snapshot-detector-*.pt ({metadata, model}) or an export's
@@ -176,7 +182,7 @@ std::unique_ptr<Detector> LoadDetectorFile(const std::string& path, const YAML::
                                            const std::string& device) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw Error(Status::NotFound(path + ": no such detector snapshot"));
-  PyRef root = LoadModelPickle(path);
+  PyRef root = LoadModelPickle(ZipArchive::Open(path));
   const PyObject* sd = root->is(PyObject::Type::kDict) ? root->Get("model") : nullptr;
   if (sd == nullptr && root->is(PyObject::Type::kDict)) sd = root->Get("detector");
   if (sd == nullptr) {
@@ -230,9 +236,7 @@ Model LoadNative(const std::string& weights, const std::string& config_path, con
             : config_path;
     return LoadTorchScript(weights, config, options, user_path);
   }
-  PickleLimits limits;
-  limits.numpy = true;  // as LoadModelPickle
-  PyRef root = LoadTorchPickle(archive, limits);
+  PyRef root = LoadModelPickle(archive);
   if (!root->is(PyObject::Type::kDict)) {
     throw Error(Status::ModelError(weights + ": holds a " + root->TypeName() + ", not a DeepLabCut model dict"));
   }
@@ -389,10 +393,9 @@ namespace {
 // "best-200" for snapshot-best-200.pt, "10" for snapshot-010.pt (DeepLabCut's snapshot uid);
 // empty for other names.
 std::string SnapshotUid(const std::string& path, const std::string& prefix) {
-  std::smatch m;
-  const std::string name = fs::path(path).filename().string();
-  if (!std::regex_match(name, m, std::regex(prefix + R"((-best)?-(\d+)\.pt)"))) return "";
-  return (m[1].matched ? "best-" : "") + std::to_string(std::stol(m[2].str()));
+  const auto s = ParseSnapshotName(path, prefix);
+  if (!s) return "";
+  return (s->best ? "best-" : "") + std::to_string(s->epochs);
 }
 
 // DeepLabCut's scorer for a snapshot of a training folder <Task><date>-trainset<P>shuffle<N>/train:

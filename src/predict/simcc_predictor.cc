@@ -6,34 +6,11 @@
 #include <cmath>
 #include <vector>
 
+#include "common/numpy_sum.h"
 #include "posebatch/status.h"
 
 namespace posebatch {
 namespace {
-
-// numpy's float32 sum along a contiguous row: pairwise summation over blocks of 8 partial
-// sums (npy pairwise_sum), so that softmax denominators round as numpy's do.
-float PairwiseSum(const float* a, int64_t n) {
-  if (n < 8) {
-    float r = 0.f;  // numpy starts from -0.0 only for the reduction identity; 0 + x == x here
-    for (int64_t i = 0; i < n; ++i) r += a[i];
-    return r;
-  }
-  if (n <= 128) {
-    float r[8];
-    for (int j = 0; j < 8; ++j) r[j] = a[j];
-    int64_t i = 8;
-    for (; i < n - (n % 8); i += 8) {
-      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
-    }
-    float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; ++i) res += a[i];
-    return res;
-  }
-  int64_t n2 = n / 2;
-  n2 -= n2 % 8;
-  return PairwiseSum(a, n2) + PairwiseSum(a + n2, n - n2);
-}
 
 // Softmax of one row (in place semantics of get_simcc_maximum), then first argmax and max.
 void Decode(const float* logits, int64_t n, float scale, bool softmax, std::vector<float>& buf, int64_t* loc,
@@ -43,7 +20,7 @@ void Decode(const float* logits, int64_t n, float scale, bool softmax, std::vect
   if (softmax) {
     const float m = *std::max_element(buf.begin(), buf.end());
     for (int64_t i = 0; i < n; ++i) buf[i] = std::exp(buf[i] - m);
-    const float s = PairwiseSum(buf.data(), n);
+    const float s = NumpyPairwiseSum(buf.data(), n);
     for (int64_t i = 0; i < n; ++i) buf[i] = buf[i] / s;
   }
   int64_t best = 0;

@@ -4,8 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 
+#include "io/file_bytes.h"
 #include "io/torch_pickle.h"
 #include "posebatch/tracking.h"
 
@@ -43,11 +43,7 @@ struct Meta {
 };
 
 Meta ReadMeta(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw Error(Status::NotFound(path + ": no _meta.pickle beside the predictions (DeepLabCut writes one)"));
-  std::string bytes(static_cast<size_t>(in.tellg()), '\0');
-  in.seekg(0);
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  const std::string bytes = ReadFileBytes(path, "the _meta.pickle beside the predictions (DeepLabCut writes one)");
   PickleLimits limits;
   limits.numpy = true;
   PyRef root = ParsePickle(bytes, path, limits);

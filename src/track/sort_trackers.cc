@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
+#include "common/numpy_sum.h"
 #include "predict/linear_assignment.h"
-#include "track/numpy_sum.h"
 
 namespace posebatch::track {
 namespace {
@@ -25,33 +25,63 @@ double PyMod(double a, double b) {
   return m;
 }
 
-// The rows (detections) and columns (trackers) the assignment left out, ascending, then the
-// assigned pairs whose score fails `keep`, in assignment order: SORT's unmatched lists.
+// One frame's matching: the kept (detection, tracker) pairs, and the detections and trackers
+// left unmatched in SORT's order (those the assignment left out, ascending, then the assigned
+// pairs that failed the threshold, in assignment order).
+struct Matching {
+  std::vector<std::pair<int64_t, int64_t>> matches;
+  std::vector<int64_t> unmatched_detections, unmatched_trackers;
+};
+
+// scipy's assignment of `cost` (detections x trackers; nothing to assign when either is none),
+// split by `keep(detection, tracker)`.
 template <typename Keep>
-void SplitAssignment(const std::vector<std::pair<int64_t, int64_t>>& pairs, int64_t rows, int64_t cols, Keep keep,
-                     std::vector<std::pair<int64_t, int64_t>>* matches, std::vector<int64_t>* unmatched_rows,
-                     std::vector<int64_t>* unmatched_cols) {
+Matching Assign(const std::vector<double>& cost, int64_t rows, int64_t cols, bool maximize, Keep keep) {
+  const auto pairs = rows == 0 || cols == 0 ? std::vector<std::pair<int64_t, int64_t>>{}
+                                            : SolveLinearAssignment(cost, rows, cols, maximize);
+  Matching m;
   std::vector<bool> row_used(static_cast<size_t>(rows)), col_used(static_cast<size_t>(cols));
   for (const auto& [r, c] : pairs) row_used[static_cast<size_t>(r)] = col_used[static_cast<size_t>(c)] = true;
   for (int64_t r = 0; r < rows; ++r)
-    if (!row_used[static_cast<size_t>(r)]) unmatched_rows->push_back(r);
+    if (!row_used[static_cast<size_t>(r)]) m.unmatched_detections.push_back(r);
   for (int64_t c = 0; c < cols; ++c)
-    if (!col_used[static_cast<size_t>(c)]) unmatched_cols->push_back(c);
+    if (!col_used[static_cast<size_t>(c)]) m.unmatched_trackers.push_back(c);
   for (const auto& [r, c] : pairs) {
     if (keep(r, c)) {
-      matches->push_back({r, c});
+      m.matches.push_back({r, c});
     } else {
-      unmatched_rows->push_back(r);
-      unmatched_cols->push_back(c);
+      m.unmatched_detections.push_back(r);
+      m.unmatched_trackers.push_back(c);
     }
   }
+  return m;
 }
 
-// The detection matched to tracker t (matches[matches[:, 1] == t, 0][0]).
-int64_t MatchedDetection(const std::vector<std::pair<int64_t, int64_t>>& matches, int64_t t) {
-  for (const auto& [r, c] : matches)
-    if (c == t) return r;
-  return -1;
+// Each matched tracker updated with its detection by `update(tracker, detection)`; returns each
+// tracker's detection this frame (-1: unmatched), in tracker order.
+template <typename Update>
+std::vector<int64_t> UpdateMatched(std::vector<TrackerState>& trackers, const Matching& m, Update update) {
+  std::vector<int64_t> detection_of;
+  for (size_t t = 0; t < trackers.size(); ++t) {
+    int64_t d = -1;
+    if (!Contains(m.unmatched_trackers, static_cast<int64_t>(t))) {
+      for (const auto& [r, c] : m.matches)  // matches[matches[:, 1] == t, 0][0]
+        if (c == static_cast<int64_t>(t)) {
+          d = r;
+          break;
+        }
+      update(trackers[t], d);
+    }
+    detection_of.push_back(d);
+  }
+  return detection_of;
+}
+
+// Trackers whose prediction holds a NaN are dropped, last first (as DeepLabCut pops them).
+template <typename HasNaN>
+void DropNaN(std::vector<TrackerState>& trackers, HasNaN has_nan) {
+  for (size_t i = trackers.size(); i-- > 0;)
+    if (has_nan(trackers[i])) trackers.erase(trackers.begin() + static_cast<std::ptrdiff_t>(i));
 }
 
 Ellipse EllipseOf(const Eigen::VectorXd& x) { return {x[0], x[1], x[2], x[3], x[4]}; }
@@ -194,50 +224,29 @@ std::vector<Emission> SortBase::ReportAndPrune(const std::vector<int64_t>& detec
 
 std::vector<Emission> SortEllipse::Track(const std::vector<double>& poses, int n, int k) {
   ++n_frames_;
-  std::vector<Ellipse> predicted;
   for (auto& t : trackers_) t.Predict();
-  // Trackers whose prediction holds a NaN are dropped (last first, as DeepLabCut pops them).
-  for (size_t i = trackers_.size(); i-- > 0;) {
-    if (trackers_[i].kf.x.head(5).hasNaN()) {
-      trackers_.erase(trackers_.begin() + static_cast<std::ptrdiff_t>(i));
-    }
-  }
+  DropNaN(trackers_, [](const TrackerState& t) { return t.kf.x.head(5).hasNaN(); });
+  std::vector<Ellipse> predicted;
   for (const auto& t : trackers_) predicted.push_back(EllipseOf(t.kf.x));
   std::vector<Ellipse> ellipses;  // compacted: the detection index is into this list (DeepLabCut's)
   for (int i = 0; i < n; ++i) {
     if (auto e = FitEllipse(poses.data() + static_cast<size_t>(i) * k * 2, k)) ellipses.push_back(*e);
   }
   const auto rows = static_cast<int64_t>(ellipses.size()), cols = static_cast<int64_t>(predicted.size());
-  std::vector<std::pair<int64_t, int64_t>> matches;
-  std::vector<int64_t> unmatched_dets, unmatched_trks;
-  if (cols == 0) {
-    for (int64_t i = 0; i < rows; ++i) unmatched_dets.push_back(i);
-  } else {
-    std::vector<double> cost(static_cast<size_t>(rows * cols));
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j)
-        cost[static_cast<size_t>(i * cols + j)] = EllipseSimilarity(ellipses[i], predicted[j]);
-    const auto pairs = rows == 0 ? std::vector<std::pair<int64_t, int64_t>>{}
-                                 : SolveLinearAssignment(cost, rows, cols, /*maximize=*/true);
-    SplitAssignment(
-        pairs, rows, cols,
-        [&](int64_t r, int64_t c) { return !(cost[static_cast<size_t>(r * cols + c)] < threshold_); }, &matches,
-        &unmatched_dets, &unmatched_trks);
-  }
-  std::vector<int64_t> detection_of;
-  for (size_t t = 0; t < trackers_.size(); ++t) {
-    if (Contains(unmatched_trks, static_cast<int64_t>(t))) {
-      detection_of.push_back(-1);
-      continue;
-    }
-    const int64_t d = MatchedDetection(matches, static_cast<int64_t>(t));
-    detection_of.push_back(d);
+  std::vector<double> similarity(static_cast<size_t>(rows * cols));
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j)
+      similarity[static_cast<size_t>(i * cols + j)] = EllipseSimilarity(ellipses[i], predicted[j]);
+  const Matching m = Assign(similarity, rows, cols, /*maximize=*/true, [&](int64_t r, int64_t c) {
+    return !(similarity[static_cast<size_t>(r * cols + c)] < threshold_);
+  });
+  std::vector<int64_t> detection_of = UpdateMatched(trackers_, m, [&](TrackerState& t, int64_t d) {
     const Ellipse& e = ellipses[static_cast<size_t>(d)];
     Eigen::VectorXd z(5);
     z << e.x, e.y, e.width, e.height, e.theta;
-    trackers_[t].Update(z);
-  }
-  for (int64_t d : unmatched_dets) {
+    t.Update(z);
+  });
+  for (int64_t d : m.unmatched_detections) {
     Add(EllipseFilter(ellipses[static_cast<size_t>(d)]));
     detection_of.push_back(d);
   }
@@ -246,49 +255,33 @@ std::vector<Emission> SortEllipse::Track(const std::vector<double>& poses, int n
 
 std::vector<Emission> SortBox::Track(const std::vector<std::array<double, 4>>& boxes) {
   ++n_frames_;
-  std::vector<std::array<double, 4>> predicted;
   for (auto& t : trackers_) {
     // BoxTracker.predict: an area about to turn negative stops shrinking.
     if (t.kf.x[6] + t.kf.x[2] <= 0) t.kf.x[6] *= 0.0;
     t.Predict();
   }
-  for (size_t i = trackers_.size(); i-- > 0;) {
-    const auto box = XToBox(trackers_[i].kf.x);
-    if (std::isnan(box[0]) || std::isnan(box[1]) || std::isnan(box[2]) || std::isnan(box[3])) {
-      trackers_.erase(trackers_.begin() + static_cast<std::ptrdiff_t>(i));
-    }
-  }
+  DropNaN(trackers_, [](const TrackerState& t) {
+    const auto box = XToBox(t.kf.x);
+    return std::isnan(box[0]) || std::isnan(box[1]) || std::isnan(box[2]) || std::isnan(box[3]);
+  });
+  std::vector<std::array<double, 4>> predicted;
   for (const auto& t : trackers_) predicted.push_back(XToBox(t.kf.x));
   const auto rows = static_cast<int64_t>(boxes.size()), cols = static_cast<int64_t>(predicted.size());
-  std::vector<std::pair<int64_t, int64_t>> matches;
-  std::vector<int64_t> unmatched_dets, unmatched_trks;
-  if (cols == 0) {
-    for (int64_t i = 0; i < rows; ++i) unmatched_dets.push_back(i);
-  } else {
-    // DeepLabCut's IoU matrix is float32: the assignment and the threshold see rounded values.
-    std::vector<double> iou(static_cast<size_t>(rows * cols)), neg(iou.size());
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j) {
-        const size_t at = static_cast<size_t>(i * cols + j);
-        iou[at] = static_cast<double>(static_cast<float>(BoxIou(boxes[i], predicted[j])));
-        neg[at] = -iou[at];
-      }
-    const auto pairs = SolveLinearAssignment(neg, rows, cols, /*maximize=*/false);
-    SplitAssignment(
-        pairs, rows, cols, [&](int64_t r, int64_t c) { return !(iou[static_cast<size_t>(r * cols + c)] < threshold_); },
-        &matches, &unmatched_dets, &unmatched_trks);
-  }
-  std::vector<int64_t> detection_of;
-  for (size_t t = 0; t < trackers_.size(); ++t) {
-    if (Contains(unmatched_trks, static_cast<int64_t>(t))) {
-      detection_of.push_back(-1);  // DeepLabCut's "nix": never reported (not updated this frame)
-      continue;
+  // DeepLabCut's IoU matrix is float32: the assignment (of -IoU) and the threshold see rounded values.
+  std::vector<double> iou(static_cast<size_t>(rows * cols)), neg(iou.size());
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      const size_t at = static_cast<size_t>(i * cols + j);
+      iou[at] = static_cast<double>(static_cast<float>(BoxIou(boxes[i], predicted[j])));
+      neg[at] = -iou[at];
     }
-    const int64_t d = MatchedDetection(matches, static_cast<int64_t>(t));
-    detection_of.push_back(d);
-    trackers_[t].Update(BoxToZ(boxes[static_cast<size_t>(d)]));
-  }
-  for (int64_t d : unmatched_dets) {
+  const Matching m = Assign(neg, rows, cols, /*maximize=*/false, [&](int64_t r, int64_t c) {
+    return !(iou[static_cast<size_t>(r * cols + c)] < threshold_);
+  });
+  // Unmatched trackers are DeepLabCut's "nix": not updated, so never reported this frame.
+  std::vector<int64_t> detection_of =
+      UpdateMatched(trackers_, m, [&](TrackerState& t, int64_t d) { t.Update(BoxToZ(boxes[static_cast<size_t>(d)])); });
+  for (int64_t d : m.unmatched_detections) {
     Add(BoxFilter(boxes[static_cast<size_t>(d)]));
     detection_of.push_back(d);
   }
@@ -376,23 +369,11 @@ std::vector<Emission> SortSkeleton::Track(const std::vector<double>& poses, int 
     for (int64_t j = 0; j < cols; ++j)
       cost[static_cast<size_t>(i * cols + j)] =
           DirectedHausdorff(poses.data() + i * stride, trackers_[static_cast<size_t>(j)].kf.x, n_);
-  const auto pairs = rows == 0 || cols == 0 ? std::vector<std::pair<int64_t, int64_t>>{}
-                                            : SolveLinearAssignment(cost, rows, cols, /*maximize=*/false);
-  std::vector<std::pair<int64_t, int64_t>> matches;
-  std::vector<int64_t> unmatched_poses, unmatched_trks;
-  SplitAssignment(
-      pairs, rows, cols, [](int64_t, int64_t) { return true; }, &matches, &unmatched_poses, &unmatched_trks);
-  std::vector<int64_t> detection_of;
-  for (size_t t = 0; t < trackers_.size(); ++t) {
-    if (Contains(unmatched_trks, static_cast<int64_t>(t))) {
-      detection_of.push_back(-1);
-      continue;
-    }
-    const int64_t d = MatchedDetection(matches, static_cast<int64_t>(t));
-    detection_of.push_back(d);
-    UpdateSkeleton(poses.data() + static_cast<size_t>(d) * stride, static_cast<Eigen::Index>(stride), &trackers_[t]);
-  }
-  for (int64_t d : unmatched_poses) {
+  const Matching m = Assign(cost, rows, cols, /*maximize=*/false, [](int64_t, int64_t) { return true; });
+  std::vector<int64_t> detection_of = UpdateMatched(trackers_, m, [&](TrackerState& t, int64_t d) {
+    UpdateSkeleton(poses.data() + static_cast<size_t>(d) * stride, static_cast<Eigen::Index>(stride), &t);
+  });
+  for (int64_t d : m.unmatched_detections) {
     Add(SkeletonFilter(poses.data() + static_cast<size_t>(d) * stride, n_));
     detection_of.push_back(d);
   }

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 
+#include "io/file_bytes.h"
 #include "io/torch_pickle.h"
 #include "posebatch/tracking.h"
 #include "predict/linear_assignment.h"
@@ -25,11 +25,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }
 
 PyRef ReadPickleFile(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) throw Error(Status::NotFound(path + ": cannot open the " + what));
-  std::string bytes(static_cast<size_t>(in.tellg()), '\0');
-  in.seekg(0);
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) Bad(path, "cannot read the file");
+  const std::string bytes = ReadFileBytes(path, "the " + what);
   PickleLimits limits;
   limits.numpy = true;
   try {
