@@ -11,6 +11,7 @@ PKGS=(
   time  # GNU time: the CLI tests' peak-memory checks
   libyaml-cpp-dev libcli11-dev
   libeigen3-dev  # multi-animal tracking (src/track): the Kalman filters
+  liblemon-dev  # multi-animal stitching (src/track): the min-cost flow (LEMON, headers only)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev  # libFuzzer targets (fuzz/, CI)
   clang-format clang-tidy  # scripts/lint.sh (CI)

@@ -27,6 +27,7 @@
 #include "posebatch/options.h"
 #include "posebatch/pipeline.h"
 #include "posebatch/status.h"
+#include "posebatch/tracking.h"
 
 namespace posebatch {
 
@@ -77,6 +78,11 @@ struct AnalyzeOptions {
   std::string conditions_model_path;  // CTD: a bottom-up model whose poses are the conditions
   bool ctd_tracking = false;          // CTD: track (DeepLabCut's ctd_tracking); writes _ctd.h5
   CtdTrackingOptions tracking;        // CTD tracking settings
+  // Multi-animal models (not with ctd_tracking): tracklets and stitching after each video's
+  // assemblies, the tracked <base>_el.h5 (DeepLabCut's auto_track); also for videos skipped as
+  // analysed whose tracked file is missing.
+  bool auto_track = false;  // on by default once its end-to-end tests land (issue 27)
+  TrackOptions track;       // tracker and stitching settings (the .csv follows save_csv)
 
   const std::atomic<bool>* cancel = nullptr;  // set to stop (Ctrl-C): unfinished files removed
   // Set to stop gracefully: the running video goes on to its next resume-journal chunk (at most

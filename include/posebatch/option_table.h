@@ -85,6 +85,11 @@ const OptionTable<FramePredictorOptions>& PredictorOptionTable();
 // The options of turning predictions into tracklets (ConvertOptions, posebatch tracklets).
 const OptionTable<ConvertOptions>& TrackletOptionTable();
 
+// The options of stitching tracklets into tracks (StitchOptions, posebatch stitch).
+const OptionTable<StitchOptions>& StitchOptionTable();
+// Both (TrackOptions: posebatch track, and analyze's tracking of multi-animal videos).
+const OptionTable<TrackOptions>& TrackOptionTable();
+
 // The row of `table` whose key() (or long name) is `key`; null when none.
 template <typename Options>
 const OptionSpec<Options>* FindOption(const OptionTable<Options>& table, const std::string& key) {

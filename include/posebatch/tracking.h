@@ -2,13 +2,15 @@
 // a video (<stem><scorer>_assemblies.pickle, written by DeepLabCut or by posebatch) become
 // tracklets, by DeepLabCut's SORT-style trackers (ellipse, box or skeleton) or by identity alone,
 // written as DeepLabCut's tracklet pickle (<stem><scorer>_el.pickle, _bx, _sk), the file
-// DeepLabCut's stitch_tracklets reads (convert_detections2tracklets). Stitching tracklets into
-// the tracked <stem><scorer>_el.h5 is the next step (issue 27) and not here yet.
+// DeepLabCut's stitch_tracklets reads (convert_detections2tracklets); then the tracklets
+// stitched into tracks by a min-cost flow, written as the tracked <stem><scorer>_el.h5 (+ .csv)
+// users read (stitch_tracklets).
 //
 // Errors: Status, never throws (status.h); a missing or malformed input names the file.
 // Thread-safety: free functions of their arguments.
 // Code: src/track/tracklets.cc (building, files), src/track/sort_trackers.cc (the trackers),
-//   src/io/tracklet_pickle.cc (the pickle).
+//   src/io/tracklet_pickle.cc (the pickle, both ways), src/track/stitcher.cc (stitching),
+//   src/track/stitch_tracklets.cc (its files).
 #pragma once
 
 #include <cstdint>
@@ -99,5 +101,63 @@ struct ConvertOptions {
 };
 Status ConvertToTracklets(const std::string& predictions, const ConvertOptions& options, std::string* written,
                           std::vector<std::string>* notes);
+
+// A tracklet pickle read back (DeepLabCut's or posebatch's), as stitch_tracklets loads it: each
+// entry's frames (the keys' frame numbers, sorted stably) and its rows as float64.
+struct TrackletRows {
+  std::vector<int64_t> frames;
+  std::vector<double> values;  // frames x keypoints x columns
+  int64_t keypoints = 0;
+  int64_t columns = 0;  // 3 (x, y, likelihood) or 4 (with identity)
+  size_t size() const { return frames.size(); }
+  const double* row(size_t i) const { return values.data() + i * keypoints * columns; }
+};
+struct TrackletFile {
+  std::string scorer;                   // the header's scorer ("" without a header)
+  std::vector<std::string> bodyparts;   // the header's joints in first-seen order: multi, then unique
+  std::vector<TrackletRows> tracklets;  // in the pickle's key order; empty entries skipped
+  bool has_single = false;              // unique bodyparts: their rows per frame
+  TrackletRows single;
+};
+Status ReadTrackletPickle(const std::string& path, TrackletFile* out);
+
+// stitch_tracklets' arguments (DeepLabCut's defaults).
+struct StitchOptions {
+  int n_tracks = 0;                       // tracks to build; 0 = one per animal name
+  std::vector<std::string> animal_names;  // track names; empty = the project's individuals
+  int min_length = 10;                    // shorter tracklets are residuals, fitted in afterwards
+  bool split_tracklets = true;            // split tracklets at missing frames
+  bool prestitch_residuals = true;        // chain nearby residuals first
+  int max_gap = 0;                        // largest gap a link bridges; 0 = 1.5 x the tracklets' own
+  bool save_as_csv = false;               // also write the .csv
+  std::string dest_dir;                   // empty = beside the tracklet pickle
+};
+
+// The stitched tracks in column order (stable by identity), each with its frames (sorted;
+// a frame may repeat, the later row wins as DeepLabCut writes it).
+struct StitchedTracks {
+  std::vector<TrackletRows> tracks;
+  int64_t n_tracks = 0;  // columns reserved (missing tracks are NaN)
+};
+// The stitching itself (TrackletStitcher: purify, split, prestitch, graph, min-cost flow, the
+// fallback when the flow is infeasible, residuals). Notes get DeepLabCut's warnings.
+Status StitchTracklets(const TrackletFile& file, const StitchOptions& options, StitchedTracks* out,
+                       std::vector<std::string>* notes);
+
+// stitch_tracklets for one tracklet pickle (<stem><scorer>_el.pickle): animal names default to
+// the individuals of the _meta.pickle beside it. Writes <dest>/<stem><scorer>_el.h5 (key
+// "tracks", + .csv), under temporary names until complete; `*written` is the .h5's path.
+Status StitchTrackletFile(const std::string& tracklet_pickle, const StitchOptions& options, std::string* written,
+                          std::vector<std::string>* notes);
+
+// Both steps, as analyze_videos(auto_track=True) runs them after inference: the tracklet
+// pickle (kept if it exists, as DeepLabCut), then the tracked .h5 beside it.
+struct TrackOptions {
+  ConvertOptions tracklets;
+  StitchOptions stitch;        // its dest_dir is the tracklets' own
+  bool keep_existing = false;  // a tracked .h5 that exists is kept, not stitched again
+};
+Status TrackPredictions(const std::string& predictions, const TrackOptions& options, std::string* written,
+                        std::vector<std::string>* notes);
 
 }  // namespace posebatch

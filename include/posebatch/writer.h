@@ -31,6 +31,9 @@ class PoseWriter {
   // Appends one row. `values` holds NumColumns() floats (NaN for missing). For image runs
   // `label` is the row's index (the image path); for videos `index` is the frame number.
   virtual void Append(int64_t index, const std::string& label, const float* values) = 0;
+  // Appends one float64 row (the tracked files), for writers made for float64 values (.h5
+  // with H5WriterOptions::float64, .csv); others throw Error(kInternal).
+  virtual void AppendDouble(int64_t index, const double* values);
   // Top-down runs: the boxes (x, y, w, h per box) and box scores behind the next Append's row.
   // Writers that keep no boxes ignore them.
   virtual void AppendBoxes(const std::vector<float>& /*boxes*/, const std::vector<float>& /*scores*/) {}
@@ -45,9 +48,11 @@ struct H5WriterOptions {
   std::string key = "df_with_missing";  // HDF5 group (pandas key)
   size_t string_index_width = 0;        // >0: index is a string column of this many bytes
   int64_t flush_rows = 512;             // rows buffered before an append to the file
+  bool float64 = false;                 // float64 values (the tracked files), rows by AppendDouble
 };
 
-// pandas "table" format, as df.to_hdf(path, key, format="table") writes it, float32 values.
+// pandas "table" format, as df.to_hdf(path, key, format="table") writes it, float32 values
+// (float64 with options.float64).
 std::unique_ptr<PoseWriter> CreateH5Writer(const std::string& final_path, const ColumnLayout& layout,
                                            const H5WriterOptions& options);
 
@@ -78,5 +83,7 @@ std::unique_ptr<PoseWriter> CreateFanOutWriter(std::vector<std::unique_ptr<PoseW
 // numpy's repr of a float32 (what pandas writes for float32 columns): "219.7943", "1e-05",
 // "1.0"; NaN becomes "" (pandas' default na_rep).
 std::string FormatFloat32Like(float value);
+// Python's repr of a float64 (pandas' float64 columns): "219.79429626464844"; NaN is "".
+std::string FormatFloat64Like(double value);
 
 }  // namespace posebatch

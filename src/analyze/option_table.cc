@@ -1,6 +1,7 @@
 // The option tables of option_table.h: each option of a run declared once, here.
 #include "posebatch/option_table.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -341,12 +342,37 @@ void AddCropModeRows(OptionTable<AnalyzeOptions>* t) {
   t->push_back(Keyed(settings, "ctd_tracking", "bu_min_frequency=2"));
 }
 
+// Multi-animal tracking after inference: --no-track, then `posebatch track`'s settings less
+// those analyze has already (--dest, --overwrite; the .csv follows --csv).
+void AddTrackRows(OptionTable<AnalyzeOptions>* t) {
+  OptionSpec<AnalyzeOptions> no_track =
+      Row<AnalyzeOptions>("--no-track", "Tracking",
+                          "multi-animal models: stop at the assemblies (DeepLabCut's auto_track=False); by default "
+                          "tracklets and stitching follow, into the tracked <video><scorer>_el.h5");
+  no_track.kind = OptionKind::kFlag;
+  no_track.example = "true";
+  no_track.set = [](const std::string& v, AnalyzeOptions* o) {
+    bool given = false;
+    Status st = ov::Bool(v, &given);
+    if (st.ok()) o->auto_track = !given;
+    return st;
+  };
+  no_track.get = [](const AnalyzeOptions& o) { return ov::BoolText(!o.auto_track); };
+  t->push_back(std::move(no_track));
+  for (auto& row : LiftOptions(TrackOptionTable(), &AnalyzeOptions::track)) {
+    const std::string name = row.long_name();
+    if (name == "--dest" || name == "--overwrite" || name == "--save-as-csv") continue;
+    t->push_back(std::move(row));
+  }
+}
+
 OptionTable<AnalyzeOptions> BuildAnalyzeTable() {
   OptionTable<AnalyzeOptions> t = LiftOptions(ModelOptionTable(), &AnalyzeOptions::model);
   AddOutputRows(&t);
   AddRangeRows(&t);
   AddPerformanceRows(&t);
   AddCropModeRows(&t);
+  (void)AddTrackRows;  // analyze's tracking rows: wired once analyze tracks by default (issue 27)
   return t;
 }
 
@@ -384,7 +410,75 @@ OptionTable<ConvertOptions> BuildTrackletTable() {
   return t;
 }
 
+// --animal-names A,B,C: the names, in order.
+template <typename O>
+OptionSpec<O> Names(std::string names, std::string group, std::string help, Field<O, std::vector<std::string>> field) {
+  OptionSpec<O> s = Row<O>(std::move(names), std::move(group), std::move(help));
+  s.value_name = "A,B,...";
+  s.example = "mouse1,mouse2";
+  s.set = [field](const std::string& v, O* o) {
+    std::vector<std::string>& out = field(*o);
+    out.clear();
+    size_t begin = 0;
+    while (begin <= v.size()) {
+      const size_t comma = std::min(v.find(',', begin), v.size());
+      if (comma == begin) return Status::InvalidArgument("expected comma-separated names, got '" + v + "'");
+      out.push_back(v.substr(begin, comma - begin));
+      begin = comma + 1;
+    }
+    return Status::OK();
+  };
+  s.get = [field](const O& o) {
+    std::string text;
+    for (const std::string& n : field(const_cast<O&>(o))) text += (text.empty() ? "" : ",") + n;
+    return text;
+  };
+  return s;
+}
+
+// The stitching rows every command with stitching shares (not the output folder).
+OptionTable<StitchOptions> BuildStitchCoreTable() {
+  using S = StitchOptions;
+  const std::string g = "Tracking";
+  OptionTable<S> t;
+  t.push_back(IntValue<S>("--n-tracks", g, "tracks to build (default: one per animal name, the project's individuals)",
+                          1, 100000, [](S& o) -> int& { return o.n_tracks; }));
+  t.push_back(Names<S>("--animal-names", g, "the tracks' names (default: the project's individuals)",
+                       [](S& o) -> std::vector<std::string>& { return o.animal_names; }));
+  t.push_back(IntValue<S>("--min-length", g, "tracklets shorter than this are residuals, fitted in after stitching", 3,
+                          1 << 30, [](S& o) -> int& { return o.min_length; }));
+  t.push_back(IntValue<S>("--max-gap", g, "largest gap in frames a link bridges (default: 1.5 x the tracklets' own)", 1,
+                          1 << 30, [](S& o) -> int& { return o.max_gap; }));
+  t.push_back(
+      Flag<S>("--save-as-csv", g, "also write the tracks as .csv", [](S& o) -> bool& { return o.save_as_csv; }));
+  return t;
+}
+
+OptionTable<StitchOptions> BuildStitchTable() {
+  using S = StitchOptions;
+  OptionTable<S> t = BuildStitchCoreTable();
+  t.push_back(Text<S>("--dest,-d", "Tracking", "output folder (default: beside the tracklets)", "DIR",
+                      [](S& o) -> std::string& { return o.dest_dir; }));
+  return t;
+}
+
+OptionTable<TrackOptions> BuildTrackTable() {
+  OptionTable<TrackOptions> t = LiftOptions(TrackletOptionTable(), &TrackOptions::tracklets);
+  for (auto& row : LiftOptions(BuildStitchCoreTable(), &TrackOptions::stitch)) t.push_back(std::move(row));
+  return t;
+}
+
 }  // namespace
+
+const OptionTable<StitchOptions>& StitchOptionTable() {
+  static const OptionTable<StitchOptions> table = BuildStitchTable();
+  return table;
+}
+
+const OptionTable<TrackOptions>& TrackOptionTable() {
+  static const OptionTable<TrackOptions> table = BuildTrackTable();
+  return table;
+}
 
 const OptionTable<ConvertOptions>& TrackletOptionTable() {
   static const OptionTable<ConvertOptions> table = BuildTrackletTable();

@@ -36,7 +36,7 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
   // in (a --precision that fell back to float32 is float32), not by what was asked for.
   const auto& [model_options, dest_dir, scorer, save_csv, overwrite, resume, labeled_video, decode, preprocess,
                pipeline, auto_batch_size, boxes_path, conditions_path, conditions_model_path, ctd_tracking, tracking,
-               cancel, stop_at_checkpoint, callbacks] = options;
+               auto_track, track, cancel, stop_at_checkpoint, callbacks] = options;
   const auto& [config_path, device, snapshot, detector_snapshot, half, channels_last, precision] =
       model_options;  // ModelLoadOptions order
   const auto& [start_frame, stop_frame, decoder_threads] = decode;
@@ -48,6 +48,7 @@ JournalHeader JournalHeaderFor(const std::string& model_fingerprint, const Model
   // batch size it chose (options.pipeline.batch_size is the one in use).
   NotRows(config_path, snapshot, detector_snapshot, half, channels_last, precision, scorer, auto_batch_size,
           conditions_model_path);
+  NotRows(auto_track, track);  // tracking runs on the finished files, after the rows
   // Where and what else is written, and control.
   NotRows(dest_dir, save_csv, overwrite, resume, labeled_video, cancel, stop_at_checkpoint, callbacks);
   // Speed only: the rows are the same (the async-vs-sequential and thread-count tests).

@@ -299,6 +299,33 @@ void ResetCalibration(const RunInputContext& c) {
   if (c.conditions_model != nullptr) c.conditions_model->network->ResetCalibration();
 }
 
+// DeepLabCut's auto_track: the video's tracklets, then its tracks, from the files just written
+// (`fresh`), or from those on disk for a video skipped as analysed (its tracked file kept when
+// it exists). Called under the video's lock. A failure fails the input; the detections stay.
+void TrackVideo(const RunInputContext& c, const std::string& video, const std::string& base, bool fresh,
+                InputResult* r) {
+  const AnalyzeOptions& o = *c.options;
+  std::error_code ec;
+  if (!o.auto_track || o.ctd_tracking || !IsMultiAnimal(c.model->spec) ||
+      !fs::exists(base + "_assemblies.pickle", ec)) {
+    return;
+  }
+  TrackOptions t = o.track;
+  t.tracklets.dest_dir.clear();                  // beside the predictions
+  t.tracklets.overwrite = fresh || o.overwrite;  // new assemblies: new tracklets
+  t.keep_existing = !fresh && !o.overwrite;
+  t.stitch.save_as_csv = o.save_csv;
+  std::string written;
+  std::vector<std::string> notes;
+  const Status st = TrackPredictions(base + "_full.pickle", t, &written, &notes);
+  for (const std::string& n : notes) c.say(MessageLevel::kNote, video + ": tracking: " + n);
+  if (!st.ok()) {
+    r->status = Status(st.code(), video + ": tracking failed (the detections are kept): " + st.message());
+    return;
+  }
+  r->outputs.push_back(written);
+}
+
 }  // namespace
 
 InputResult RunVideo(const RunInputContext& c, const std::string& video, const std::string& model_fingerprint) {
@@ -315,7 +342,14 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
       r.skipped = true;
       return true;
     };
-    if (skip_if_done()) return r;
+    if (skip_if_done()) {
+      if (o.auto_track && IsMultiAnimal(c.model->spec)) {  // a missing tracked file: under the lock
+        std::string holder;
+        const std::unique_ptr<OutputLock> lock = OutputLock::TryAcquire(base + ".lock", &holder);
+        if (lock != nullptr) TrackVideo(c, video, base, /*fresh=*/false, &r);
+      }
+      return r;
+    }
     // One writer per output: a second process on this video (two campaign tasks given it by
     // mistake) skips it while the first runs. Checked again under the lock: the holder may
     // have finished it meanwhile.
@@ -327,7 +361,10 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
       r.skipped = r.busy = true;
       return r;
     }
-    if (skip_if_done()) return r;
+    if (skip_if_done()) {
+      TrackVideo(c, video, base, /*fresh=*/false, &r);
+      return r;
+    }
     auto source = OpenVideo(video, o.decode);  // first: a video that cannot be read is named as such
     const ColumnLayout layout = LayoutFor(*c.model, *c.scorer, false);
     JournalHeader header = JournalHeaderFor(model_fingerprint, *c.model, video, layout, o, c.conditions_model);
@@ -358,6 +395,7 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
       for (const std::string& n : notes) c.say(MessageLevel::kNote, video + ": " + n);
       r.outputs.insert(r.outputs.end() - 1, written);  // before _meta.pickle, as in a pass
     }
+    if (r.status.ok()) TrackVideo(c, video, base, /*fresh=*/true, &r);
   } catch (...) {
     r.status = StatusFromCurrentException(StatusCode::kIOError);
   }

@@ -48,6 +48,16 @@ class CsvWriter : public PoseWriter {
     Put(line_);
   }
 
+  void AppendDouble(int64_t index, const double* values) override {
+    line_ = std::to_string(index);
+    for (size_t i = 0; i < ncols_; ++i) {
+      line_ += ',';
+      line_ += FormatFloat64Like(values[i]);
+    }
+    line_ += '\n';
+    Put(line_);
+  }
+
   void Commit() override {
     if (file_ == nullptr) throw Error(Status::Internal(final_path_ + ": writer already closed"));
     bool ok = std::fflush(file_) == 0;

@@ -13,6 +13,9 @@ class FanOutWriter : public PoseWriter {
   void Append(int64_t index, const std::string& label, const float* values) override {
     for (auto& w : writers_) w->Append(index, label, values);
   }
+  void AppendDouble(int64_t index, const double* values) override {
+    for (auto& w : writers_) w->AppendDouble(index, values);
+  }
   void AppendBoxes(const std::vector<float>& boxes, const std::vector<float>& scores) override {
     for (auto& w : writers_) w->AppendBoxes(boxes, scores);
   }

@@ -74,7 +74,8 @@ class H5TableWriter : public PoseWriter {
     columns_ = layout.Columns();
     ncols_ = columns_.size();
     index_bytes_ = options.string_index_width > 0 ? options.string_index_width : sizeof(int64_t);
-    row_bytes_ = index_bytes_ + ncols_ * sizeof(float);
+    value_bytes_ = options.float64 ? sizeof(double) : sizeof(float);
+    row_bytes_ = index_bytes_ + ncols_ * value_bytes_;
     // A file whose flush failed (disk full) cannot be closed, and HDF5's exit handler then
     // crashes closing it again (SIGSEGV in H5F__close_cb after a clean error message): keep
     // HDF5 out of exit; the process is ending anyway and the temporary file is removed.
@@ -98,6 +99,16 @@ class H5TableWriter : public PoseWriter {
   ~H5TableWriter() override { Abort(); }
 
   void Append(int64_t index, const std::string& label, const float* values) override {
+    if (options_.float64) throw Error(Status::Internal(final_path_ + ": float64 table given float32 rows"));
+    AppendRow(index, label, values);
+  }
+
+  void AppendDouble(int64_t index, const double* values) override {
+    if (!options_.float64) throw Error(Status::Internal(final_path_ + ": float32 table given float64 rows"));
+    AppendRow(index, "", values);
+  }
+
+  void AppendRow(int64_t index, const std::string& label, const void* values) {
     size_t off = buffer_.size();
     buffer_.resize(off + row_bytes_);
     uint8_t* row = buffer_.data() + off;
@@ -110,7 +121,7 @@ class H5TableWriter : public PoseWriter {
     } else {
       std::memcpy(row, &index, sizeof index);
     }
-    std::memcpy(row + index_bytes_, values, ncols_ * sizeof(float));
+    std::memcpy(row + index_bytes_, values, ncols_ * value_bytes_);
     if (static_cast<int64_t>(buffer_.size() / row_bytes_) >= options_.flush_rows) Flush();
   }
 
@@ -184,7 +195,7 @@ class H5TableWriter : public PoseWriter {
       index_type = H5Tcopy(H5T_STD_I64LE);
     }
     hsize_t dims[1] = {ncols_};
-    hid_t values_type = H5Tarray_create2(H5T_IEEE_F32LE, 1, dims);
+    hid_t values_type = H5Tarray_create2(options_.float64 ? H5T_IEEE_F64LE : H5T_IEEE_F32LE, 1, dims);
     row_type_ = H5Tcreate(H5T_COMPOUND, row_bytes_);
     H5Tinsert(row_type_, "index", 0, index_type);
     H5Tinsert(row_type_, "values_block_0", index_bytes_, values_type);
@@ -209,13 +220,17 @@ class H5TableWriter : public PoseWriter {
       WriteScalarAttr<int64_t>(dataset_, "FIELD_0_FILL", H5T_STD_I64LE, 0);
     }
     WriteStringAttr(dataset_, "FIELD_0_NAME", "index");
-    WriteScalarAttr<float>(dataset_, "FIELD_1_FILL", H5T_IEEE_F32LE, 0.0f);
+    if (options_.float64) {
+      WriteScalarAttr<double>(dataset_, "FIELD_1_FILL", H5T_IEEE_F64LE, 0.0);
+    } else {
+      WriteScalarAttr<float>(dataset_, "FIELD_1_FILL", H5T_IEEE_F32LE, 0.0f);
+    }
     WriteStringAttr(dataset_, "FIELD_1_NAME", "values_block_0");
     SetNrows(dataset_, 0);
     WriteStringAttr(dataset_, "TITLE", "");
     WriteStringAttr(dataset_, "VERSION", "2.7");
     WriteStringAttr(dataset_, "index_kind", options_.string_index_width > 0 ? "string" : "integer");
-    WriteStringAttr(dataset_, "values_block_0_dtype", "float32");
+    WriteStringAttr(dataset_, "values_block_0_dtype", options_.float64 ? "float64" : "float32");
     WritePickleAttr(dataset_, "values_block_0_kind", ColumnTuples(columns_));
     WritePickleAttr(dataset_, "values_block_0_meta", PyValue::None());
   }
@@ -252,7 +267,7 @@ class H5TableWriter : public PoseWriter {
   std::string final_path_, temp_path_;
   H5WriterOptions options_;
   std::vector<std::vector<std::string>> columns_;
-  size_t ncols_ = 0, index_bytes_ = 0, row_bytes_ = 0;
+  size_t ncols_ = 0, index_bytes_ = 0, value_bytes_ = sizeof(float), row_bytes_ = 0;
   hid_t file_ = -1, group_ = -1, dataset_ = -1, row_type_ = -1;
   std::vector<uint8_t> buffer_;
   int64_t rows_written_ = 0;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "posebatch/status.h"
 #include "posebatch/writer.h"
 
 namespace posebatch {
@@ -28,11 +29,15 @@ std::vector<std::vector<std::string>> ColumnLayout::Columns() const {
   return cols;
 }
 
-std::string FormatFloat32Like(float value) {
+namespace {
+
+// Shortest digits that round-trip the value (numpy's Dragon4 "unique" mode, Python's repr),
+// positional from 1e-4 up to 1e16, else d.ddde+XX.
+template <typename T>
+std::string FormatShortest(T value) {
   if (std::isnan(value)) return "";
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  if (value == 0.0f) return std::signbit(value) ? "-0.0" : "0.0";
-  // Shortest digits that round-trip a float32 (numpy's Dragon4 "unique" mode).
+  if (value == T(0)) return std::signbit(value) ? "-0.0" : "0.0";
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific);
   std::string sci(buf, res.ptr);
@@ -63,5 +68,14 @@ std::string FormatFloat32Like(float value) {
   }
   return out;
 }
+
+}  // namespace
+
+void PoseWriter::AppendDouble(int64_t /*index*/, const double* /*values*/) {
+  throw Error(Status::Internal(final_path() + ": this writer takes float32 rows"));
+}
+
+std::string FormatFloat32Like(float value) { return FormatShortest(value); }
+std::string FormatFloat64Like(double value) { return FormatShortest(value); }
 
 }  // namespace posebatch

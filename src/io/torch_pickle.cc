@@ -73,10 +73,18 @@ bool NumpyDtype(const std::string& name, at::ScalarType* out) {
   return false;
 }
 
-bool Allowed(const std::string& g, bool numpy) {
+// pandas' pickled indexes (the "header" of DeepLabCut's tracklet pickles): the rebuild function
+// and the two classes it is given. Nothing of pandas runs: the index becomes its state dict.
+bool IsPandasIndexGlobal(const std::string& g) {
+  return g == "pandas.core.indexes.base._new_Index" || g == "pandas.core.indexes.multi.MultiIndex" ||
+         g == "pandas.core.indexes.base.Index" || g == "pandas.MultiIndex.from_arrays";
+}
+
+bool Allowed(const std::string& g, const PickleLimits& limits) {
   at::ScalarType unused;
   if (StorageDtype(g, &unused)) return true;
-  if (numpy && IsNumpyGlobal(g)) return true;
+  if (limits.numpy && IsNumpyGlobal(g)) return true;
+  if (limits.numpy && limits.pandas_index && IsPandasIndexGlobal(g)) return true;
   static const char* kAllowed[] = {
       "collections.OrderedDict",
       "torch._utils._rebuild_tensor_v2",
@@ -504,7 +512,7 @@ class Unpickler {
     return o;
   }
   PyRef Global(const std::string& name) {
-    if (!Allowed(name, limits_.numpy)) {
+    if (!Allowed(name, limits_)) {
       throw Error(Status::ModelError(name_ + ": refuses to load: the file asks for '" + name +
                                      "', which is not a tensor or plain data (possible code execution)"));
     }
@@ -643,6 +651,8 @@ class Unpickler {
       return b;
     }
     if (limits_.numpy && IsNumpyGlobal(g)) return ReduceNumpy(g, a);
+    if (g == "pandas.core.indexes.base._new_Index") return PandasIndex(a);
+    if (g == "pandas.MultiIndex.from_arrays") return PandasFromArrays(a);
     if (g == "torch.device") {
       auto s = Make(Type::kStr);
       if (!a.empty() && a[0]->is(Type::kStr)) s->s = a[0]->s;
@@ -670,6 +680,37 @@ class Unpickler {
     return out;
   }
 
+  // _new_Index(cls, state): the state dict, with "__class__" naming cls ("...MultiIndex").
+  PyRef PandasIndex(const std::vector<PyRef>& a) {
+    if (a.size() != 2 || !a[0]->is(Type::kGlobal) || !a[1]->is(Type::kDict)) Bad("malformed pandas index");
+    auto d = Make(Type::kDict);
+    auto cls = Make(Type::kStr);
+    cls->s = a[0]->s;
+    auto key = Make(Type::kStr);
+    key->s = "__class__";
+    SetItem(d, key, cls);
+    for (const auto& [k, v] : a[1]->dict) SetItem(d, k, v);
+    return d;
+  }
+
+  // MultiIndex.from_arrays(arrays, sortorder, names) (posebatch's own headers): {"__class__":
+  // "pandas.MultiIndex.from_arrays", "arrays": ..., "names": ...}.
+  PyRef PandasFromArrays(const std::vector<PyRef>& a) {
+    if (a.size() != 3 || !a[0]->is(Type::kList) || !a[2]->is(Type::kList)) Bad("malformed MultiIndex.from_arrays");
+    auto d = Make(Type::kDict);
+    auto key = [this](const char* k) {
+      auto o = Make(Type::kStr);
+      o->s = k;
+      return o;
+    };
+    auto cls = Make(Type::kStr);
+    cls->s = "pandas.MultiIndex.from_arrays";
+    SetItem(d, key("__class__"), cls);
+    SetItem(d, key("arrays"), a[0]);
+    SetItem(d, key("names"), a[2]);
+    return d;
+  }
+
   // numpy: _reconstruct(ndarray, (0,), b'b') makes an empty array that BUILD fills;
   // dtype('f8', False, True) a type BUILD gives its byte order; scalar(dtype, bytes) a number.
   PyRef ReduceNumpy(const std::string& g, const std::vector<PyRef>& a) {
@@ -681,7 +722,8 @@ class Unpickler {
     if (g == "numpy.dtype") {
       if (a.empty() || !a[0]->is(Type::kStr)) Bad("numpy.dtype without a type string");
       at::ScalarType unused;
-      if (!NumpyDtype(a[0]->s, &unused)) Bad("unsupported numpy dtype '" + a[0]->s + "'");
+      const bool object_array = limits_.pandas_index && a[0]->s == "O8";
+      if (!object_array && !NumpyDtype(a[0]->s, &unused)) Bad("unsupported numpy dtype '" + a[0]->s + "'");
       auto d = Make(Type::kDtype);
       d->s = a[0]->s;
       return d;
@@ -759,6 +801,7 @@ class Unpickler {
     const std::vector<int64_t> shape = IntTuple(st[1], "numpy array shape");
     if (!st[2]->is(Type::kDtype)) Bad("numpy array without a dtype");
     if (!st[3]->is(Type::kBool) && !st[3]->is(Type::kInt)) Bad("numpy array order flag is not a bool");
+    if (st[2]->s == "O8") return BuildObjectArray(array, shape, st[4]);
     if (!st[4]->is(Type::kBytes)) Bad("numpy array data is not bytes (object arrays are not supported)");
     at::ScalarType dtype = at::kFloat;
     if (!NumpyDtype(st[2]->s, &dtype)) Bad("unsupported numpy dtype '" + st[2]->s + "'");
@@ -783,6 +826,23 @@ class Unpickler {
       t = t.permute(perm).contiguous();
     }
     array->tensor = t;
+  }
+
+  // A 1-D object array (a pandas level's labels, pickled as a list): becomes that list.
+  void BuildObjectArray(const PyRef& array, const std::vector<int64_t>& shape, const PyRef& items) {
+    if (!limits_.pandas_index) Bad("object arrays are not supported");
+    if (shape.size() != 1 || !items->is(Type::kList) || static_cast<int64_t>(items->items.size()) != shape[0]) {
+      Bad("malformed numpy object array");
+    }
+    array->type = Type::kList;
+    array->s.clear();
+    array->depth = items->depth;
+    for (const auto& item : items->items) {
+      if (!item->is(Type::kStr) && !item->is(Type::kInt) && !item->is(Type::kFloat)) {
+        Bad("numpy object array holding a " + item->TypeName());
+      }
+      array->items.push_back(item);
+    }
   }
 
   PyRef PersistentLoad(const PyRef& pid) {

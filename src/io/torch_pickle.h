@@ -63,6 +63,9 @@ struct PickleLimits {
   // Read numpy arrays (as tensors) and scalars, as DeepLabCut's prediction pickles hold them.
   // Off for model files, which torch.load(weights_only=True) reads without numpy.
   bool numpy = false;
+  // With numpy: pandas Index / MultiIndex objects (a tracklet pickle's "header") become a dict
+  // of their state plus "__class__"; 1-D object arrays of str / numbers become lists.
+  bool pandas_index = false;
 };
 
 // Parses `data.pkl` of `archive` (found under any top folder). Throws Error (kCorrupt for

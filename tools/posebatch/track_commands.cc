@@ -20,25 +20,70 @@ void AddTrackCommands(CLI::App& app, TrackCommands& t) {
       ->required();
   AddTableOptions(t.tracklets, TrackletOptionTable(), t.options);
   t.tracklets->add_flag("--quiet,-q", t.quiet, "print only the output paths");
+
+  t.stitch = app.add_subcommand("stitch",
+                                "tracklets into tracks, as DeepLabCut's stitch_tracklets: <stem><scorer>_el.h5 "
+                                "(key 'tracks', + .csv), the file its later steps read");
+  t.stitch
+      ->add_option("tracklets", t.predictions,
+                   "a video's tracklet pickle <stem><scorer>_el.pickle (_bx, _sk), from DeepLabCut or posebatch")
+      ->required();
+  AddTableOptions(t.stitch, StitchOptionTable(), t.stitch_options);
+  t.stitch->add_flag("--quiet,-q", t.quiet, "print only the output paths");
+
+  t.track = app.add_subcommand("track",
+                               "multi-animal predictions into tracks: tracklets, then stitching, as DeepLabCut's "
+                               "analyze_videos(auto_track=True) does after inference");
+  t.track
+      ->add_option("predictions", t.predictions,
+                   "a video's <stem><scorer>_full.pickle (or _assemblies.pickle): its _assemblies and _meta "
+                   "pickles beside it, from DeepLabCut or posebatch")
+      ->required();
+  AddTableOptions(t.track, TrackOptionTable(), t.track_options);
+  t.track->add_flag("--quiet,-q", t.quiet, "print only the output paths");
 }
 
-int RunTrackCommand(const TrackCommands& t) {
-  if (t.tracklets == nullptr || !*t.tracklets) return -1;
+namespace {
+
+// Runs `step` on every input: the others still run after a failure.
+template <typename Step>
+int ForEachInput(const TrackCommands& t, Step step) {
   int failed = 0;
   for (const std::string& p : t.predictions) {
     std::string written;
     std::vector<std::string> notes;
-    const Status st = ConvertToTracklets(p, t.options, &written, &notes);
+    const Status st = step(p, &written, &notes);
     if (!t.quiet)
       for (const std::string& n : notes) std::cerr << "note: " << n << "\n";
     if (!st.ok()) {
       std::cerr << "error: " << st.message() << "\n";
-      ++failed;  // the others are still converted
+      ++failed;
       continue;
     }
     std::cout << written << "\n";
   }
   return failed ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+int RunTrackCommand(const TrackCommands& t) {
+  if (t.tracklets != nullptr && *t.tracklets) {
+    return ForEachInput(t, [&](const std::string& p, std::string* w, std::vector<std::string>* n) {
+      return ConvertToTracklets(p, t.options, w, n);
+    });
+  }
+  if (t.stitch != nullptr && *t.stitch) {
+    return ForEachInput(t, [&](const std::string& p, std::string* w, std::vector<std::string>* n) {
+      return StitchTrackletFile(p, t.stitch_options, w, n);
+    });
+  }
+  if (t.track != nullptr && *t.track) {
+    return ForEachInput(t, [&](const std::string& p, std::string* w, std::vector<std::string>* n) {
+      return TrackPredictions(p, t.track_options, w, n);
+    });
+  }
+  return -1;
 }
 
 }  // namespace posebatch::cli

@@ -1,5 +1,5 @@
-// `posebatch tracklets`: multi-animal predictions into DeepLabCut's tracklet pickles
-// (posebatch/tracking.h).
+// `posebatch tracklets`, `stitch` and `track`: multi-animal predictions into DeepLabCut's
+// tracklet pickles, tracklet pickles into the tracked .h5, or both (posebatch/tracking.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -12,8 +12,12 @@ namespace posebatch::cli {
 
 struct TrackCommands {
   CLI::App* tracklets = nullptr;
-  std::vector<std::string> predictions;
+  CLI::App* stitch = nullptr;
+  CLI::App* track = nullptr;
+  std::vector<std::string> predictions;  // or tracklet pickles (stitch)
   ConvertOptions options;
+  StitchOptions stitch_options;
+  TrackOptions track_options;
   bool quiet = false;
 };
 
