@@ -20,24 +20,13 @@ namespace {
 class PyIntSet {
  public:
   void Add(int64_t key) {
-    if (Contains(key)) return;
-    Insert(&table_, key);
+    const size_t slot = Find(table_, key);
+    if (table_[slot] == key) return;
+    table_[slot] = key;
     ++used_;
     if (used_ * 5 >= (table_.size() - 1) * 3) Resize(used_ > 50000 ? used_ * 2 : used_ * 4);
   }
-  bool Contains(int64_t key) const {
-    size_t mask = table_.size() - 1, i = static_cast<size_t>(key) & mask, perturb = static_cast<size_t>(key);
-    while (true) {
-      const size_t probes = i + 9 <= mask ? 9 : 0;
-      for (size_t p = 0; p <= probes; ++p) {
-        const int64_t k = table_[i + p];
-        if (k == kEmpty) return false;
-        if (k == key) return true;
-      }
-      perturb >>= 5;
-      i = (i * 5 + 1 + perturb) & mask;
-    }
-  }
+  bool Contains(int64_t key) const { return table_[Find(table_, key)] == key; }
   std::vector<int64_t> InOrder() const {
     std::vector<int64_t> out;
     for (int64_t k : table_)
@@ -48,16 +37,15 @@ class PyIntSet {
 
  private:
   static constexpr int64_t kEmpty = -1;
-  static void Insert(std::vector<int64_t>* table, int64_t key) {
-    const size_t mask = table->size() - 1;
+  // The slot holding `key`, else the empty slot where CPython would put it (one probe
+  // sequence serves lookup and insertion: nothing is ever deleted).
+  static size_t Find(const std::vector<int64_t>& table, int64_t key) {
+    const size_t mask = table.size() - 1;
     size_t i = static_cast<size_t>(key) & mask, perturb = static_cast<size_t>(key);
     while (true) {
       const size_t probes = i + 9 <= mask ? 9 : 0;
       for (size_t p = 0; p <= probes; ++p) {
-        if ((*table)[i + p] == kEmpty) {
-          (*table)[i + p] = key;
-          return;
-        }
+        if (table[i + p] == kEmpty || table[i + p] == key) return i + p;
       }
       perturb >>= 5;
       i = (i * 5 + 1 + perturb) & mask;
@@ -68,7 +56,7 @@ class PyIntSet {
     while (size <= min_used) size <<= 1;
     std::vector<int64_t> bigger(size, kEmpty);
     for (int64_t k : table_)
-      if (k != kEmpty) Insert(&bigger, k);
+      if (k != kEmpty) bigger[Find(bigger, k)] = k;
     table_ = std::move(bigger);
   }
   std::vector<int64_t> table_ = std::vector<int64_t>(8, kEmpty);
