@@ -698,7 +698,7 @@ class Unpickler {
   PyRef PandasFromArrays(const std::vector<PyRef>& a) {
     if (a.size() != 3 || !a[0]->is(Type::kList) || !a[2]->is(Type::kList)) Bad("malformed MultiIndex.from_arrays");
     auto d = Make(Type::kDict);
-    auto key = [this](const char* k) {
+    auto key = [](const char* k) {
       auto o = Make(Type::kStr);
       o->s = k;
       return o;

@@ -6,7 +6,9 @@
 #define LEMON_ONLY_TEMPLATES  // header-only: no link dependency on liblemon
 // GCC 12 sees LEMON's graph arrays (plain structs appended to vectors) as maybe uninitialized
 // once inlined here: a false positive in the library's code, silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <lemon/network_simplex.h>
 #include <lemon/preflow.h>
 #include <lemon/smart_graph.h>
