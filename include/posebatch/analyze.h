@@ -81,8 +81,8 @@ struct AnalyzeOptions {
   // Multi-animal models (not with ctd_tracking): tracklets and stitching after each video's
   // assemblies, the tracked <base>_el.h5 (DeepLabCut's auto_track); also for videos skipped as
   // analysed whose tracked file is missing.
-  bool auto_track = false;  // on by default once its end-to-end tests land (issue 27)
-  TrackOptions track;       // tracker and stitching settings (the .csv follows save_csv)
+  bool auto_track = true;  // false: stop at the assemblies (DeepLabCut's auto_track=False)
+  TrackOptions track;      // tracker and stitching settings (the .csv follows save_csv)
 
   const std::atomic<bool>* cancel = nullptr;  // set to stop (Ctrl-C): unfinished files removed
   // Set to stop gracefully: the running video goes on to its next resume-journal chunk (at most

@@ -101,6 +101,11 @@ struct ConvertOptions {
 };
 Status ConvertToTracklets(const std::string& predictions, const ConvertOptions& options, std::string* written,
                           std::vector<std::string>* notes);
+// The tracker convert_detections2tracklets runs: `method` when given, else the project's
+// default_track_method (<project_path>/config.yaml), else ellipse; box whatever was asked for
+// projects of one multi-animal bodypart. Throws InvalidArgument naming `origin` for an unknown name.
+TrackMethod ResolveTrackMethod(const std::string& method, const std::string& project_path, size_t bodyparts,
+                               const std::string& origin);
 
 // A tracklet pickle read back (DeepLabCut's or posebatch's), as stitch_tracklets loads it: each
 // entry's frames (the keys' frame numbers, sorted stably) and its rows as float64.
@@ -154,8 +159,7 @@ Status StitchTrackletFile(const std::string& tracklet_pickle, const StitchOption
 // pickle (kept if it exists, as DeepLabCut), then the tracked .h5 beside it.
 struct TrackOptions {
   ConvertOptions tracklets;
-  StitchOptions stitch;        // its dest_dir is the tracklets' own
-  bool keep_existing = false;  // a tracked .h5 that exists is kept, not stitched again
+  StitchOptions stitch;  // its dest_dir is the tracklets' own
 };
 Status TrackPredictions(const std::string& predictions, const TrackOptions& options, std::string* written,
                         std::vector<std::string>* notes);

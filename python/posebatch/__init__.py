@@ -20,12 +20,12 @@ import numpy as np
 from . import _posebatch
 from ._analyze import analyze_images, analyze_videos
 from ._project import PathLike, collect_videos, resolve_model
-from ._tracking import convert_detections2tracklets
+from ._tracking import convert_detections2tracklets, stitch_tracklets
 
 Error = _posebatch.Error
 
 __all__ = ["Error", "Predictor", "analyze_images", "analyze_videos", "convert_detections2tracklets", "read",
-           "resolve_model", "collect_videos"]
+           "resolve_model", "collect_videos", "stitch_tracklets"]
 
 
 class Predictor:

@@ -156,6 +156,30 @@ def _extra(config_path, snapshot, threads, half, channels_last, resume, frames, 
     return extra
 
 
+def _tracking_options(resolved: ResolvedModel, auto_track: bool, n_tracks: Optional[int],
+                      animal_names: Optional[Sequence[str]], identity_only: bool) -> Dict[str, Any]:
+    """analyze's tracking rows: a project's tracker and inference_cfg.yaml as DeepLabCut finds them."""
+    if not auto_track:
+        return {"no_track": True}
+    if animal_names is not None and n_tracks is not None and n_tracks != len(animal_names):
+        raise ValueError(f"n_tracks ({n_tracks}) must equal len(animal_names) ({len(animal_names)}) when both are given")
+    track: Dict[str, Any] = {"identity_only": bool(identity_only), "n_tracks": n_tracks,
+                             "animal_names": ",".join(animal_names) if animal_names else None}
+    if n_tracks is not None and animal_names is None and resolved.project.get("individuals"):
+        names = list(resolved.project["individuals"])  # DeepLabCut's format_df: cut, or ind1...
+        track["animal_names"] = ",".join(names[:n_tracks] if len(names) >= n_tracks
+                                         else [f"ind{i}" for i in range(1, n_tracks + 1)])
+    if resolved.project and not resolved.project.get("multianimalproject"):
+        return track  # a single-animal project: nothing to track
+    if resolved.project.get("default_track_method"):
+        track["track_method"] = str(resolved.project["default_track_method"])
+    # <shuffle>/test/inference_cfg.yaml beside the <shuffle>/train folder
+    candidate = os.path.join(os.path.dirname(os.path.normpath(resolved.model_path)), "test", "inference_cfg.yaml")
+    if resolved.project and os.path.isfile(candidate):
+        track["inference_config"] = candidate
+    return track
+
+
 def analyze_videos(
     model_or_config: PathLike,
     videos: Union[PathLike, Sequence[PathLike]],
@@ -177,8 +201,11 @@ def analyze_videos(
     ctd_conditions: Optional[PathLike] = None,
     ctd_tracking: Union[bool, Dict[str, Any]] = False,
     in_random_order: bool = False,
-    # Accepted for DeepLabCut compatibility; they change nothing here (see the docstring).
     auto_track: bool = True,
+    n_tracks: Optional[int] = None,
+    animal_names: Optional[Sequence[str]] = None,
+    identity_only: bool = False,
+    # Accepted for DeepLabCut compatibility; they change nothing here (see the docstring).
     save_as_df: bool = False,
     use_shelve: bool = False,
     robust_nframes: bool = False,
@@ -201,8 +228,10 @@ def analyze_videos(
 
     Mirrors ``deeplabcut.analyze_videos``: ``<video stem><scorer>.h5`` (and ``.csv`` with
     ``save_as_csv``), ``_meta.pickle``, and for multi-animal models ``_full.pickle`` and
-    ``_assemblies.pickle``, next to each video or in ``destfolder``. Videos whose outputs exist
-    are skipped unless ``overwrite``.
+    ``_assemblies.pickle``, then (``auto_track``) the tracklets ``_el.pickle`` and the tracked
+    ``_el.h5`` (``_bx``/``_sk`` by the project's ``default_track_method``), next to each video or
+    in ``destfolder``. Videos whose outputs exist are skipped unless ``overwrite`` (a skipped
+    multi-animal video whose tracked file is missing is tracked).
 
     Args:
         model_or_config: a DeepLabCut project's ``config.yaml`` (the model of ``shuffle`` /
@@ -219,10 +248,12 @@ def analyze_videos(
             poses; or give ``conditions_model`` (a bottom-up model run alongside).
         ctd_tracking: CTD tracking (True, or a dict of DeepLabCut's CTDTrackingConfig keys).
         in_random_order: analyse the videos in random order (default: sorted).
-        auto_track, save_as_df, use_shelve, robust_nframes, show_gpu_memory: DeepLabCut's;
-            accepted so that calls port unchanged, without effect: posebatch always writes
-            the .h5 (and for multi-animal models the _full / _assemblies pickles that
-            ``deeplabcut.convert_detections2tracklets`` reads; it does not build tracklets),
+        auto_track: multi-animal models: tracklets and stitching after each video, as
+            DeepLabCut's ``convert_detections2tracklets`` and ``stitch_tracklets`` (settings from
+            the model folder's ``test/inference_cfg.yaml``); False stops at the assemblies.
+        n_tracks, animal_names, identity_only: the tracking's, as DeepLabCut's.
+        save_as_df, use_shelve, robust_nframes, show_gpu_memory: DeepLabCut's; accepted so
+            that calls port unchanged, without effect: posebatch always writes the .h5,
             counts frames by decoding, and keeps memory flat.
         scorer: the scorer level of the outputs (default: DeepLabCut's).
         frames: (start, stop) frame range; ``stop`` None = to the end.
@@ -261,6 +292,7 @@ def analyze_videos(
         raise FileNotFoundError(f"no videos found in {videos!r}" + (f" with type {videotype!r}" if videotype else ""))
     extra = _extra(config_path, snapshot, threads, half, channels_last, resume, frames, ctd_conditions,
                    conditions_model, ctd_tracking, boxes, precision)
+    extra.update(_tracking_options(resolved, auto_track, n_tracks, animal_names, identity_only))
     options = _options(resolved, device=device, destfolder=destfolder, save_as_csv=save_as_csv,
                        batch_size=batch_size, detector_batch_size=detector_batch_size, overwrite=overwrite,
                        cropping=cropping, scorer=scorer, extra=extra)

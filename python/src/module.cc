@@ -243,6 +243,23 @@ Options ParseOptions(const OptionTable<Options>& table, const py::dict& options)
   return o;
 }
 
+// One file-to-file tracking step (tracking.h), its options from a dict, run without the GIL;
+// returns (path written, notes).
+template <typename Options>
+py::tuple RunTrackingStep(const OptionTable<Options>& table, const std::string& input, const py::dict& options,
+                          Status (*step)(const std::string&, const Options&, std::string*, std::vector<std::string>*)) {
+  const Options o = ParseOptions(table, options);
+  std::string written;
+  std::vector<std::string> notes;
+  Status st;
+  {
+    py::gil_scoped_release nogil;
+    st = step(input, o, &written, &notes);
+  }
+  if (!st.ok()) RaiseStatus(st);
+  return py::make_tuple(written, notes);
+}
+
 py::dict ResultToDict(const AnalyzeResult& r) {
   py::list inputs;
   for (const InputResult& in : r.inputs) {
@@ -418,19 +435,17 @@ PYBIND11_MODULE(_posebatch, m) {
   m.def(
       "convert_to_tracklets",
       [](const std::string& predictions, const py::dict& options) {
-        const ConvertOptions o = ParseOptions(TrackletOptionTable(), options);
-        std::string written;
-        std::vector<std::string> notes;
-        Status st;
-        {
-          py::gil_scoped_release nogil;
-          st = ConvertToTracklets(predictions, o, &written, &notes);
-        }
-        if (!st.ok()) RaiseStatus(st);
-        return py::make_tuple(written, notes);
+        return RunTrackingStep(TrackletOptionTable(), predictions, options, ConvertToTracklets);
       },
       py::arg("predictions"), py::arg("options"),
       "A video's predictions (<stem><scorer>_full.pickle) into DeepLabCut's tracklet pickle; returns (path, notes).");
+  m.def(
+      "stitch_tracklets",
+      [](const std::string& tracklets, const py::dict& options) {
+        return RunTrackingStep(StitchOptionTable(), tracklets, options, StitchTrackletFile);
+      },
+      py::arg("tracklets"), py::arg("options"),
+      "A video's tracklet pickle (<stem><scorer>_el.pickle) into DeepLabCut's tracked .h5; returns (path, notes).");
 
   py::class_<PyPredictor>(m, "Predictor")
       .def(py::init<const std::string&, const py::dict&>(), py::arg("model"), py::arg("options"))

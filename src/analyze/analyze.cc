@@ -22,6 +22,16 @@ namespace fs = std::filesystem;
 namespace posebatch {
 namespace {
 
+// Any tracking setting off its default (analyze --track-method ..., Python's n_tracks=...).
+bool TrackingAsked(const AnalyzeOptions& o) {
+  const ConvertOptions& c = o.track.tracklets;
+  const StitchOptions& s = o.track.stitch;
+  const StitchOptions d;
+  return !c.inference_config.empty() || !c.method.empty() || c.identity_only || s.n_tracks != d.n_tracks ||
+         !s.animal_names.empty() || s.min_length != d.min_length || s.max_gap != d.max_gap ||
+         s.split_tracklets != d.split_tracklets || s.prestitch_residuals != d.prestitch_residuals;
+}
+
 const char* kVideoExts[] = {".mp4", ".avi", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".webm", ".wmv", ".flv", ".h264"};
 
 bool IsVideoPath(const fs::path& p) {
@@ -243,6 +253,10 @@ Status Analyzer::Open(const std::string& model_path, const AnalyzeOptions& optio
       impl->Say(MessageLevel::kInfo, "conditions model: " + impl->conditions_model.network->Describe());
     }
     impl->scorer = o.scorer.empty() ? DefaultScorer(impl->model) : o.scorer;
+    if (!IsMultiAnimal(spec) && TrackingAsked(o)) {
+      impl->Say(MessageLevel::kNote,
+                "the tracking options are ignored: a single-animal model has one animal per frame, nothing to track");
+    }
   } catch (...) {
     return StatusFromCurrentException(StatusCode::kIOError);
   }

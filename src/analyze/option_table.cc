@@ -372,7 +372,7 @@ OptionTable<AnalyzeOptions> BuildAnalyzeTable() {
   AddRangeRows(&t);
   AddPerformanceRows(&t);
   AddCropModeRows(&t);
-  (void)AddTrackRows;  // analyze's tracking rows: wired once analyze tracks by default (issue 27)
+  AddTrackRows(&t);
   return t;
 }
 
@@ -449,6 +449,18 @@ OptionTable<StitchOptions> BuildStitchCoreTable() {
                           1 << 30, [](S& o) -> int& { return o.min_length; }));
   t.push_back(IntValue<S>("--max-gap", g, "largest gap in frames a link bridges (default: 1.5 x the tracklets' own)", 1,
                           1 << 30, [](S& o) -> int& { return o.max_gap; }));
+  OptionSpec<S> split = Flag<S>("--split-tracklets,!--no-split-tracklets", g,
+                                "split tracklets where frames are missing (default); --no-split-tracklets: keep them",
+                                [](S& o) -> bool& { return o.split_tracklets; });
+  split.kind = OptionKind::kNegatable;
+  split.example = "false";
+  t.push_back(split);
+  OptionSpec<S> prestitch = Flag<S>("--prestitch-residuals,!--no-prestitch-residuals", g,
+                                    "chain nearby short tracklets before stitching (default)",
+                                    [](S& o) -> bool& { return o.prestitch_residuals; });
+  prestitch.kind = OptionKind::kNegatable;
+  prestitch.example = "false";
+  t.push_back(prestitch);
   t.push_back(
       Flag<S>("--save-as-csv", g, "also write the tracks as .csv", [](S& o) -> bool& { return o.save_as_csv; }));
   return t;

@@ -39,13 +39,21 @@ FullPickleOptions FullPickleOptionsFor(const Model& model, const std::string& ou
 // What this run writes (video_outputs.h); images get the .h5 and .csv only.
 VideoOutputSelection OutputsOf(const RunInputContext& c, bool is_video) {
   VideoOutputSelection which = VideoOutputsFor(*c.options, c.model->spec);
-  if (!is_video) which = VideoOutputSelection{which.csv};
+  if (!is_video) {
+    VideoOutputSelection images;
+    images.csv = which.csv;
+    which = images;
+  }
   return which;
 }
 
-// Done only when every output of the list is there (a kill can fall between two renames).
+// Analysed only when every output of the list is there (a kill can fall between two renames);
+// tracking's files are made from those, not by analysing again (TrackVideo).
 bool OutputsComplete(const RunInputContext& c, const std::string& base) {
-  return VideoOutputsComplete(base, VideoOutputSuffixes(OutputsOf(c, /*is_video=*/true)));
+  std::vector<std::string> analysis;
+  for (const VideoOutput& out : VideoOutputList(OutputsOf(c, /*is_video=*/true)))
+    if (!IsTrackingOutput(out.kind)) analysis.push_back(out.suffix);
+  return VideoOutputsComplete(base, analysis);
 }
 
 // The pose writers of one input, one per file of its output list (the labeled video and
@@ -72,6 +80,9 @@ std::vector<std::unique_ptr<PoseWriter>> CreateWriters(const RunInputContext& c,
         break;
       case VideoOutputKind::kLabeledVideo:
       case VideoOutputKind::kMetaPickle:
+      case VideoOutputKind::kTracklets:  // after the list's analysis files (TrackVideo)
+      case VideoOutputKind::kTrackedH5:
+      case VideoOutputKind::kTrackedCsv:
         return writers;
     }
     files->push_back(path);
@@ -305,15 +316,16 @@ void ResetCalibration(const RunInputContext& c) {
 void TrackVideo(const RunInputContext& c, const std::string& video, const std::string& base, bool fresh,
                 InputResult* r) {
   const AnalyzeOptions& o = *c.options;
+  const VideoOutputSelection which = OutputsOf(c, /*is_video=*/true);
   std::error_code ec;
-  if (!o.auto_track || o.ctd_tracking || !IsMultiAnimal(c.model->spec) ||
-      !fs::exists(base + "_assemblies.pickle", ec)) {
-    return;
-  }
+  if (which.tracked.empty() || !fs::exists(base + "_assemblies.pickle", ec)) return;
+  std::vector<std::string> tracking;
+  for (const VideoOutput& out : VideoOutputList(which))
+    if (IsTrackingOutput(out.kind)) tracking.push_back(out.suffix);
+  if (!fresh && VideoOutputsComplete(base, tracking)) return;  // tracked before
   TrackOptions t = o.track;
-  t.tracklets.dest_dir.clear();                  // beside the predictions
-  t.tracklets.overwrite = fresh || o.overwrite;  // new assemblies: new tracklets
-  t.keep_existing = !fresh && !o.overwrite;
+  t.tracklets.dest_dir.clear();   // beside the predictions
+  t.tracklets.overwrite = fresh;  // new assemblies: new tracklets
   t.stitch.save_as_csv = o.save_csv;
   std::string written;
   std::vector<std::string> notes;
@@ -323,7 +335,7 @@ void TrackVideo(const RunInputContext& c, const std::string& video, const std::s
     r->status = Status(st.code(), video + ": tracking failed (the detections are kept): " + st.message());
     return;
   }
-  r->outputs.push_back(written);
+  for (const std::string& suffix : tracking) r->outputs.push_back(base + suffix);
 }
 
 }  // namespace
@@ -343,7 +355,7 @@ InputResult RunVideo(const RunInputContext& c, const std::string& video, const s
       return true;
     };
     if (skip_if_done()) {
-      if (o.auto_track && IsMultiAnimal(c.model->spec)) {  // a missing tracked file: under the lock
+      if (!OutputsOf(c, /*is_video=*/true).tracked.empty()) {  // a missing tracked file: under the lock
         std::string holder;
         const std::unique_ptr<OutputLock> lock = OutputLock::TryAcquire(base + ".lock", &holder);
         if (lock != nullptr) TrackVideo(c, video, base, /*fresh=*/false, &r);

@@ -1,11 +1,27 @@
 #include "posebatch/video_outputs.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <filesystem>
 
 #include "posebatch/analyze.h"
 #include "posebatch/model.h"
+#include "posebatch/tracking.h"
 
 namespace posebatch {
+namespace {
+
+// The project folder a model config records (metadata.project_path), "" when it does not.
+std::string ProjectPathOf(const std::string& config_text) {
+  try {
+    const YAML::Node path = YAML::Load(config_text)["metadata"]["project_path"];
+    return path && path.IsScalar() ? path.as<std::string>() : "";
+  } catch (const YAML::Exception&) {
+    return "";
+  }
+}
+
+}  // namespace
 
 VideoOutputSelection VideoOutputsFor(const AnalyzeOptions& options, const ModelSpec& spec) {
   VideoOutputSelection which;
@@ -13,6 +29,10 @@ VideoOutputSelection VideoOutputsFor(const AnalyzeOptions& options, const ModelS
   which.multi_animal = IsMultiAnimal(spec);
   which.ctd_tracking = options.ctd_tracking;
   which.labeled_video = options.labeled_video.enabled;
+  if (which.multi_animal && options.auto_track && !options.ctd_tracking) {
+    which.tracked = TrackMethodSuffix(ResolveTrackMethod(
+        options.track.tracklets.method, ProjectPathOf(spec.config_text), spec.bodyparts.size(), "--track-method"));
+  }
   return which;
 }
 
@@ -30,6 +50,11 @@ std::vector<VideoOutput> VideoOutputList(const VideoOutputSelection& which) {
   }
   if (which.labeled_video) list.push_back({K::kLabeledVideo, "_labeled.mp4"});
   list.push_back({K::kMetaPickle, "_meta.pickle"});
+  if (!which.tracked.empty()) {
+    list.push_back({K::kTracklets, which.tracked + ".pickle"});
+    list.push_back({K::kTrackedH5, which.tracked + ".h5"});
+    if (which.csv) list.push_back({K::kTrackedCsv, which.tracked + ".csv"});
+  }
   return list;
 }
 
@@ -44,6 +69,11 @@ bool VideoOutputsComplete(const std::string& base, const std::vector<std::string
   for (const std::string& s : suffixes)
     if (!std::filesystem::exists(base + s, ec)) return false;
   return true;
+}
+
+bool IsTrackingOutput(VideoOutputKind kind) {
+  return kind == VideoOutputKind::kTracklets || kind == VideoOutputKind::kTrackedH5 ||
+         kind == VideoOutputKind::kTrackedCsv;
 }
 
 }  // namespace posebatch

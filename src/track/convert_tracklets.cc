@@ -5,67 +5,13 @@
 #include <cmath>
 #include <filesystem>
 
-#include "io/file_bytes.h"
-#include "io/torch_pickle.h"
 #include "posebatch/tracking.h"
+#include "track/prediction_meta.h"
 
 namespace fs = std::filesystem;
 
 namespace posebatch {
 namespace {
-
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// <stem><scorer> of a prediction file's path.
-std::string PrefixOf(const std::string& path) {
-  for (const char* suffix : {"_full.pickle", "_assemblies.pickle", "_meta.pickle"}) {
-    if (EndsWith(path, suffix)) return path.substr(0, path.size() - std::string(suffix).size());
-  }
-  throw Error(Status::InvalidArgument(path + ": expected a DeepLabCut <video><scorer>_full.pickle, "
-                                             "_assemblies.pickle or _meta.pickle"));
-}
-
-std::vector<std::string> Strings(const PyObject* v) {
-  std::vector<std::string> out;
-  if (v == nullptr) return out;
-  for (const auto& item : v->items)
-    if (item->is(PyObject::Type::kStr)) out.push_back(item->s);
-  return out;
-}
-
-struct Meta {
-  std::string scorer;
-  std::vector<std::string> bodyparts, unique_bodyparts, individuals;
-  int64_t nframes = 0;
-  std::string pose_config_path, project_path;  // from the model config it records, when it does
-};
-
-Meta ReadMeta(const std::string& path) {
-  const std::string bytes = ReadFileBytes(path, "the _meta.pickle beside the predictions (DeepLabCut writes one)");
-  PickleLimits limits;
-  limits.numpy = true;
-  PyRef root = ParsePickle(bytes, path, limits);
-  const PyObject* data = root->Get("data");
-  if (data == nullptr) throw Error(Status::InvalidArgument(path + ": not a DeepLabCut _meta.pickle (no 'data')"));
-  Meta m;
-  if (const PyObject* s = data->Get("Scorer"); s && s->is(PyObject::Type::kStr)) m.scorer = s->s;
-  if (const PyObject* n = data->Get("nframes"); n && n->is(PyObject::Type::kInt)) m.nframes = n->i;
-  m.bodyparts = Strings(data->Get("bodyparts"));
-  m.unique_bodyparts = Strings(data->Get("unique_bodyparts"));
-  m.individuals = Strings(data->Get("individuals"));
-  if (const PyObject* cfg = data->Get("pytorch-config")) {
-    if (const PyObject* md = cfg->Get("metadata")) {
-      if (const PyObject* p = md->Get("pose_config_path"); p && p->is(PyObject::Type::kStr)) m.pose_config_path = p->s;
-      if (const PyObject* p = md->Get("project_path"); p && p->is(PyObject::Type::kStr)) m.project_path = p->s;
-    }
-  }
-  if (m.scorer.empty() || m.bodyparts.empty() || m.nframes <= 0) {
-    throw Error(Status::InvalidArgument(path + ": the _meta.pickle lacks Scorer, bodyparts or nframes"));
-  }
-  return m;
-}
 
 TrackMethod ParseMethod(const std::string& name, const std::string& origin) {
   if (name == "ellipse" || name == "transformer")
@@ -75,10 +21,10 @@ TrackMethod ParseMethod(const std::string& name, const std::string& origin) {
   throw Error(Status::InvalidArgument(origin + ": track method '" + name + "' is not ellipse, box or skeleton"));
 }
 
-// The project's default_track_method (config.yaml of metadata.project_path), "" when unknown.
-std::string ProjectTrackMethod(const Meta& m) {
-  if (m.project_path.empty()) return "";
-  const fs::path config = fs::path(m.project_path) / "config.yaml";
+// The project's default_track_method (its config.yaml), "" when unknown.
+std::string ProjectTrackMethod(const std::string& project_path) {
+  if (project_path.empty()) return "";
+  const fs::path config = fs::path(project_path) / "config.yaml";
   std::error_code ec;
   if (!fs::is_regular_file(config, ec)) return "";
   try {
@@ -91,11 +37,18 @@ std::string ProjectTrackMethod(const Meta& m) {
 
 }  // namespace
 
+TrackMethod ResolveTrackMethod(const std::string& method, const std::string& project_path, size_t bodyparts,
+                               const std::string& origin) {
+  const std::string name = !method.empty() ? method : ProjectTrackMethod(project_path);
+  const TrackMethod m = ParseMethod(name.empty() ? "ellipse" : name, origin);
+  return bodyparts == 1 ? TrackMethod::kBox : m;  // DeepLabCut tracks one-bodypart projects with boxes
+}
+
 Status ConvertToTracklets(const std::string& predictions, const ConvertOptions& options, std::string* written,
                           std::vector<std::string>* notes) {
   try {
-    const std::string prefix = PrefixOf(predictions);
-    const Meta meta = ReadMeta(prefix + "_meta.pickle");
+    const std::string prefix = PredictionPrefix(predictions);
+    const PredictionMeta meta = ReadPredictionMeta(prefix + "_meta.pickle");
     TrackletOptions o;
     o.topktoretain = std::max<int>(1, static_cast<int>(meta.individuals.size()));
     std::string config = options.inference_config;
@@ -113,10 +66,7 @@ Status ConvertToTracklets(const std::string& predictions, const ConvertOptions& 
                        ": no inference_cfg.yaml found; DeepLabCut's defaults (pcutoff 0.1, topktoretain " +
                        std::to_string(o.topktoretain) + ")");
     }
-    const std::string method = !options.method.empty() ? options.method : ProjectTrackMethod(meta);
-    o.method = ParseMethod(method.empty() ? "ellipse" : method, predictions);
-    // DeepLabCut tracks projects of one multi-animal bodypart with boxes.
-    if (meta.bodyparts.size() == 1 && o.method != TrackMethod::kBox) o.method = TrackMethod::kBox;
+    o.method = ResolveTrackMethod(options.method, meta.project_path, meta.bodyparts.size(), predictions);
     o.identity_only = options.identity_only;
 
     const std::string stem = fs::path(prefix).filename().string();

@@ -5,10 +5,9 @@
 #include <filesystem>
 #include <limits>
 
-#include "io/file_bytes.h"
-#include "io/torch_pickle.h"
 #include "posebatch/tracking.h"
 #include "posebatch/writer.h"
+#include "track/prediction_meta.h"
 
 namespace fs = std::filesystem;
 
@@ -33,17 +32,7 @@ std::vector<std::string> IndividualsBeside(const std::string& prefix) {
   const std::string path = prefix + "_meta.pickle";
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return {};
-  PickleLimits limits;
-  limits.numpy = true;
-  const PyRef root = ParsePickle(ReadFileBytes(path, "the _meta.pickle"), path, limits);
-  std::vector<std::string> names;
-  if (const PyObject* data = root->Get("data")) {
-    if (const PyObject* ind = data->Get("individuals")) {
-      for (const auto& item : ind->items)
-        if (item->is(PyObject::Type::kStr)) names.push_back(item->s);
-    }
-  }
-  return names;
+  return ReadPredictionMeta(path).individuals;
 }
 
 // format_df's columns: scorer x names x the multi-animal bodyparts x coords, then "single".
@@ -180,14 +169,15 @@ Status TrackPredictions(const std::string& predictions, const TrackOptions& opti
   std::string pickle;
   Status st = ConvertToTracklets(predictions, options.tracklets, &pickle, notes);
   if (!st.ok()) return st;
-  const std::string h5 = (fs::path(pickle).parent_path() / (fs::path(pickle).stem().string() + ".h5")).string();
-  std::error_code ec;
-  if (options.keep_existing && fs::exists(h5, ec)) {
-    *written = h5;
-    return Status::OK();
-  }
   StitchOptions stitch = options.stitch;
-  stitch.dest_dir.clear();  // beside the tracklets
+  stitch.dest_dir.clear();                                    // beside the tracklets
+  if (stitch.animal_names.empty() && stitch.n_tracks <= 0) {  // --dest: the _meta.pickle is not beside them
+    try {
+      stitch.animal_names = ReadPredictionMeta(PredictionPrefix(predictions) + "_meta.pickle").individuals;
+    } catch (...) {
+      return StatusFromCurrentException();
+    }
+  }
   return StitchTrackletFile(pickle, stitch, written, notes);
 }
 

@@ -409,7 +409,11 @@ Status StitchTracklets(const TrackletFile& file, const StitchOptions& options, S
       for (auto& p : pieces)
         (static_cast<int64_t>(p.size()) >= options.min_length ? s.nodes : s.residuals).push_back(std::move(p));
     }
-    if (s.nodes.empty()) return Status::InvalidArgument("Tracklets are empty.");
+    if (s.nodes.empty()) {  // DeepLabCut: OSError("Tracklets are empty.")
+      return Status::InvalidArgument("Tracklets are empty: none spans min_length (" +
+                                     std::to_string(options.min_length) +
+                                     ") frames (a short video? a lower --min-length, at least 3, may do)");
+    }
     if (options.prestitch_residuals) stitch::PrestitchResiduals(&s.residuals, 5);
     std::stable_sort(s.nodes.begin(), s.nodes.end(),
                      [](const TrackletRows& a, const TrackletRows& b) { return a.frames.front() < b.frames.front(); });

@@ -9,6 +9,7 @@ import glob
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -69,7 +70,8 @@ class PafVideo(unittest.TestCase):
         self.tmp.cleanup()
 
     def analyze(self, dest, *extra):
-        r = run("analyze", MODEL, VIDEO, "--dest", dest, "-q", *extra)
+        """The detections only: five frames are too few to stitch (PafTracking tracks)."""
+        r = run("analyze", MODEL, VIDEO, "--dest", dest, "-q", "--no-track", *extra)
         self.assertEqual(r.returncode, 0, r.stderr)
         stem = os.path.join(dest, "dark_brightDLC_Resnet50_synth_paf")
         return stem
@@ -160,10 +162,123 @@ class PafVideo(unittest.TestCase):
     def test_skips_only_when_side_files_exist(self):
         stem = self.analyze(self.dest)
         os.remove(stem + "_assemblies.pickle")
-        r = run("analyze", MODEL, VIDEO, "--dest", self.dest, "-q")
+        r = run("analyze", MODEL, VIDEO, "--dest", self.dest, "-q", "--no-track")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(os.path.exists(stem + "_assemblies.pickle"), "a run missing its side files is redone")
         self.assertEqual(sorted(glob.glob(os.path.join(self.dest, "*.part"))), [])
+
+
+def write_video(path, kinds):
+    """A 64x64 H.264 video of dark (0) and bright (1) frames, the synth_paf model's two poses."""
+    frames = b"".join(np.full((64, 64, 3), 255 * k, np.uint8).tobytes() for k in kinds)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x64",
+                    "-r", "30", "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", path], input=frames, check=True)
+
+
+class PafTracking(unittest.TestCase):
+    """analyze tracks multi-animal videos by default (DeepLabCut's auto_track): 12 dark frames,
+    then 12 bright ones, so each animal is still for 12 frames, then jumps; the tracklets of
+    both halves are stitched into three tracks."""
+
+    STEM = "stillDLC_Resnet50_synth_paf"
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.video = os.path.join(self.tmp.name, "still.mp4")
+        write_video(self.video, [0] * 12 + [1] * 12)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def analyze(self, dest, *extra):
+        return run("analyze", MODEL, self.video, "--dest", dest, *extra)
+
+    def test_tracked_file_beside_the_detections(self):
+        dest = os.path.join(self.tmp.name, "out")
+        r = self.analyze(dest, "--csv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stem = os.path.join(dest, self.STEM)
+        self.assertEqual(sorted(os.listdir(dest)),
+                         sorted(self.STEM + s for s in (".h5", ".csv", "_full.pickle", "_assemblies.pickle",
+                                                         "_meta.pickle", "_el.pickle", "_el.h5", "_el.csv")))
+        tracks = pd.read_hdf(stem + "_el.h5", "tracks")
+        self.assertEqual(list(tracks.columns.names), ["scorer", "individuals", "bodyparts", "coords"])
+        self.assertEqual(list(tracks.columns.get_level_values("individuals").unique()), INDIVIDUALS + ["single"])
+        self.assertEqual(list(tracks.index), list(range(24)))
+        self.assertEqual(set(tracks.dtypes), {np.dtype("float64")})
+        csv = pd.read_csv(stem + "_el.csv", header=[0, 1, 2, 3], index_col=0, float_precision="round_trip")
+        np.testing.assert_array_equal(csv.to_numpy(), tracks.to_numpy())
+        # Each track's row of a frame is one of that frame's assemblies (x, y NaN below pcutoff).
+        with open(stem + "_assemblies.pickle", "rb") as f:
+            assemblies = pickle.load(f)
+        tracked = 0
+        for frame in range(24):
+            row = tracks.loc[frame].to_numpy()
+            for ind in range(len(INDIVIDUALS)):
+                got = row[ind * 12:(ind + 1) * 12].reshape(4, 3)
+                if np.isnan(got).all():
+                    continue
+                want = [a[:, :3].copy() for a in assemblies[frame]]
+                for a in want:
+                    a[a[:, 2] < 0.1, :2] = np.nan
+                self.assertTrue(any(np.array_equal(got, a, equal_nan=True) for a in want), (frame, ind))
+                tracked += 1
+            np.testing.assert_allclose(row[-3:], UNIQUE[0 if frame < 12 else 1], atol=1e-6)
+        self.assertGreaterEqual(tracked, 2 * 24)
+        # `posebatch track` on the same files (elsewhere) writes the same tracks.
+        again = os.path.join(self.tmp.name, "again")
+        os.mkdir(again)
+        for s in ("_full.pickle", "_assemblies.pickle", "_meta.pickle"):
+            shutil.copy(stem + s, again)
+        r = run("track", os.path.join(again, self.STEM + "_full.pickle"), "--save-as-csv")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pd.testing.assert_frame_equal(pd.read_hdf(os.path.join(again, self.STEM + "_el.h5"), "tracks"), tracks)
+        with open(os.path.join(again, self.STEM + "_el.csv"), "rb") as f, open(stem + "_el.csv", "rb") as g:
+            self.assertEqual(f.read(), g.read())
+
+    def test_no_track_then_a_skipped_video_is_tracked(self):
+        dest = os.path.join(self.tmp.name, "out")
+        r = self.analyze(dest, "--no-track")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse([n for n in os.listdir(dest) if "_el" in n or "_bx" in n])
+        h5 = os.path.join(dest, self.STEM + ".h5")
+        before = os.stat(h5).st_mtime_ns
+        r = self.analyze(dest, "--track-method", "box")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("already analysed", r.stderr)
+        self.assertEqual(os.stat(h5).st_mtime_ns, before, "the detections are not redone")
+        self.assertTrue(os.path.exists(os.path.join(dest, self.STEM + "_bx.h5")))
+        self.assertTrue(os.path.exists(os.path.join(dest, self.STEM + "_bx.pickle")))
+        tracked = os.stat(os.path.join(dest, self.STEM + "_bx.h5")).st_mtime_ns
+        r = self.analyze(dest, "--track-method", "box")  # all done: nothing is written
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.stat(os.path.join(dest, self.STEM + "_bx.h5")).st_mtime_ns, tracked)
+
+    def test_too_short_to_stitch_fails_and_keeps_the_detections(self):
+        """DeepLabCut raises "Tracklets are empty." when no tracklet spans min_length frames;
+        posebatch fails the video with that reason and keeps what inference wrote."""
+        dest = os.path.join(self.tmp.name, "out")
+        r = self.analyze(dest, "--min-length", "25")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("tracking failed (the detections are kept)", r.stderr)
+        self.assertIn("Tracklets are empty", r.stderr)
+        names = os.listdir(dest)
+        for s in (".h5", "_full.pickle", "_assemblies.pickle", "_meta.pickle", "_el.pickle"):
+            self.assertIn(self.STEM + s, names)
+        self.assertFalse([n for n in names if n.endswith("_el.h5") or ".part" in n or ".tmp" in n], names)
+        # The next run tracks what is on disk (the tracklets kept) with settings that fit.
+        r = self.analyze(dest, "--min-length", "12")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(self.STEM + "_el.h5", os.listdir(dest))
+
+
+    def test_single_animal_models_have_nothing_to_track(self):
+        dest = os.path.join(self.tmp.name, "single")
+        r = run("analyze", os.path.join(FIX, "models", "good"), os.path.join(FIX, "videos", "index_h264.mp4"),
+                "--dest", dest, "--frames", "0:4", "--track-method", "box")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("tracking options are ignored: a single-animal model", r.stderr)
+        self.assertFalse([n for n in os.listdir(dest) if "_bx" in n or "_el" in n])
 
 
 class PafIdentity(unittest.TestCase):
@@ -178,7 +293,7 @@ class PafIdentity(unittest.TestCase):
         with open(os.path.join(MODEL, "kinds.json")) as f:
             kinds = json.load(f)
         with tempfile.TemporaryDirectory() as d:
-            r = run("analyze", model, VIDEO, "--dest", d, "-q", "-b", "2", "--post-workers", "2")
+            r = run("analyze", model, VIDEO, "--dest", d, "-q", "-b", "2", "--post-workers", "2", "--no-track")
             self.assertEqual(r.returncode, 0, r.stderr)
             df = pd.read_hdf(glob.glob(os.path.join(d, "*.h5"))[0])
         for i, kind in enumerate(kinds):

@@ -73,10 +73,11 @@ def test_one_libtorch_in_process():
 def test_analyze_videos_matches_cli(tmp_path, model, video, batch):
     """Same model, video and options: the package's files equal the CLI's, byte for byte."""
     cli_dir, py_dir = tmp_path / "cli", tmp_path / "py"
-    r = cli("analyze", model, video, "--dest", str(cli_dir), "--csv", "-b", str(batch), "-q")
+    # five frames are too few to stitch: test_analyze_videos_tracks tracks
+    r = cli("analyze", model, video, "--dest", str(cli_dir), "--csv", "-b", str(batch), "-q", "--no-track")
     assert r.returncode == 0, r.stderr
     scorer = posebatch.analyze_videos(model, video, destfolder=py_dir, save_as_csv=True, batch_size=batch,
-                                      progress=False)
+                                      progress=False, auto_track=False)
     stem = os.path.splitext(os.path.basename(video))[0] + scorer
     cli_files = sorted(p.name for p in cli_dir.iterdir())
     assert sorted(p.name for p in py_dir.iterdir()) == cli_files
@@ -90,7 +91,77 @@ def test_analyze_videos_matches_cli(tmp_path, model, video, batch):
     assert df.columns.equals(from_csv.columns)
     np.testing.assert_array_equal(df.to_numpy(), from_csv.to_numpy().astype(np.float32))
     # Outputs exist: a second call skips the video and returns the same scorer.
-    assert posebatch.analyze_videos(model, video, destfolder=py_dir, batch_size=batch, progress=False) == scorer
+    assert posebatch.analyze_videos(model, video, destfolder=py_dir, batch_size=batch, progress=False,
+                                    auto_track=False) == scorer
+
+
+def still_video(path: str, frames: int = 24) -> str:
+    """Dark frames, then bright ones (synth_paf's two poses): animals still for frames/2 frames."""
+    half = frames // 2
+    data = b"".join(np.full((64, 64, 3), 255 * k, np.uint8).tobytes() for k in [0] * half + [1] * half)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x64",
+                    "-r", "30", "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", path], input=data, check=True)
+    return path
+
+
+def test_analyze_videos_tracks(tmp_path):
+    """auto_track (DeepLabCut's default): the package tracks as the CLI does, byte for byte;
+    animal_names and n_tracks name and count the tracks; auto_track=False stops at the assemblies."""
+    video = still_video(str(tmp_path / "still.mp4"))
+    cli_dir, py_dir = tmp_path / "cli", tmp_path / "py"
+    r = cli("analyze", PAF, video, "--dest", str(cli_dir), "--csv", "-q")
+    assert r.returncode == 0, r.stderr
+    scorer = posebatch.analyze_videos(PAF, video, destfolder=py_dir, save_as_csv=True, progress=False)
+    stem = "still" + scorer
+    for suffix in ("_el.pickle", "_el.h5", "_el.csv"):
+        assert read_bytes(str(py_dir / (stem + suffix))) == read_bytes(str(cli_dir / (stem + suffix))), suffix
+    tracks = pd.read_hdf(py_dir / (stem + "_el.h5"), "tracks")
+    assert list(tracks.columns.get_level_values("individuals").unique()) == ["mus1", "mus2", "mus3", "single"]
+    named = tmp_path / "named"
+    posebatch.analyze_videos(PAF, video, destfolder=named, progress=False, animal_names=["a", "b", "c"])
+    df = pd.read_hdf(named / (stem + "_el.h5"), "tracks")
+    assert list(df.columns.get_level_values("individuals").unique()) == ["a", "b", "c", "single"]
+    np.testing.assert_array_equal(df.to_numpy(), tracks.to_numpy())
+    two = tmp_path / "two"
+    posebatch.analyze_videos(PAF, video, destfolder=two, progress=False, n_tracks=2)
+    df = pd.read_hdf(two / (stem + "_el.h5"), "tracks")
+    assert list(df.columns.get_level_values("individuals").unique()) == ["mus1", "mus2", "single"]
+    with pytest.raises(ValueError, match="n_tracks"):
+        posebatch.analyze_videos(PAF, video, destfolder=tmp_path / "bad", progress=False, n_tracks=2,
+                                 animal_names=["a"])
+    untracked = tmp_path / "untracked"
+    posebatch.analyze_videos(PAF, video, destfolder=untracked, progress=False, auto_track=False)
+    assert not [n for n in os.listdir(untracked) if "_el" in n]
+    # A video too short to stitch: the error names it and why; its detections are kept.
+    with pytest.raises(ValueError, match="Tracklets are empty"):
+        posebatch.analyze_videos(PAF, PAF_VIDEO, destfolder=tmp_path / "short", progress=False)
+    assert os.path.exists(tmp_path / "short" / ("dark_bright" + scorer + ".h5"))
+
+
+def test_stitch_tracklets_as_deeplabcut(tmp_path):
+    """DeepLabCut's signature on a project's config.yaml: the golden three-mice tracklets become
+    DeepLabCut's own tracked .h5 and .csv (and with n_tracks=2, its fallback's)."""
+    import glob
+    import shutil
+    case = os.path.join(os.environ["POSEBATCH_GOLDEN"], "tracking", "three_mice")
+    config = os.path.join(case, "project", "config.yaml")
+    video = os.path.join(case, "project", "videos", "threemice.mp4")
+    prefix = glob.glob(os.path.join(case, "*_el.pickle"))[0][: -len("_el.pickle")]
+    name = os.path.basename(prefix)
+    shutil.copy(prefix + "_el.pickle", tmp_path)
+    (path,) = posebatch.stitch_tracklets(config, [video], destfolder=str(tmp_path), save_as_csv=True)
+    assert path == str(tmp_path / (name + "_el.h5"))
+    pd.testing.assert_frame_equal(pd.read_hdf(path, "tracks"), pd.read_hdf(prefix + "_el.h5", "tracks"),
+                                  check_exact=True)
+    assert read_bytes(str(tmp_path / (name + "_el.csv"))) == read_bytes(prefix + "_el.csv")
+    (path,) = posebatch.stitch_tracklets(config, [video], destfolder=str(tmp_path), n_tracks=2)
+    pd.testing.assert_frame_equal(pd.read_hdf(path, "tracks"),
+                                  pd.read_hdf(os.path.join(case, "n_tracks2", name + "_el.h5"), "tracks"),
+                                  check_exact=True)
+    with pytest.raises(ValueError, match="weight_func"):
+        posebatch.stitch_tracklets(config, [video], weight_func=lambda a, b: 0)
+    with pytest.raises(FileNotFoundError, match="_bx.pickle"):
+        posebatch.stitch_tracklets(config, [video], destfolder=str(tmp_path), track_method="box")
 
 
 def test_folder_and_videotype(tmp_path):
@@ -147,7 +218,7 @@ def test_predictor_multi_animal_and_sizes(tmp_path):
     poses, unique = predictor.predict(frames, unique=True)
     assert poses.shape == (5, 3, 4, 3) and unique.shape == (5, 1, 3)
     with_unique = np.concatenate([poses.reshape(5, -1), unique.reshape(5, -1)], axis=1)
-    r = cli("analyze", PAF, PAF_VIDEO, "--dest", str(tmp_path), "-b", "2", "-q")
+    r = cli("analyze", PAF, PAF_VIDEO, "--dest", str(tmp_path), "-b", "2", "-q", "--no-track")
     assert r.returncode == 0, r.stderr
     df = pd.read_hdf(tmp_path / ("dark_bright" + predictor.scorer + ".h5"))
     np.testing.assert_array_equal(with_unique, df.to_numpy())
