@@ -46,10 +46,10 @@ bool MinCostPaths(size_t n_nodes, const std::vector<Link>& links, int64_t n_trac
                   std::vector<std::vector<size_t>>* paths);
 
 // The fallback's node-disjoint paths (source -> a first tracklet ... a last tracklet -> sink),
-// at most `cutoff`, through `links`: lists of indices.
-std::vector<std::vector<size_t>> DisjointPaths(size_t n_nodes, const std::vector<Link>& links,
-                                               const std::vector<bool>& may_start, const std::vector<bool>& may_end,
-                                               int64_t cutoff);
+// at most `cutoff`, through `links`, as networkx 2.8's node_disjoint_paths with preflow_push
+// finds them (disjoint_paths.cc): lists of indices. False where networkx raises NetworkXNoPath.
+bool DisjointPaths(size_t n_nodes, const std::vector<Link>& links, const std::vector<bool>& may_start,
+                   const std::vector<bool>& may_end, int64_t cutoff, std::vector<std::vector<size_t>>* paths);
 
 }  // namespace stitch
 }  // namespace posebatch

@@ -259,8 +259,10 @@ struct Stitcher {
       first[by_start[i]] = true;
       last[by_end[by_end.size() - 1 - i]] = true;
     }
-    std::vector<std::vector<size_t>> paths = stitch::DisjointPaths(nodes.size(), links, first, last, n_tracks);
-    if (paths.empty()) throw Error(Status::InvalidArgument("no path from a first to a last tracklet"));
+    std::vector<std::vector<size_t>> paths;
+    if (!stitch::DisjointPaths(nodes.size(), links, first, last, n_tracks, &paths)) {
+      throw Error(Status::InvalidArgument("no path from a first to a last tracklet"));  // NetworkXNoPath
+    }
     std::vector<bool> used(nodes.size());
     for (const auto& p : paths)
       for (size_t i : p) used[i] = true;

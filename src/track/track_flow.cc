@@ -1,5 +1,5 @@
-// The flows behind stitching, solved by LEMON (a maintained graph library): the min-cost flow
-// of build_graph + stitch (NetworkSimplex) and the fallback's node-disjoint paths (Preflow).
+// The min-cost flow behind stitching, solved by LEMON (a maintained graph library): build_graph +
+// stitch (NetworkSimplex). The fallback's disjoint paths are networkx's own (disjoint_paths.cc).
 // The graph is DeepLabCut's (tracking.md §3.4): source -> in_i (capacity 1), in_i -> out_i
 // (capacity 1, so a tracklet may carry two tracks), out_i -> sink, out_i -> in_j per link;
 // in_i needs one unit, out_i gives one, the source gives n_tracks, the sink takes them.
@@ -10,7 +10,6 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include <lemon/network_simplex.h>
-#include <lemon/preflow.h>
 #include <lemon/smart_graph.h>
 
 #include "track/stitch_parts.h"
@@ -91,56 +90,6 @@ bool MinCostPaths(size_t n_nodes, const std::vector<Link>& links, int64_t n_trac
     paths->push_back(std::move(path));
   }
   return true;
-}
-
-std::vector<std::vector<size_t>> DisjointPaths(size_t n_nodes, const std::vector<Link>& links,
-                                               const std::vector<bool>& may_start, const std::vector<bool>& may_end,
-                                               int64_t cutoff) {
-  // Each tracklet a node of capacity 1 (in_i -> out_i): node-disjoint paths are a max flow.
-  Graph g;
-  Graph::ArcMap<int> capacity(g);
-  const Graph::Node source = g.addNode(), sink = g.addNode();
-  std::vector<Graph::Node> in(n_nodes), out(n_nodes);
-  std::vector<Graph::Arc> from_source(n_nodes, lemon::INVALID);
-  std::vector<OutArcs> out_arcs(n_nodes);
-  auto arc = [&](Graph::Node a, Graph::Node b) {
-    Graph::Arc e = g.addArc(a, b);
-    capacity[e] = 1;
-    return e;
-  };
-  for (size_t i = 0; i < n_nodes; ++i) {
-    in[i] = g.addNode();
-    out[i] = g.addNode();
-    arc(in[i], out[i]);
-  }
-  for (size_t i = 0; i < n_nodes; ++i) {
-    if (may_start[i]) from_source[i] = arc(source, in[i]);
-    out_arcs[i].to_sink = may_end[i] ? arc(out[i], sink) : lemon::INVALID;
-  }
-  for (const Link& l : links) out_arcs[l.from].links.emplace_back(arc(out[l.from], in[l.to]), l.to);
-  lemon::Preflow<Graph, Graph::ArcMap<int>> preflow(g, capacity, source, sink);
-  preflow.run();
-
-  std::vector<std::vector<size_t>> paths;
-  for (size_t i = 0; i < n_nodes && static_cast<int64_t>(paths.size()) < cutoff; ++i) {
-    if (from_source[i] == lemon::INVALID || preflow.flow(from_source[i]) != 1) continue;
-    std::vector<size_t> path = {i};
-    size_t cur = i;
-    while (out_arcs[cur].to_sink == lemon::INVALID || preflow.flow(out_arcs[cur].to_sink) != 1) {
-      bool moved = false;
-      for (auto& [e, to] : out_arcs[cur].links) {
-        if (preflow.flow(e) == 1) {
-          cur = to;
-          path.push_back(cur);
-          moved = true;
-          break;
-        }
-      }
-      if (!moved) break;
-    }
-    paths.push_back(std::move(path));
-  }
-  return paths;
 }
 
 }  // namespace stitch

@@ -175,6 +175,7 @@ class LabeledVideo(unittest.TestCase):
             f.write('{"0": [[40, 40, 80, 80]], "1": [[50, 40, 80, 80], [150, 100, 60, 60]]}')
         d = os.path.join(self.tmp.name, "td")
         r = run("analyze", os.path.join(fix, "models", "td_tiny"), os.path.join(fix, "videos", "index_h264.mp4"),
+                "--no-track",
                 "--boxes", boxes, "-d", d, "--frames", "0:4", "-q", "--labeled-video", "--draw-boxes", "--dotsize", "2")
         self.assertEqual(r.returncode, 0, r.stderr)
         out = [o for o in r.stdout.split() if o.endswith("_labeled.mp4")][0]

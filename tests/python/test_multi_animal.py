@@ -235,6 +235,18 @@ class PafTracking(unittest.TestCase):
         pd.testing.assert_frame_equal(pd.read_hdf(os.path.join(again, self.STEM + "_el.h5"), "tracks"), tracks)
         with open(os.path.join(again, self.STEM + "_el.csv"), "rb") as f, open(stem + "_el.csv", "rb") as g:
             self.assertEqual(f.read(), g.read())
+        # label and plot read the tracked file (key "tracks", float64), a colour per track.
+        labeled = os.path.join(self.tmp.name, "tracked.mp4")
+        r = run("label", stem + "_el.h5", self.video, "-o", labeled, "--color-by", "individual")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
+                                "stream=nb_read_frames", "-of", "csv=p=0", labeled], capture_output=True, text=True)
+        self.assertEqual(probe.stdout.strip(), "24")
+        plots = os.path.join(self.tmp.name, "plots")
+        r = run("plot", stem + "_el.h5", "-o", plots, "--no-svg")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for ind in INDIVIDUALS:
+            self.assertIn(ind + "_trajectory.png", os.listdir(plots))
 
     def test_no_track_then_a_skipped_video_is_tracked(self):
         dest = os.path.join(self.tmp.name, "out")

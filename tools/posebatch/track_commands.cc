@@ -8,39 +8,42 @@
 
 namespace posebatch::cli {
 
+namespace {
+
+// One file-to-file command: its inputs, its option table, --quiet.
+template <typename Options>
+CLI::App* AddFileCommand(CLI::App& app, TrackCommands& t, const std::string& name, const std::string& help,
+                         const std::string& input, const std::string& input_help, const OptionTable<Options>& table,
+                         Options& options) {
+  CLI::App* cmd = app.add_subcommand(name, help);
+  cmd->add_option(input, t.predictions, input_help)->required();
+  AddTableOptions(cmd, table, options);
+  cmd->add_flag("--quiet,-q", t.quiet, "print only the output paths");
+  return cmd;
+}
+
+constexpr const char* kPredictionsHelp =
+    "a video's <stem><scorer>_full.pickle (or _assemblies.pickle): its _assemblies and _meta pickles beside it, "
+    "from DeepLabCut or posebatch";
+
+}  // namespace
+
 void AddTrackCommands(CLI::App& app, TrackCommands& t) {
-  t.tracklets =
-      app.add_subcommand("tracklets",
-                         "multi-animal predictions into tracklets, as DeepLabCut's convert_detections2tracklets: "
-                         "<stem><scorer>_el.pickle (_bx, _sk), the file its stitch_tracklets reads");
-  t.tracklets
-      ->add_option("predictions", t.predictions,
-                   "a video's <stem><scorer>_full.pickle (or _assemblies.pickle): its _assemblies and _meta "
-                   "pickles beside it, from DeepLabCut or posebatch")
-      ->required();
-  AddTableOptions(t.tracklets, TrackletOptionTable(), t.options);
-  t.tracklets->add_flag("--quiet,-q", t.quiet, "print only the output paths");
-
-  t.stitch = app.add_subcommand("stitch",
-                                "tracklets into tracks, as DeepLabCut's stitch_tracklets: <stem><scorer>_el.h5 "
-                                "(key 'tracks', + .csv), the file its later steps read");
-  t.stitch
-      ->add_option("tracklets", t.predictions,
-                   "a video's tracklet pickle <stem><scorer>_el.pickle (_bx, _sk), from DeepLabCut or posebatch")
-      ->required();
-  AddTableOptions(t.stitch, StitchOptionTable(), t.stitch_options);
-  t.stitch->add_flag("--quiet,-q", t.quiet, "print only the output paths");
-
-  t.track = app.add_subcommand("track",
-                               "multi-animal predictions into tracks: tracklets, then stitching, as DeepLabCut's "
-                               "analyze_videos(auto_track=True) does after inference");
-  t.track
-      ->add_option("predictions", t.predictions,
-                   "a video's <stem><scorer>_full.pickle (or _assemblies.pickle): its _assemblies and _meta "
-                   "pickles beside it, from DeepLabCut or posebatch")
-      ->required();
-  AddTableOptions(t.track, TrackOptionTable(), t.track_options);
-  t.track->add_flag("--quiet,-q", t.quiet, "print only the output paths");
+  t.tracklets = AddFileCommand(app, t, "tracklets",
+                               "multi-animal predictions into tracklets, as DeepLabCut's "
+                               "convert_detections2tracklets: <stem><scorer>_el.pickle (_bx, _sk), the file its "
+                               "stitch_tracklets reads",
+                               "predictions", kPredictionsHelp, TrackletOptionTable(), t.options);
+  t.stitch = AddFileCommand(
+      app, t, "stitch",
+      "tracklets into tracks, as DeepLabCut's stitch_tracklets: <stem><scorer>_el.h5 (key "
+      "'tracks', + .csv), the file its later steps read",
+      "tracklets", "a video's tracklet pickle <stem><scorer>_el.pickle (_bx, _sk), from DeepLabCut or posebatch",
+      StitchOptionTable(), t.stitch_options);
+  t.track = AddFileCommand(app, t, "track",
+                           "multi-animal predictions into tracks: tracklets, then stitching, as DeepLabCut's "
+                           "analyze_videos(auto_track=True) does after inference",
+                           "predictions", kPredictionsHelp, TrackOptionTable(), t.track_options);
 }
 
 namespace {
