@@ -7,61 +7,13 @@
 #include <numeric>
 #include <vector>
 
+#include "common/py_int_set.h"
 #include "track/stitch_parts.h"
 
 namespace posebatch {
 namespace stitch {
 
 namespace {
-
-// CPython 3's set of small non-negative ints (hash = value): open addressing with 9 linear
-// probes, then perturbed jumps, resized to 4 x used when 3/5 full. Only insertion and
-// iteration order are needed.
-class PyIntSet {
- public:
-  void Add(int64_t key) {
-    const size_t slot = Find(table_, key);
-    if (table_[slot] == key) return;
-    table_[slot] = key;
-    ++used_;
-    if (used_ * 5 >= (table_.size() - 1) * 3) Resize(used_ > 50000 ? used_ * 2 : used_ * 4);
-  }
-  bool Contains(int64_t key) const { return table_[Find(table_, key)] == key; }
-  std::vector<int64_t> InOrder() const {
-    std::vector<int64_t> out;
-    for (int64_t k : table_)
-      if (k != kEmpty) out.push_back(k);
-    return out;
-  }
-  size_t size() const { return used_; }
-
- private:
-  static constexpr int64_t kEmpty = -1;
-  // The slot holding `key`, else the empty slot where CPython would put it (one probe
-  // sequence serves lookup and insertion: nothing is ever deleted).
-  static size_t Find(const std::vector<int64_t>& table, int64_t key) {
-    const size_t mask = table.size() - 1;
-    size_t i = static_cast<size_t>(key) & mask, perturb = static_cast<size_t>(key);
-    while (true) {
-      const size_t probes = i + 9 <= mask ? 9 : 0;
-      for (size_t p = 0; p <= probes; ++p) {
-        if (table[i + p] == kEmpty || table[i + p] == key) return i + p;
-      }
-      perturb >>= 5;
-      i = (i * 5 + 1 + perturb) & mask;
-    }
-  }
-  void Resize(size_t min_used) {
-    size_t size = 8;
-    while (size <= min_used) size <<= 1;
-    std::vector<int64_t> bigger(size, kEmpty);
-    for (int64_t k : table_)
-      if (k != kEmpty) bigger[Find(bigger, k)] = k;
-    table_ = std::move(bigger);
-  }
-  std::vector<int64_t> table_ = std::vector<int64_t>(8, kEmpty);
-  size_t used_ = 0;
-};
 
 struct Edge {
   size_t to;
@@ -113,7 +65,7 @@ std::vector<PyIntSet> Components(const Dag& g) {
     PyIntSet seen, next;
     next.Add(v);
     while (next.size() > 0) {
-      const std::vector<int64_t> level = next.InOrder();
+      const std::vector<int64_t> level = next.Keys();
       next = PyIntSet();
       for (int64_t u : level) {
         if (seen.Contains(u)) continue;
@@ -121,7 +73,7 @@ std::vector<PyIntSet> Components(const Dag& g) {
         for (size_t w : g.undirected[static_cast<size_t>(u)]) next.Add(static_cast<int64_t>(w));
       }
     }
-    for (int64_t u : seen.InOrder()) seen_any[static_cast<size_t>(u)] = true;
+    for (int64_t u : seen.Keys()) seen_any[static_cast<size_t>(u)] = true;
     comps.push_back(seen);
   }
   return comps;
@@ -137,8 +89,8 @@ std::vector<size_t> LongestPath(const Dag& g, const PyIntSet& comp) {
   std::vector<int64_t> order;
   if (2 * comp.size() < g.nodes.size()) {
     PyIntSet node_ok;
-    for (int64_t v : comp.InOrder()) node_ok.Add(v);
-    order = node_ok.InOrder();
+    for (int64_t v : comp.Keys()) node_ok.Add(v);
+    order = node_ok.Keys();
   } else {
     for (int64_t v : g.nodes)
       if (comp.Contains(v)) order.push_back(v);
